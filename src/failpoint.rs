@@ -1,0 +1,51 @@
+//! Failure-injection points for crash and rollback tests (rustup's
+//! "checkpoints"). Compiled to nothing unless the `failpoints` feature is on,
+//! which only the test suite enables.
+//!
+//! A point fails when it is armed, either for the current thread (library
+//! tests: [`arm`]) or for the whole process through the environment variable
+//! `BEEP_PYTHON_FAILPOINTS` (a comma-separated list; tests that run the
+//! binary).
+
+/// Returns an error if the point `name` is armed.
+#[cfg(feature = "failpoints")]
+pub fn hit(name: &str) -> std::io::Result<()> {
+    let armed_here = ARMED.with(|armed| armed.borrow().iter().any(|a| a == name));
+    let armed_env = std::env::var("BEEP_PYTHON_FAILPOINTS")
+        .map(|v| v.split(',').any(|a| a.trim() == name))
+        .unwrap_or(false);
+    if armed_here || armed_env {
+        return Err(std::io::Error::other(format!("failpoint `{name}` hit")));
+    }
+    Ok(())
+}
+
+/// Returns an error if the point `name` is armed.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hit(_name: &str) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(feature = "failpoints")]
+thread_local! {
+    static ARMED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Arms `name` on this thread until the guard is dropped.
+#[cfg(feature = "failpoints")]
+pub fn arm(name: &str) -> Armed {
+    ARMED.with(|armed| armed.borrow_mut().push(name.to_string()));
+    Armed(name.to_string())
+}
+
+/// Disarms its point when dropped.
+#[cfg(feature = "failpoints")]
+pub struct Armed(String);
+
+#[cfg(feature = "failpoints")]
+impl Drop for Armed {
+    fn drop(&mut self) {
+        ARMED.with(|armed| armed.borrow_mut().retain(|a| *a != self.0));
+    }
+}

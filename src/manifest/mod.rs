@@ -1,0 +1,335 @@
+//! The manifest, `beep-python.toml`: its types, how it is read, checked and
+//! resolved into what each environment should be.
+//!
+//! Reading goes in three passes, each collecting every problem it finds:
+//!
+//! 1. [`parse`]: TOML syntax, then the structure against the field tables of
+//!    [`schema`] (unknown keys, wrong types, bad enumeration values). It
+//!    builds the typed [`Manifest`] from whatever was well-formed, so that the
+//!    next pass still runs and the user sees all problems at once.
+//! 2. [`validate`]: rules across keys and tables (references, cycles, PEP 440
+//!    and PEP 508 syntax, paths, URLs, defaults).
+//! 3. [`resolve`]: templates, profiles and defaults folded into one
+//!    [`resolve::ResolvedEnvironment`] per environment. Only a manifest
+//!    without errors is resolved, so resolution itself cannot fail.
+//!
+//! Every name that refers to something else keeps its span, so a diagnostic
+//! can point at it. Built-in profiles and templates ([`builtin`]) have no
+//! span; a manifest may redefine them.
+
+pub mod builtin;
+pub mod parse;
+pub mod resolve;
+pub mod schema;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Diagnostics, SourceFile};
+
+/// The file name looked for when no `--manifest` is given.
+pub const MANIFEST_FILE: &str = "beep-python.toml";
+
+/// A value and where it was written, if it was written anywhere (built-in
+/// definitions have no span).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Option<Range<usize>>,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, span: Range<usize>) -> Self {
+        Self {
+            value,
+            span: Some(span),
+        }
+    }
+
+    pub fn builtin(value: T) -> Self {
+        Self { value, span: None }
+    }
+}
+
+impl<T> std::ops::Deref for Spanned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// Where a runtime's interpreter comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeSource {
+    Standalone,
+    System,
+    Embeddable,
+    Url,
+}
+
+impl RuntimeSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeSource::Standalone => "standalone",
+            RuntimeSource::System => "system",
+            RuntimeSource::Embeddable => "embeddable",
+            RuntimeSource::Url => "url",
+        }
+    }
+
+    fn from_str(s: &str) -> Option<Self> {
+        Some(match s {
+            "standalone" => RuntimeSource::Standalone,
+            "system" => RuntimeSource::System,
+            "embeddable" => RuntimeSource::Embeddable,
+            "url" => RuntimeSource::Url,
+            _ => return None,
+        })
+    }
+}
+
+/// Which program installs packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Installer {
+    /// uv when it is on `PATH`, else pip.
+    #[default]
+    Auto,
+    Pip,
+    Uv,
+}
+
+/// What kind of environment to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvironmentKind {
+    #[default]
+    Venv,
+    Conda,
+}
+
+/// `[settings]`.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub default_runtime: Option<Spanned<String>>,
+    pub installer: Installer,
+    pub python_mirror: Option<Spanned<String>>,
+    pub python_downloads: Option<Spanned<String>>,
+    pub index_url: Option<Spanned<String>>,
+    pub find_links: Vec<Spanned<String>>,
+    pub offline: bool,
+    pub jobs: Option<u32>,
+}
+
+/// `[runtimes.NAME]`.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub name: Spanned<String>,
+    pub source: RuntimeSource,
+    /// Where `source` was written, if it was.
+    pub source_span: Option<Range<usize>>,
+    /// The version as written; [`validate`] checks that it parses as what
+    /// `source` needs.
+    pub version: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub sha256: Option<Spanned<String>>,
+    pub default: Option<Spanned<bool>>,
+    /// The span of the `[runtimes.NAME]` table as a whole.
+    pub span: Option<Range<usize>>,
+}
+
+/// `[profiles.NAME]`.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    pub packages: Vec<Spanned<String>>,
+}
+
+/// `[templates.NAME]`.
+#[derive(Debug, Clone, Default)]
+pub struct Template {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    pub extends: Option<Spanned<String>>,
+    pub runtime: Option<Spanned<String>>,
+    pub profiles: Vec<Spanned<String>>,
+    pub packages: Vec<Spanned<String>>,
+    pub env: BTreeMap<String, Spanned<String>>,
+    pub system_site_packages: Option<bool>,
+}
+
+impl Default for Spanned<String> {
+    fn default() -> Self {
+        Spanned::builtin(String::new())
+    }
+}
+
+/// `[environments.NAME]`.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: Spanned<String>,
+    pub template: Option<Spanned<String>>,
+    pub runtime: Option<Spanned<String>>,
+    pub profiles: Vec<Spanned<String>>,
+    pub packages: Vec<Spanned<String>>,
+    pub env: BTreeMap<String, Spanned<String>>,
+    pub system_site_packages: Option<bool>,
+    pub path: Option<Spanned<String>>,
+    pub kind: EnvironmentKind,
+}
+
+/// A manifest as written, with the built-in profiles and templates added
+/// where the file does not redefine them.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// Its folder: relative paths in the manifest are relative to it.
+    pub dir: PathBuf,
+    pub source: SourceFile,
+    pub version: i64,
+    pub settings: Settings,
+    pub runtimes: BTreeMap<String, Runtime>,
+    pub profiles: BTreeMap<String, Profile>,
+    pub templates: BTreeMap<String, Template>,
+    pub environments: BTreeMap<String, Environment>,
+}
+
+/// A manifest that passed every check, and the warnings found on the way.
+#[derive(Debug)]
+pub struct Checked {
+    pub manifest: Manifest,
+    pub warnings: Diagnostics,
+}
+
+/// Why a manifest could not be used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ManifestError {
+    #[error("no `{MANIFEST_FILE}` found in `{}` or any folder above it", start.display())]
+    #[diagnostic(
+        code(manifest::not_found),
+        help("run `beep-python init` to write a starter manifest, or pass `--manifest FILE`")
+    )]
+    NotFound { start: PathBuf },
+
+    #[error("could not read the manifest")]
+    #[diagnostic(code(manifest::io))]
+    Read(#[source] std::io::Error),
+
+    #[error("`{}` is not valid UTF-8", path.display())]
+    #[diagnostic(code(manifest::encoding), help("save the manifest as UTF-8"))]
+    NotUtf8 { path: PathBuf },
+
+    /// Every problem found, errors and warnings, in file order.
+    #[error("`{}` has {count} error{s}", path.display(), count = diagnostics.error_count(), s = if diagnostics.error_count() == 1 { "" } else { "s" })]
+    #[diagnostic(code(manifest::invalid))]
+    Invalid {
+        path: PathBuf,
+        diagnostics: Diagnostics,
+    },
+}
+
+/// Finds the manifest: `explicit` if given, else `beep-python.toml` in
+/// `start` or the nearest folder above it (as cargo finds `Cargo.toml`).
+pub fn find(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, ManifestError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    start
+        .ancestors()
+        .map(|dir| dir.join(MANIFEST_FILE))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| ManifestError::NotFound {
+            start: start.to_path_buf(),
+        })
+}
+
+/// Reads, parses and validates the manifest at `path`. `home` is needed to
+/// check the default locations of environments against explicit paths.
+pub fn load(path: &Path, home: &Path) -> Result<Checked, ManifestError> {
+    let bytes = fs_err::read(path).map_err(ManifestError::Read)?;
+    let text = String::from_utf8(bytes).map_err(|_| ManifestError::NotUtf8 {
+        path: path.to_path_buf(),
+    })?;
+    let dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."));
+    let dir = std::path::absolute(dir).map_err(ManifestError::Read)?;
+    // Show the path as the user would type it: relative to the current
+    // folder when the manifest is below it.
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf());
+    let source = SourceFile::new(shown.display().to_string(), text);
+    check(source, path, &dir, home)
+}
+
+/// Parses and validates manifest text. The library entry point for tests and
+/// for manifests that do not come from a file.
+pub fn check(
+    source: SourceFile,
+    path: &Path,
+    dir: &Path,
+    home: &Path,
+) -> Result<Checked, ManifestError> {
+    let mut diagnostics = Diagnostics::default();
+    let manifest = parse::parse(&source, path, dir, &mut diagnostics);
+    if let Some(manifest) = &manifest {
+        validate::validate(manifest, home, &mut diagnostics);
+    }
+    let diagnostics = diagnostics.finish(&source);
+    match manifest {
+        Some(manifest) if !diagnostics.has_errors() => Ok(Checked {
+            manifest,
+            warnings: diagnostics,
+        }),
+        _ => Err(ManifestError::Invalid {
+            path: path.to_path_buf(),
+            diagnostics,
+        }),
+    }
+}
+
+impl Manifest {
+    /// The runtime environments use when they name none:
+    /// `settings.default-runtime`, else the runtime marked `default = true`.
+    pub fn default_runtime(&self) -> Option<&Spanned<String>> {
+        self.settings.default_runtime.as_ref().or_else(|| {
+            self.runtimes
+                .values()
+                .find(|r| r.default.as_ref().is_some_and(|d| d.value))
+                .map(|r| &r.name)
+        })
+    }
+
+    /// The template chain of `template`, nearest first, stopping at a cycle
+    /// or an unknown name (which [`validate`] reports).
+    pub fn template_chain<'a>(&'a self, template: &str) -> Vec<&'a Template> {
+        let mut chain: Vec<&Template> = Vec::new();
+        let mut next = Some(template);
+        while let Some(name) = next {
+            let Some(t) = self.templates.get(name) else {
+                break;
+            };
+            if chain.iter().any(|seen| seen.name.value == t.name.value) {
+                break;
+            }
+            chain.push(t);
+            next = t.extends.as_ref().map(|e| e.value.as_str());
+        }
+        chain
+    }
+}

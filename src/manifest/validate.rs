@@ -1,0 +1,665 @@
+//! Pass 2: the rules that span keys and tables.
+//!
+//! Runs on the typed [`Manifest`] that [`super::parse`] built and adds every
+//! problem it finds: undefined references (with "did you mean"), `extends`
+//! cycles, PEP 440 versions and specifiers, PEP 508 requirements, runtime
+//! sources and their required keys, checksums, URLs (no plain `http://`
+//! except to loopback), several defaults, environments without a runtime,
+//! environments sharing a folder or nested in one another; and warnings for
+//! definitions nothing uses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use pep440_rs::{Version, VersionSpecifiers};
+
+use super::{Manifest, RuntimeSource, Spanned, builtin, resolve};
+use crate::diagnostic::{Diagnostic, Diagnostics, suggestion};
+
+pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics) {
+    let runtimes: Vec<&str> = manifest.runtimes.keys().map(String::as_str).collect();
+    let profiles: Vec<&str> = manifest.profiles.keys().map(String::as_str).collect();
+    let templates: Vec<&str> = manifest.templates.keys().map(String::as_str).collect();
+
+    // Settings.
+    let settings = &manifest.settings;
+    if let Some(name) = &settings.default_runtime {
+        check_reference(
+            "runtime",
+            name,
+            &runtimes,
+            "`settings.default-runtime`",
+            diagnostics,
+        );
+    }
+    for (key, value) in [
+        ("python-mirror", &settings.python_mirror),
+        ("python-downloads", &settings.python_downloads),
+    ] {
+        if let Some(value) = value {
+            check_location(value, key, Allow::FileOrUrl, diagnostics);
+        }
+    }
+    if let Some(index) = &settings.index_url {
+        check_location(index, "index-url", Allow::UrlOnly, diagnostics);
+    }
+    for link in &settings.find_links {
+        check_location(link, "find-links", Allow::FileOrUrl, diagnostics);
+    }
+
+    // Runtimes.
+    let defaults: Vec<&Spanned<bool>> = manifest
+        .runtimes
+        .values()
+        .filter_map(|r| r.default.as_ref().filter(|d| d.value))
+        .collect();
+    if defaults.len() > 1 {
+        let mut d = Diagnostic::error(
+            "manifest::multiple-defaults",
+            format!("{} runtimes are marked `default = true`", defaults.len()),
+        )
+        .help("mark at most one runtime as the default, or set `settings.default-runtime`");
+        for (i, default) in defaults.iter().enumerate() {
+            d = d.label(
+                default.span.clone(),
+                if i == 0 {
+                    "first default"
+                } else {
+                    "another default"
+                },
+            );
+        }
+        diagnostics.push(d);
+    }
+    for runtime in manifest.runtimes.values() {
+        check_runtime(runtime, diagnostics);
+    }
+    if let (Some(setting), Some(marked)) = (
+        &settings.default_runtime,
+        manifest
+            .runtimes
+            .values()
+            .find(|r| r.default.as_ref().is_some_and(|d| d.value)),
+    ) && setting.value != marked.name.value
+    {
+        diagnostics.push(
+            Diagnostic::warning(
+                "manifest::default-ignored",
+                format!(
+                    "runtime `{}` is marked `default = true`, but `settings.default-runtime` is `{}`",
+                    marked.name.value, setting.value
+                ),
+            )
+            .label(
+                marked.default.as_ref().and_then(|d| d.span.clone()),
+                "ignored",
+            )
+            .label(setting.span.clone(), "this one wins")
+            .help("remove one of the two"),
+        );
+    }
+
+    // Profiles.
+    for profile in manifest.profiles.values() {
+        check_requirements(&profile.packages, diagnostics);
+    }
+
+    // Templates.
+    for template in manifest.templates.values() {
+        let context = format!("template `{}`", template.name.value);
+        if let Some(extends) = &template.extends {
+            check_reference("template", extends, &templates, &context, diagnostics);
+        }
+        if let Some(runtime) = &template.runtime {
+            check_reference("runtime", runtime, &runtimes, &context, diagnostics);
+        }
+        for profile in &template.profiles {
+            check_reference("profile", profile, &profiles, &context, diagnostics);
+        }
+        check_requirements(&template.packages, diagnostics);
+        check_env_vars(&template.env, diagnostics);
+    }
+    check_cycles(manifest, diagnostics);
+
+    // Environments.
+    for env in manifest.environments.values() {
+        let context = format!("environment `{}`", env.name.value);
+        if let Some(template) = &env.template {
+            check_reference("template", template, &templates, &context, diagnostics);
+        }
+        if let Some(runtime) = &env.runtime {
+            check_reference("runtime", runtime, &runtimes, &context, diagnostics);
+        }
+        for profile in &env.profiles {
+            check_reference("profile", profile, &profiles, &context, diagnostics);
+        }
+        check_requirements(&env.packages, diagnostics);
+        check_env_vars(&env.env, diagnostics);
+        if let Some(path) = &env.path
+            && path.value.trim().is_empty()
+        {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-path",
+                    format!("{context} has an empty `path`"),
+                )
+                .label(path.span.clone(), "empty path")
+                .help("remove `path` to use the default location, or give a folder"),
+            );
+        }
+        if resolve::runtime_of(manifest, env).is_none() {
+            let help = match runtimes.as_slice() {
+                [] => "declare a runtime under `[runtimes.NAME]` and name it with `runtime = \"NAME\"`".to_string(),
+                [only] => format!("add `runtime = \"{only}\"`, or set `settings.default-runtime = \"{only}\"`"),
+                _ => "add `runtime = \"NAME\"` to the environment or its template, or set `settings.default-runtime`".to_string(),
+            };
+            diagnostics.push(
+                Diagnostic::error("manifest::no-runtime", format!("{context} has no runtime"))
+                    .label(
+                        env.name.span.clone(),
+                        "no runtime resolves for this environment",
+                    )
+                    .help(help),
+            );
+        }
+    }
+    check_paths(manifest, home, diagnostics);
+    check_unused(manifest, diagnostics);
+}
+
+fn check_reference(
+    kind: &str,
+    name: &Spanned<String>,
+    known: &[&str],
+    context: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    if known.contains(&name.value.as_str()) {
+        return;
+    }
+    let help = suggestion(&name.value, known.iter().copied()).unwrap_or_else(|| {
+        if known.is_empty() {
+            format!("define it under `[{kind}s.{}]`", name.value)
+        } else {
+            let quoted: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            format!("defined {kind}s: {}", quoted.join(", "))
+        }
+    });
+    diagnostics.push(
+        Diagnostic::error(
+            match kind {
+                "runtime" => "manifest::unknown-runtime",
+                "profile" => "manifest::unknown-profile",
+                _ => "manifest::unknown-template",
+            },
+            format!(
+                "{context} uses {kind} `{}`, which is not defined",
+                name.value
+            ),
+        )
+        .label(name.span.clone(), format!("not a {kind}"))
+        .help(help),
+    );
+}
+
+fn check_runtime(runtime: &super::Runtime, diagnostics: &mut Diagnostics) {
+    let name = &runtime.name.value;
+    let source = runtime.source;
+    // Keys that mean nothing for this source are mistakes, not no-ops: a
+    // `url` on a standalone runtime would silently not be downloaded.
+    let not_for = |key: &str, value: &Option<Spanned<String>>, diagnostics: &mut Diagnostics| {
+        if let Some(v) = value {
+            let for_source = match key {
+                "path" => "system",
+                _ => "url",
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::key-not-for-source",
+                    format!(
+                        "`{key}` is not used by runtime `{name}` (source `{}`)",
+                        source.as_str()
+                    ),
+                )
+                .label(
+                    v.span.clone(),
+                    format!("only for `source = \"{for_source}\"`"),
+                )
+                .help(format!(
+                    "remove `{key}`, or set `source = \"{for_source}\"`"
+                )),
+            );
+        }
+    };
+    match source {
+        RuntimeSource::Standalone | RuntimeSource::Embeddable => {
+            not_for("path", &runtime.path, diagnostics);
+            not_for("url", &runtime.url, diagnostics);
+            not_for("sha256", &runtime.sha256, diagnostics);
+            match &runtime.version {
+                Some(v) => check_release_version(v, source, diagnostics),
+                None => diagnostics.push(
+                    Diagnostic::error(
+                        "manifest::missing-key",
+                        format!("runtime `{name}` has no `version`"),
+                    )
+                    .label(runtime.name.span.clone(), "needs `version`")
+                    .help("add `version = \"3.12\"` (the newest 3.12.x) or an exact one such as `version = \"3.12.4\"`"),
+                ),
+            }
+        }
+        RuntimeSource::System => {
+            not_for("url", &runtime.url, diagnostics);
+            not_for("sha256", &runtime.sha256, diagnostics);
+            match (&runtime.version, &runtime.path) {
+                (None, None) => diagnostics.push(
+                    Diagnostic::error(
+                        "manifest::missing-key",
+                        format!("system runtime `{name}` has neither `version` nor `path`"),
+                    )
+                    .label(runtime.name.span.clone(), "needs `version` or `path`")
+                    .help("add `version = \">=3.10\"` to pick the best interpreter found, or `path = \"/usr/bin/python3\"`"),
+                ),
+                (Some(v), _) => check_specifier(v, diagnostics),
+                (None, Some(_)) => {}
+            }
+            if let Some(path) = &runtime.path
+                && path.value.trim().is_empty()
+            {
+                diagnostics.push(
+                    Diagnostic::error(
+                        "manifest::invalid-path",
+                        format!("runtime `{name}` has an empty `path`"),
+                    )
+                    .label(path.span.clone(), "empty path"),
+                );
+            }
+        }
+        RuntimeSource::Url => {
+            not_for("path", &runtime.path, diagnostics);
+            if runtime.url.is_none() {
+                diagnostics.push(
+                    Diagnostic::error(
+                        "manifest::missing-key",
+                        format!("runtime `{name}` has `source = \"url\"` but no `url`"),
+                    )
+                    .label(runtime.source_span.clone(), "needs `url`")
+                    .help("add `url = \"https://...\"` and its `sha256`"),
+                );
+            }
+            if let Some(url) = &runtime.url {
+                check_location(url, "url", Allow::UrlOnly, diagnostics);
+                if runtime.sha256.is_none() {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            "manifest::missing-sha256",
+                            format!("runtime `{name}` downloads a `url` without a `sha256`"),
+                        )
+                        .label(url.span.clone(), "this download cannot be verified")
+                        .help("add `sha256 = \"<64 hex digits>\"`; compute it with `sha256sum` on a copy you trust"),
+                    );
+                }
+            }
+            if let Some(v) = &runtime.version {
+                check_release_version(v, source, diagnostics);
+            }
+        }
+    }
+    if let Some(sha) = &runtime.sha256 {
+        let ok = sha.value.len() == 64 && sha.value.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-sha256",
+                    format!("runtime `{name}` has a `sha256` that is not 64 hex digits"),
+                )
+                .label(
+                    sha.span.clone(),
+                    format!("{} characters", sha.value.chars().count()),
+                )
+                .help("a SHA-256 digest is 64 characters 0-9 and a-f, as printed by `sha256sum`"),
+            );
+        }
+    }
+}
+
+/// `3.12` or `3.12.4` (pre-releases allowed), as standalone and embeddable
+/// builds are published.
+fn check_release_version(
+    v: &Spanned<String>,
+    source: RuntimeSource,
+    diagnostics: &mut Diagnostics,
+) {
+    let text = v.value.trim();
+    let problem = match Version::from_str(text) {
+        Err(e) => Some(e.to_string()),
+        Ok(version) => {
+            let release = version.release();
+            if version.epoch() != 0 || version.is_local() || version.is_dev() || version.is_post() {
+                Some("epochs, local, dev and post versions are not published".to_string())
+            } else if !(2..=3).contains(&release.len()) || release[0] != 3 {
+                Some("expected a Python 3 version such as `3.12` or `3.12.4`".to_string())
+            } else if release.len() == 2 && version.is_pre() {
+                Some("a pre-release needs all three parts, such as `3.14.0rc1`".to_string())
+            } else {
+                None
+            }
+        }
+    };
+    if let Some(problem) = problem {
+        let help = if VersionSpecifiers::from_str(text).is_ok() {
+            format!(
+                "version ranges are for `source = \"system\"`; a {} runtime names one version such as `3.12` (the newest 3.12.x) or `3.12.4`",
+                source.as_str()
+            )
+        } else {
+            "write a version such as `3.12` (the newest 3.12.x) or `3.12.4`".to_string()
+        };
+        diagnostics.push(
+            Diagnostic::error(
+                "manifest::invalid-version",
+                format!("`{}` is not a valid Python version", v.value),
+            )
+            .label(v.span.clone(), problem)
+            .help(help),
+        );
+    }
+}
+
+/// A PEP 440 specifier (`>=3.10,<3.13`), or a plain version meaning that
+/// release series (`3.11` is `==3.11.*`).
+fn check_specifier(v: &Spanned<String>, diagnostics: &mut Diagnostics) {
+    let text = v.value.trim();
+    if Version::from_str(text).is_ok() {
+        return;
+    }
+    if let Err(e) = VersionSpecifiers::from_str(text) {
+        diagnostics.push(
+            Diagnostic::error(
+                "manifest::invalid-specifier",
+                format!("`{}` is not a valid version specifier", v.value),
+            )
+            .label(v.span.clone(), first_line(&e.to_string()))
+            .help("write a PEP 440 specifier such as `>=3.10,<3.13`, or a version such as `3.11`"),
+        );
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).trim().to_string()
+}
+
+fn check_requirements(requirements: &[Spanned<String>], diagnostics: &mut Diagnostics) {
+    for req in requirements {
+        if let Err(e) = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(&req.value) {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-requirement",
+                    format!("`{}` is not a valid requirement", req.value),
+                )
+                .label(req.span.clone(), first_line(&e.message.to_string()))
+                .help("write a PEP 508 requirement such as `requests>=2.31` or `numpy==1.26.4`"),
+            );
+        }
+    }
+}
+
+fn check_env_vars(env: &BTreeMap<String, Spanned<String>>, diagnostics: &mut Diagnostics) {
+    for (name, value) in env {
+        let valid_name = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-env-var",
+                    format!("`{name}` is not a valid environment variable name"),
+                )
+                .label(value.span.clone(), "the value of this variable")
+                .help("names use letters, digits and `_`, and do not start with a digit"),
+            );
+        }
+        if value.value.contains('\0') {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-env-var",
+                    format!("the value of `{name}` contains a NUL character"),
+                )
+                .label(value.span.clone(), "NUL is not allowed here"),
+            );
+        }
+    }
+}
+
+/// Reports each `extends` cycle once, naming every template in it.
+fn check_cycles(manifest: &Manifest, diagnostics: &mut Diagnostics) {
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    for start in manifest.templates.keys() {
+        let mut path: Vec<&str> = vec![start];
+        let mut current = start.as_str();
+        while let Some(next) = manifest
+            .templates
+            .get(current)
+            .and_then(|t| t.extends.as_ref())
+            .map(|e| e.value.as_str())
+        {
+            if !manifest.templates.contains_key(next) {
+                break;
+            }
+            if let Some(pos) = path.iter().position(|p| *p == next) {
+                let cycle = &path[pos..];
+                // Report a cycle once, from its alphabetically first member.
+                let first = cycle.iter().min().copied().unwrap_or(next);
+                if reported.insert(first.to_string()) {
+                    let rotate = cycle.iter().position(|c| *c == first).unwrap_or(0);
+                    let mut names: Vec<&str> = cycle[rotate..].to_vec();
+                    names.extend_from_slice(&cycle[..rotate]);
+                    names.push(first);
+                    let chain = names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(" -> ");
+                    let mut d = Diagnostic::error(
+                        "manifest::extends-cycle",
+                        format!("templates extend each other in a cycle: {chain}"),
+                    )
+                    .help("remove one `extends` so the chain ends");
+                    for name in &names[..names.len() - 1] {
+                        let span = manifest.templates[*name]
+                            .extends
+                            .as_ref()
+                            .and_then(|e| e.span.clone());
+                        d = d.label(span, format!("`{name}` extends this"));
+                    }
+                    diagnostics.push(d);
+                }
+                break;
+            }
+            path.push(next);
+            current = next;
+        }
+    }
+}
+
+/// Two environments in one folder, or one inside another, would overwrite
+/// each other's files.
+fn check_paths(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics) {
+    let envs: Vec<(&super::Environment, PathBuf)> = manifest
+        .environments
+        .values()
+        .map(|env| (env, resolve::environment_path(manifest, env, home)))
+        .collect();
+    for (i, (a, path_a)) in envs.iter().enumerate() {
+        for (b, path_b) in &envs[i + 1..] {
+            let (code, message) = if path_a == path_b {
+                (
+                    "manifest::duplicate-path",
+                    format!(
+                        "environments `{}` and `{}` have the same path `{}`",
+                        a.name.value,
+                        b.name.value,
+                        path_a.display()
+                    ),
+                )
+            } else if path_b.starts_with(path_a) || path_a.starts_with(path_b) {
+                let (outer, inner) = if path_b.starts_with(path_a) {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                (
+                    "manifest::nested-path",
+                    format!(
+                        "environment `{}` is inside environment `{}`",
+                        inner.name.value, outer.name.value
+                    ),
+                )
+            } else {
+                continue;
+            };
+            let span_of = |e: &super::Environment| -> Option<Range<usize>> {
+                e.path
+                    .as_ref()
+                    .and_then(|p| p.span.clone())
+                    .or(e.name.span.clone())
+            };
+            diagnostics.push(
+                Diagnostic::error(code, message)
+                    .label(span_of(a), format!("`{}`", path_a.display()))
+                    .label(span_of(b), format!("`{}`", path_b.display()))
+                    .help("give each environment its own folder, outside the others"),
+            );
+        }
+    }
+}
+
+fn check_unused(manifest: &Manifest, diagnostics: &mut Diagnostics) {
+    let mut used_profiles: BTreeSet<&str> = BTreeSet::new();
+    let mut used_templates: BTreeSet<&str> = BTreeSet::new();
+    for t in manifest.templates.values() {
+        used_profiles.extend(t.profiles.iter().map(|p| p.value.as_str()));
+        if let Some(e) = &t.extends {
+            used_templates.insert(&e.value);
+        }
+    }
+    for e in manifest.environments.values() {
+        used_profiles.extend(e.profiles.iter().map(|p| p.value.as_str()));
+        if let Some(t) = &e.template {
+            used_templates.insert(&t.value);
+        }
+    }
+    for profile in manifest.profiles.values() {
+        // Built-ins are always there; only what the user wrote can be unused.
+        if profile.name.span.is_some() && !used_profiles.contains(profile.name.value.as_str()) {
+            diagnostics.push(
+                Diagnostic::warning(
+                    "manifest::unused-profile",
+                    format!(
+                        "profile `{}` is not used by any template or environment",
+                        profile.name.value
+                    ),
+                )
+                .label(profile.name.span.clone(), "unused")
+                .help("add it to an environment's `profiles`, or remove it"),
+            );
+        }
+    }
+    for template in manifest.templates.values() {
+        let name = template.name.value.as_str();
+        if template.name.span.is_some() && !used_templates.contains(name) {
+            let note = if builtin::is_builtin_template(name) {
+                " (it redefines the built-in one)"
+            } else {
+                ""
+            };
+            diagnostics.push(
+                Diagnostic::warning(
+                    "manifest::unused-template",
+                    format!("template `{name}` is not used by any environment or template{note}"),
+                )
+                .label(template.name.span.clone(), "unused")
+                .help("name it with `template = \"...\"` in an environment, or remove it"),
+            );
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Allow {
+    /// A URL (`https://`, `file://`, or `http://` to loopback) or a local path.
+    FileOrUrl,
+    /// A URL only.
+    UrlOnly,
+}
+
+/// URLs must be `https://` or `file://`; plain `http://` only to a loopback
+/// host, because a tampered download (or index) is how a machine gets
+/// compromised. A value without a scheme is a local path where allowed.
+fn check_location(value: &Spanned<String>, key: &str, allow: Allow, diagnostics: &mut Diagnostics) {
+    let text = value.value.trim();
+    let has_scheme = text.contains("://");
+    if !has_scheme {
+        if allow == Allow::UrlOnly {
+            diagnostics.push(
+                Diagnostic::error("manifest::invalid-url", format!("`{key}` must be a URL"))
+                    .label(value.span.clone(), "not a URL")
+                    .help("write an `https://` URL (or `file://` for a local copy)"),
+            );
+        } else if text.is_empty() {
+            diagnostics.push(
+                Diagnostic::error("manifest::invalid-url", format!("`{key}` is empty"))
+                    .label(value.span.clone(), "empty")
+                    .help("give a folder, or an `https://` or `file://` URL"),
+            );
+        }
+        return;
+    }
+    let url = match url::Url::parse(text) {
+        Ok(url) => url,
+        Err(e) => {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-url",
+                    format!("`{key}` is not a valid URL"),
+                )
+                .label(value.span.clone(), e.to_string()),
+            );
+            return;
+        }
+    };
+    match url.scheme() {
+        "https" | "file" => {}
+        "http" => {
+            if !is_loopback(&url) {
+                diagnostics.push(
+                    Diagnostic::error(
+                        "manifest::insecure-url",
+                        format!("`{key}` uses plain `http://` to `{}`", url.host_str().unwrap_or("")),
+                    )
+                    .label(value.span.clone(), "not encrypted, can be tampered with on the way")
+                    .help("use `https://`; plain `http://` is allowed only to `localhost` or `127.0.0.1`"),
+                );
+            }
+        }
+        other => diagnostics.push(
+            Diagnostic::error(
+                "manifest::invalid-url",
+                format!("`{key}` uses the unsupported scheme `{other}`"),
+            )
+            .label(value.span.clone(), "unsupported scheme")
+            .help("use `https://` or `file://`"),
+        ),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}

@@ -1,0 +1,145 @@
+//! The recorded state: what beep-python manages or has found, as written to
+//! `<home>/registry.json`.
+
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The registry format this program reads and writes.
+pub const REGISTRY_VERSION: u32 = 1;
+
+/// `registry.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct Registry {
+    /// Format version; a newer one than [`REGISTRY_VERSION`] is refused.
+    pub version: u32,
+    /// Incremented on every committed write (Terraform's state serial).
+    pub serial: u64,
+    /// Identifies this registry's history; a saved plan made against another
+    /// lineage is stale.
+    pub lineage: Uuid,
+    /// The name of the default runtime, if one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_runtime: Option<String>,
+    #[serde(default)]
+    pub runtimes: Vec<RuntimeRecord>,
+    #[serde(default)]
+    pub environments: Vec<EnvironmentRecord>,
+}
+
+impl Registry {
+    /// An empty registry with a new lineage. Serial 0 means "never written".
+    pub fn new() -> Self {
+        Self {
+            version: REGISTRY_VERSION,
+            serial: 0,
+            lineage: Uuid::new_v4(),
+            default_runtime: None,
+            runtimes: Vec::new(),
+            environments: Vec::new(),
+        }
+    }
+
+    pub fn runtime(&self, name: &str) -> Option<&RuntimeRecord> {
+        self.runtimes.iter().find(|r| r.name == name)
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&EnvironmentRecord> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The health of a recorded resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ready,
+    /// A change to it failed part-way; the next apply replaces it.
+    Tainted,
+    Error,
+    /// Recorded but no longer on disk (kept: an OS reinstall may bring it back).
+    Missing,
+}
+
+/// Where a runtime came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    Standalone,
+    Embeddable,
+    Url,
+    /// An interpreter already on the machine.
+    System,
+}
+
+/// One interpreter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeRecord {
+    pub id: String,
+    pub name: String,
+    pub kind: RuntimeKind,
+    /// The interpreter executable.
+    pub path: PathBuf,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<String>,
+    /// Created by beep-python (true) or found on the machine (false).
+    pub managed: bool,
+    /// Canonical path of the manifest that created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_at: Option<Timestamp>,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// A package as observed in an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageRecord {
+    pub name: String,
+    pub version: String,
+}
+
+/// One virtual environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentRecord {
+    pub id: String,
+    pub name: String,
+    /// `venv` or `conda`.
+    pub kind: String,
+    pub path: PathBuf,
+    /// The id of its runtime.
+    pub runtime: String,
+    pub version: String,
+    pub managed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_at: Option<Timestamp>,
+    pub status: Status,
+    #[serde(default)]
+    pub packages: Vec<PackageRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
