@@ -140,6 +140,8 @@ pub struct Runtime {
     pub default: Option<Spanned<bool>>,
     /// The span of the `[runtimes.NAME]` table as a whole.
     pub span: Option<Range<usize>>,
+    /// Keys that were written but had the wrong type (already reported).
+    pub ill_typed: Vec<String>,
 }
 
 /// `[profiles.NAME]`.

@@ -37,6 +37,9 @@ enum Value {
 #[derive(Debug, Default)]
 struct Fields {
     values: BTreeMap<&'static str, (Value, Range<usize>)>,
+    /// Known keys whose value was reported as ill-typed: present, so not to
+    /// be reported again as missing.
+    ill_typed: std::collections::BTreeSet<&'static str>,
 }
 
 impl Fields {
@@ -318,8 +321,13 @@ fn check_fields(
             continue;
         };
         let what = format!("`{name}` in `{context}`");
-        if let Some(v) = check_value(field, value, &what, diagnostics) {
-            out.values.insert(field.key, (v, value.span()));
+        match check_value(field, value, &what, diagnostics) {
+            Some(v) => {
+                out.values.insert(field.key, (v, value.span()));
+            }
+            None => {
+                out.ill_typed.insert(field.key);
+            }
         }
     }
     out
@@ -509,6 +517,7 @@ fn runtime(name: Spanned<String>, fields: &Fields, span: Range<usize>) -> Runtim
         sha256: fields.string("sha256"),
         default: fields.bool("default"),
         span: Some(span),
+        ill_typed: fields.ill_typed.iter().map(|k| k.to_string()).collect(),
     }
 }
 

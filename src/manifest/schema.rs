@@ -292,7 +292,6 @@ pub fn json_schema() -> Value {
 
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "$id": "https://beep-python.dev/schemas/beep-python.schema.json",
         "title": "beep-python manifest",
         "description": "beep-python.toml: the Python interpreters and virtual environments of a project.",
         "type": "object",

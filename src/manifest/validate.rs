@@ -206,6 +206,7 @@ fn check_reference(
 
 fn check_runtime(runtime: &super::Runtime, diagnostics: &mut Diagnostics) {
     let name = &runtime.name.value;
+    let written = |key: &str| runtime.ill_typed.iter().any(|k| k == key);
     let source = runtime.source;
     // Keys that mean nothing for this source are mistakes, not no-ops: a
     // `url` on a standalone runtime would silently not be downloaded.
@@ -233,13 +234,18 @@ fn check_runtime(runtime: &super::Runtime, diagnostics: &mut Diagnostics) {
             );
         }
     };
+    // With `source` itself invalid (already reported), which keys belong is
+    // unknown; checking them against the default would only add noise.
+    let source_known = !written("source");
     match source {
+        _ if !source_known => {}
         RuntimeSource::Standalone | RuntimeSource::Embeddable => {
             not_for("path", &runtime.path, diagnostics);
             not_for("url", &runtime.url, diagnostics);
             not_for("sha256", &runtime.sha256, diagnostics);
             match &runtime.version {
                 Some(v) => check_release_version(v, source, diagnostics),
+                None if written("version") => {}
                 None => diagnostics.push(
                     Diagnostic::error(
                         "manifest::missing-key",
@@ -254,6 +260,7 @@ fn check_runtime(runtime: &super::Runtime, diagnostics: &mut Diagnostics) {
             not_for("url", &runtime.url, diagnostics);
             not_for("sha256", &runtime.sha256, diagnostics);
             match (&runtime.version, &runtime.path) {
+                (None, None) if written("version") || written("path") => {}
                 (None, None) => diagnostics.push(
                     Diagnostic::error(
                         "manifest::missing-key",
@@ -279,7 +286,7 @@ fn check_runtime(runtime: &super::Runtime, diagnostics: &mut Diagnostics) {
         }
         RuntimeSource::Url => {
             not_for("path", &runtime.path, diagnostics);
-            if runtime.url.is_none() {
+            if runtime.url.is_none() && !written("url") {
                 diagnostics.push(
                     Diagnostic::error(
                         "manifest::missing-key",
@@ -393,6 +400,17 @@ fn first_line(s: &str) -> String {
 
 fn check_requirements(requirements: &[Spanned<String>], diagnostics: &mut Diagnostics) {
     for req in requirements {
+        if let Some(problem) = bad_name_end(&req.value) {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-requirement",
+                    format!("`{}` is not a valid requirement", req.value),
+                )
+                .label(req.span.clone(), problem)
+                .help("write a PEP 508 requirement such as `requests>=2.31` or `numpy==1.26.4`"),
+            );
+            continue;
+        }
         if let Err(e) = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(&req.value) {
             diagnostics.push(
                 Diagnostic::error(
@@ -404,6 +422,20 @@ fn check_requirements(requirements: &[Spanned<String>], diagnostics: &mut Diagno
             );
         }
     }
+}
+
+/// pep508_rs 0.9.2 panics on a package name that ends in `.`, `-` or `_`
+/// followed by anything that is not part of a name (`"a. "`, `"a-["`), so
+/// that case is caught here first and reported as the parser would.
+fn bad_name_end(requirement: &str) -> Option<String> {
+    let trimmed = requirement.trim_start();
+    let end = trimmed
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        .unwrap_or(trimmed.len());
+    let last = trimmed[..end].chars().last()?;
+    (end < trimmed.len() && matches!(last, '.' | '-' | '_')).then(|| {
+        format!("Package name must end with an alphanumeric character, not '{last}'")
+    })
 }
 
 fn check_env_vars(env: &BTreeMap<String, Spanned<String>>, diagnostics: &mut Diagnostics) {

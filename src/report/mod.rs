@@ -122,7 +122,10 @@ pub fn render(diagnostic: &dyn miette::Diagnostic, color: bool) -> String {
     };
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
-        .with_links(false);
+        .with_links(false)
+        // Keys such as `system-site-packages` must not be split at hyphens.
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation)
+        .with_break_words(false);
     let mut out = String::new();
     if handler.render_report(&mut out, diagnostic).is_err() {
         out = format!("error: {diagnostic}\n");

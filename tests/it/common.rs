@@ -1,0 +1,75 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use beep_python::diagnostic::SourceFile;
+use beep_python::manifest::{self, ManifestError};
+use beep_python::report;
+
+/// The `beep-python` binary under test, with a clean environment: its home
+/// in `home`, no colour, no user configuration leaking in.
+#[track_caller]
+pub fn beep(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_beep-python"));
+    cmd.env("BEEP_PYTHON_HOME", home)
+        .env("NO_COLOR", "1")
+        .env_remove("BEEP_PYTHON_FAILPOINTS");
+    cmd
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Fixed folders for manifests checked in memory, so rendered paths are
+/// the same on every machine.
+pub const PROJECT: &str = "/project";
+pub const HOME: &str = "/home/user/.beep-python";
+
+/// Checks manifest text in memory and renders every diagnostic as the user
+/// would see it (no colour), in order.
+pub fn check_text(text: &str) -> (bool, Vec<beep_python::diagnostic::Diagnostic>, String) {
+    let source = SourceFile::new("beep-python.toml", text);
+    let path = PathBuf::from(PROJECT).join("beep-python.toml");
+    let result = manifest::check(source, &path, Path::new(PROJECT), Path::new(HOME));
+    let (valid, diagnostics) = match result {
+        Ok(checked) => (true, checked.warnings.into_vec()),
+        Err(ManifestError::Invalid { diagnostics, .. }) => (false, diagnostics.into_vec()),
+        Err(other) => panic!("unexpected error: {other}"),
+    };
+    let rendered = diagnostics
+        .iter()
+        .map(|d| report::render(d, false))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (valid, diagnostics, rendered)
+}
+
+pub fn fixtures(dir: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures").join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The example manifests: `examples/*.toml` and `beep-python.toml.example`.
+pub fn example_manifests() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files.push(root.join("beep-python.toml.example"));
+    files
+}
