@@ -3,7 +3,7 @@
 //! which only the test suite enables.
 //!
 //! A point fails when it is armed, either for the current thread (library
-//! tests: [`arm`]) or for the whole process through the environment variable
+//! tests: `arm`) or for the whole process through the environment variable
 //! `BEEP_PYTHON_FAILPOINTS` (a comma-separated list; tests that run the
 //! binary).
 

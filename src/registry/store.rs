@@ -91,7 +91,7 @@ fn backups(home: &Home) -> Result<Vec<PathBuf>, RegistryError> {
         };
         numbered.push((serial, entry.path()));
     }
-    numbered.sort_by(|a, b| b.0.cmp(&a.0));
+    numbered.sort_by_key(|(serial, _)| std::cmp::Reverse(*serial));
     Ok(numbered.into_iter().map(|(_, p)| p).collect())
 }
 
