@@ -14,6 +14,7 @@
 //! | [`manifest`]  | `beep-python.toml`: types, checks, resolution, JSON schema  |
 //! | [`registry`]  | `<home>/registry.json`, `<home>/backups/`, `<home>/.lock`   |
 //! | [`discover`]  | finding interpreters; `<home>/cache/interpreters.json`      |
+//! | [`runtimes`]  | recording discovered interpreters, the default, system runtimes |
 //! | [`diagnostic`]| problems in a source file, with spans                       |
 //! | [`report`]    | the terminal: the only module that prints                   |
 //! | [`cli`]       | clap structs and one thin function per command              |
@@ -25,3 +26,4 @@ pub mod failpoint;
 pub mod manifest;
 pub mod registry;
 pub mod report;
+pub mod runtimes;

@@ -2,6 +2,7 @@
 //! one thin function per command that calls into the library.
 
 mod init;
+mod runtimes;
 mod validate;
 
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub enum Command {
     Init(init::InitArgs),
     /// Check the manifest and report every problem, with its place in the file.
     Validate,
+    /// Interpreters: list the registered ones, discover them, set the default.
+    #[command(subcommand)]
+    Runtimes(runtimes::RuntimesCommand),
 }
 
 /// How a command ended, when it did not fail.
@@ -88,6 +92,10 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Init(#[from] init::InitError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Default(#[from] crate::runtimes::DefaultError),
 
     #[error("could not determine the current folder")]
     #[diagnostic(code(cli::cwd))]
@@ -151,5 +159,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Init(args) => init::run(&ctx, &args),
         Command::Validate => validate::run(&ctx),
+        Command::Runtimes(command) => runtimes::run(&ctx, &command),
     }
 }

@@ -433,9 +433,8 @@ fn bad_name_end(requirement: &str) -> Option<String> {
         .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
         .unwrap_or(trimmed.len());
     let last = trimmed[..end].chars().last()?;
-    (end < trimmed.len() && matches!(last, '.' | '-' | '_')).then(|| {
-        format!("Package name must end with an alphanumeric character, not '{last}'")
-    })
+    (end < trimmed.len() && matches!(last, '.' | '-' | '_'))
+        .then(|| format!("Package name must end with an alphanumeric character, not '{last}'"))
 }
 
 fn check_env_vars(env: &BTreeMap<String, Spanned<String>>, diagnostics: &mut Diagnostics) {

@@ -68,6 +68,20 @@ pub enum Status {
     Error,
     /// Recorded but no longer on disk (kept: an OS reinstall may bring it back).
     Missing,
+    /// Works, but too old to build environments with (Python < 3.8).
+    Unsupported,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ready => "ready",
+            Status::Tainted => "tainted",
+            Status::Error => "error",
+            Status::Missing => "missing",
+            Status::Unsupported => "unsupported",
+        }
+    }
 }
 
 /// Where a runtime came from.
@@ -81,6 +95,17 @@ pub enum RuntimeKind {
     System,
 }
 
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Standalone => "standalone",
+            RuntimeKind::Embeddable => "embeddable",
+            RuntimeKind::Url => "url",
+            RuntimeKind::System => "system",
+        }
+    }
+}
+
 /// One interpreter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuntimeRecord {
@@ -89,9 +114,17 @@ pub struct RuntimeRecord {
     pub kind: RuntimeKind,
     /// The interpreter executable.
     pub path: PathBuf,
+    /// Its canonical path: what identifies a discovered interpreter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_path: Option<PathBuf>,
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implementation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// For discovered interpreters: which locators found it (`pyenv`, `PATH`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub found_by: Vec<String>,
     /// Created by beep-python (true) or found on the machine (false).
     pub managed: bool,
     /// Canonical path of the manifest that created it.

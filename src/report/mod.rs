@@ -123,7 +123,9 @@ pub fn render(diagnostic: &dyn miette::Diagnostic, color: bool) -> String {
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
         .with_links(false)
-        // Keys such as `system-site-packages` must not be split at hyphens.
+        // Keys such as `system-site-packages` and paths must stay whole:
+        // break lines at spaces only.
+        .with_word_separator(textwrap::WordSeparator::AsciiSpace)
         .with_word_splitter(textwrap::WordSplitter::NoHyphenation)
         .with_break_words(false);
     let mut out = String::new();

@@ -22,8 +22,22 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// stderr with wrapped lines joined, so that assertions do not depend on
+/// where the renderer broke a long message.
 pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    flat(&String::from_utf8_lossy(&output.stderr))
+}
+
+/// Joins lines, dropping the indentation and the `|` gutter that wrapped
+/// diagnostic lines start with.
+pub fn flat(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let l = l.trim();
+            l.strip_prefix("| ").unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Fixed folders for manifests checked in memory, so rendered paths are
@@ -51,7 +65,9 @@ pub fn check_text(text: &str) -> (bool, Vec<beep_python::diagnostic::Diagnostic>
 }
 
 pub fn fixtures(dir: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures").join(dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/fixtures")
+        .join(dir);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("reading {}: {e}", root.display()))
         .map(|e| e.unwrap().path())

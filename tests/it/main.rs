@@ -3,7 +3,9 @@
 
 mod cli;
 mod common;
+mod discover;
 mod registry;
 mod resolve;
+mod runtimes;
 mod schema;
 mod validate;

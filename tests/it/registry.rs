@@ -14,8 +14,11 @@ fn runtime(name: &str) -> RuntimeRecord {
         name: name.to_string(),
         kind: RuntimeKind::System,
         path: format!("/usr/bin/{name}").into(),
+        real_path: None,
         version: "3.11.2".into(),
         implementation: Some("cpython".into()),
+        arch: None,
+        found_by: vec![],
         managed: false,
         owner: None,
         spec_hash: None,
@@ -121,7 +124,11 @@ fn failure_before_rename_leaves_the_old_registry_intact() {
     assert!(matches!(result, Err(RegistryError::Io(_))), "{result:?}");
     assert_eq!(std::fs::read(home.registry_path()).unwrap(), before);
     assert_eq!(changed.serial, 1, "the serial moves only on commit");
-    assert!(temp_files(home.root()).is_empty(), "{:?}", temp_files(home.root()));
+    assert!(
+        temp_files(home.root()).is_empty(),
+        "{:?}",
+        temp_files(home.root())
+    );
 
     // The same save goes through once the failure is gone.
     store::save(&home, &mut changed, &lock).unwrap();
@@ -153,7 +160,10 @@ fn a_corrupt_registry_is_recovered_from_the_newest_valid_backup() {
     assert!(warning.contains("registry.json` is corrupt"), "{warning}");
     assert!(warning.contains("registry.000000000001.json"), "{warning}");
     assert!(
-        loaded.recovered_from.unwrap().ends_with("registry.000000000001.json")
+        loaded
+            .recovered_from
+            .unwrap()
+            .ends_with("registry.000000000001.json")
     );
 
     // The next write keeps the corrupt file as evidence, apart from the
@@ -197,7 +207,11 @@ fn a_missing_registry_with_backups_is_recovered_not_replaced_by_an_empty_one() {
     let loaded = store::load(&home).unwrap();
     assert_eq!(loaded.registry.serial, 1);
     assert_eq!(loaded.registry.runtimes.len(), 1);
-    assert!(loaded.warnings[0].contains("is missing"), "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].contains("is missing"),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 #[test]
@@ -223,7 +237,9 @@ fn the_lock_is_exclusive_and_names_its_holder() {
     let held = home.lock(Duration::ZERO, "beep-python apply").unwrap();
     // flock locks belong to the open file, so a second open in the same
     // process contends just as another process would.
-    let err = home.lock(Duration::ZERO, "beep-python destroy").unwrap_err();
+    let err = home
+        .lock(Duration::ZERO, "beep-python destroy")
+        .unwrap_err();
     match &err {
         RegistryError::Locked {
             holder: Some(holder),

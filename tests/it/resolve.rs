@@ -89,7 +89,11 @@ fn templates_profiles_and_packages_fold_in_order() {
             "rich>=13",
         ]
     );
-    let env: Vec<(&str, &str)> = full.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env: Vec<(&str, &str)> = full
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     assert_eq!(env, [("A", "root"), ("B", "child"), ("C", "env")]);
     assert!(!full.system_site_packages, "the environment wins");
     assert_eq!(full.path, Path::new("/venvs/full"));
@@ -98,14 +102,23 @@ fn templates_profiles_and_packages_fold_in_order() {
 #[test]
 fn runtime_precedence_is_environment_template_setting_then_marked_default() {
     let envs = resolve_text(MANIFEST);
-    let runtime = |name: &str| envs.iter().find(|e| e.name == name).unwrap().runtime.clone();
+    let runtime = |name: &str| {
+        envs.iter()
+            .find(|e| e.name == name)
+            .unwrap()
+            .runtime
+            .clone()
+    };
     assert_eq!(runtime("own-runtime"), "own");
     assert_eq!(runtime("full"), "from-template");
     assert_eq!(runtime("plain"), "fallback");
 
     let without_setting = MANIFEST.replace("default-runtime = \"fallback\"", "");
     let envs = resolve_text(&without_setting);
-    assert_eq!(envs.iter().find(|e| e.name == "plain").unwrap().runtime, "marked");
+    assert_eq!(
+        envs.iter().find(|e| e.name == "plain").unwrap().runtime,
+        "marked"
+    );
 }
 
 #[test]

@@ -45,7 +45,10 @@ fn examples_pass_the_schema_and_the_checker() {
     for path in common::example_manifests() {
         let text = std::fs::read_to_string(&path).unwrap();
         let json = toml_to_json(&text);
-        let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
         let (valid, _, rendered) = check_text(&text);
         assert!(valid, "{}:\n{rendered}", path.display());
@@ -64,7 +67,10 @@ fn annotated_example_uses_every_field() {
             .map(|f| f.key)
             .collect()
     };
-    assert_eq!(missing_in(&json["settings"], schema::SETTINGS), Vec::<&str>::new());
+    assert_eq!(
+        missing_in(&json["settings"], schema::SETTINGS),
+        Vec::<&str>::new()
+    );
     for (section, fields, _) in schema::NAMED_TABLES {
         let items = json[section].as_object().unwrap();
         let mut missing: Vec<&str> = fields.iter().map(|f| f.key).collect();
@@ -76,7 +82,11 @@ fn annotated_example_uses_every_field() {
     }
     for (source, _) in schema::RUNTIME_SOURCES.iter().zip(0..) {
         assert!(
-            json["runtimes"].as_object().unwrap().values().any(|r| r["source"] == *source),
+            json["runtimes"]
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|r| r["source"] == *source),
             "no runtime with source {source}"
         );
     }
