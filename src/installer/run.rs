@@ -1,0 +1,300 @@
+//! Running an installer process: its output kept in a bounded tail, its
+//! failure read from that output as it streams, and cancellation.
+//!
+//! Invariants:
+//!
+//! - Memory is bounded whatever the child prints: at most [`TAIL_LINES`]
+//!   lines of at most [`MAX_LINE`] bytes are kept.
+//! - Every line is scanned for the failing requirement as it arrives (see
+//!   [`super::failure`]), so a long resolver explanation that scrolls out of
+//!   the tail still names it.
+//! - stdout and stderr share one pipe, so the tail is in the order written.
+//! - A cancelled run returns within a poll interval plus the time to kill:
+//!   the child runs in its own process group (Unix) and the whole group is
+//!   killed, and the thread reading its output is never waited for after a
+//!   kill. A child that exits while something it started still holds its
+//!   pipe is not waited for past [`DRAIN_GRACE`] either.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::Kind;
+use super::failure::{Finding, scan_line};
+
+/// Lines of output kept for the error message and the outcome.
+pub const TAIL_LINES: usize = 40;
+
+/// Longer lines are cut; a line is never buffered beyond this.
+const MAX_LINE: usize = 4096;
+
+/// How often the child is checked for exit and the cancel flag for being set.
+const POLL: Duration = Duration::from_millis(50);
+
+/// How long the pipes may stay open after the child exited (a grandchild
+/// may hold them) before the tail is taken as it is.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// What a finished run leaves.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub tail: Vec<String>,
+    pub finding: Option<Finding>,
+    pub pip_missing: bool,
+}
+
+/// How a run ended, short of an error starting it.
+#[derive(Debug)]
+pub enum Ended {
+    Exited(Finished),
+    Cancelled,
+}
+
+#[derive(Debug, Default)]
+struct Capture {
+    tail: VecDeque<String>,
+    finding: Option<Finding>,
+    pip_missing: bool,
+}
+
+impl Capture {
+    fn push(&mut self, kind: Kind, line: String) {
+        if let Some(found) = scan_line(kind, &line) {
+            // The best kind of evidence wins; among equals, the first (the
+            // root of a resolver explanation comes before its consequences).
+            if self.finding.as_ref().is_none_or(|f| found.rank < f.rank) {
+                self.finding = Some(found);
+            }
+        }
+        if line.contains("No module named pip") {
+            self.pip_missing = true;
+        }
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
+}
+
+/// Runs `command` to completion, or until `cancel` is set.
+pub fn run(command: &mut Command, kind: Kind, cancel: &AtomicBool) -> std::io::Result<Ended> {
+    if cancel.load(Ordering::SeqCst) {
+        return Ok(Ended::Cancelled);
+    }
+    // One pipe for both streams, as `2>&1` does: the tail then keeps the
+    // order the lines were written in, so the final error is last. (Two
+    // pipes read by two threads can deliver a late stdout backlog after the
+    // error on stderr and push it out of the tail.)
+    let (reader, writer) = std::io::pipe()?;
+    command
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer);
+    #[cfg(unix)]
+    {
+        // Its own process group, so that cancelling kills whatever the
+        // installer started (build backends, a wrapper script's children).
+        // Ctrl-C does not reach it directly: the caller's handler sets the
+        // cancel flag and we kill it here.
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    let spawned = command.spawn();
+    // The command keeps its copies of the write end until told otherwise;
+    // they must go, or the pipe never reports its end.
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = spawned?;
+
+    let capture = Arc::new(Mutex::new(Capture::default()));
+    let shared = Arc::clone(&capture);
+    let spawned = thread::Builder::new()
+        .name("beep-installer-output".into())
+        .spawn(move || read_lines(reader, kind, &shared));
+    let reader = match spawned {
+        Ok(handle) => handle,
+        Err(err) => {
+            kill(&mut child);
+            return Err(err);
+        }
+    };
+
+    let status = loop {
+        if cancel.load(Ordering::SeqCst) {
+            kill(&mut child);
+            // The reader ends when the pipe closes; nobody waits for it.
+            return Ok(Ended::Cancelled);
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => thread::sleep(POLL),
+            Err(err) => {
+                kill(&mut child);
+                return Err(err);
+            }
+        }
+    };
+
+    drain(reader, cancel);
+    let capture = std::mem::take(&mut *capture.lock().unwrap_or_else(PoisonError::into_inner));
+    Ok(Ended::Exited(Finished {
+        status,
+        tail: capture.tail.into(),
+        finding: capture.finding,
+        pip_missing: capture.pip_missing,
+    }))
+}
+
+/// Waits for the reader to see the end of the pipe, for at most
+/// [`DRAIN_GRACE`] (or until cancelled).
+fn drain(reader: JoinHandle<()>, cancel: &AtomicBool) {
+    let deadline = Instant::now() + DRAIN_GRACE;
+    while !reader.is_finished() {
+        if Instant::now() >= deadline || cancel.load(Ordering::SeqCst) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    // A reader that panicked lost only output; the status still stands.
+    let _ = reader.join();
+}
+
+/// Splits a pipe into lines, each cut at [`MAX_LINE`] bytes, and adds them
+/// to the capture. `\r` ends a line too (progress bars redraw with it).
+fn read_lines(pipe: impl Read, kind: Kind, capture: &Mutex<Capture>) {
+    let mut reader = BufReader::new(pipe);
+    let mut line = Vec::new();
+    let push = |line: &mut Vec<u8>| {
+        let text = clean(&String::from_utf8_lossy(line));
+        line.clear();
+        if !text.trim().is_empty() {
+            capture
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(kind, text);
+        }
+    };
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok([]) => break,
+            Ok(buf) => buf,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A broken pipe ends the output; the exit status tells the rest.
+            Err(_) => break,
+        };
+        let (chunk, end_of_line) = match buf.iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(i) => (&buf[..i], Some(i)),
+            None => (buf, None),
+        };
+        let room = MAX_LINE.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = match end_of_line {
+            Some(i) => {
+                push(&mut line);
+                i + 1
+            }
+            None => chunk.len(),
+        };
+        reader.consume(used);
+    }
+    if !line.is_empty() {
+        push(&mut line);
+    }
+}
+
+/// Removes terminal escape sequences (a user's `FORCE_COLOR` makes the tools
+/// colour piped output) and trailing blanks.
+fn clean(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                // CSI: parameters and intermediates, then one final byte.
+                for c in chars.by_ref() {
+                    if ('\u{40}'..='\u{7e}').contains(&c) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+fn kill(child: &mut Child) {
+    #[cfg(unix)]
+    {
+        // The group first: the installer's children hold our pipes open. std
+        // has no killpg; `kill` is in every POSIX userland.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `exit status 1`, `killed by signal 9 (SIGKILL)`.
+pub fn describe(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            let name = match signal {
+                2 => " (SIGINT)",
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            return format!("killed by signal {signal}{name}");
+        }
+    }
+    status.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_are_removed() {
+        assert_eq!(
+            clean("\u{1b}[31;1merror\u{1b}[0m: No solution found  "),
+            "error: No solution found"
+        );
+    }
+
+    #[test]
+    fn long_and_many_lines_stay_bounded() {
+        let mut text = "x".repeat(MAX_LINE * 3);
+        text.push('\n');
+        for i in 0..100 {
+            text.push_str(&format!("line {i}\r\n"));
+        }
+        let capture = Mutex::new(Capture::default());
+        read_lines(Box::new(std::io::Cursor::new(text)), Kind::Pip, &capture);
+        let capture = capture.into_inner().unwrap();
+        assert_eq!(capture.tail.len(), TAIL_LINES);
+        assert_eq!(capture.tail.back().map(String::as_str), Some("line 99"));
+        assert!(capture.tail.iter().all(|l| l.len() <= MAX_LINE));
+    }
+}
