@@ -363,11 +363,20 @@ pub fn select_system(
         .and_then(|v| system_specifier(&v.value));
     if let Some(path) = &runtime.path {
         let path = PathBuf::from(&path.value);
-        let interpreter = discover::probe_one(&path).map_err(|r| SystemRuntimeError::BadPath {
-            name: name.clone(),
-            path: path.clone(),
-            reason: r.reason,
-        })?;
+        // Discovery (and its cache) already knows most interpreters; asking
+        // it first keeps a no-op plan free of Python processes.
+        let real = std::fs::canonicalize(&path).ok();
+        let known = interpreters.iter().find(|i| {
+            !i.is_venv && (Some(&i.real_path) == real.as_ref() || i.paths.contains(&path))
+        });
+        let interpreter = match known {
+            Some(i) => i.clone(),
+            None => discover::probe_one(&path).map_err(|r| SystemRuntimeError::BadPath {
+                name: name.clone(),
+                path: path.clone(),
+                reason: r.reason,
+            })?,
+        };
         let problem = if !interpreter.supported {
             interpreter.unsupported_reason.clone()
         } else if let Some(spec) = &spec

@@ -103,7 +103,7 @@ pub enum Installer {
 }
 
 /// What kind of environment to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EnvironmentKind {
     #[default]

@@ -31,12 +31,14 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// An empty registry with a new lineage. Serial 0 means "never written".
+    /// An empty registry, never written: serial 0 and the nil lineage. Its
+    /// lineage is chosen at the first write, so that every load of a home
+    /// without a registry agrees (a plan saved there is not stale).
     pub fn new() -> Self {
         Self {
             version: REGISTRY_VERSION,
             serial: 0,
-            lineage: Uuid::new_v4(),
+            lineage: Uuid::nil(),
             default_runtime: None,
             runtimes: Vec::new(),
             environments: Vec::new(),

@@ -1,0 +1,286 @@
+//! The planner as a pure function: desired specs, a registry and observed
+//! folders go in; changes (and their rendering, snapshotted) come out.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use beep_python::manifest::EnvironmentKind;
+use beep_python::plan::{self, Action, EnvSpec, Inputs, Problem, Reason, render};
+use beep_python::registry::Registry;
+use beep_python::registry::model::{EnvironmentRecord, Status};
+use beep_python::venv::{Distribution, Marker, Observed};
+
+const OWNER: &str = "/project/beep-python.toml";
+
+fn spec(name: &str, packages: &[&str]) -> EnvSpec {
+    EnvSpec {
+        name: name.into(),
+        path: PathBuf::from(format!("/project/.venvs/{name}")),
+        kind: EnvironmentKind::Venv,
+        runtime: "host".into(),
+        interpreter: "/usr/bin/python3.12".into(),
+        python_version: "3.12.1".into(),
+        implementation: "cpython".into(),
+        packages: packages.iter().map(|p| p.to_string()).collect(),
+        env: BTreeMap::new(),
+        system_site_packages: false,
+        spec_hash: format!("hash-{name}"),
+    }
+}
+
+fn record(spec: &EnvSpec) -> EnvironmentRecord {
+    EnvironmentRecord {
+        id: format!("id-{}", spec.name),
+        name: spec.name.clone(),
+        kind: "venv".into(),
+        path: spec.path.clone(),
+        runtime: spec.runtime.clone(),
+        version: spec.python_version.clone(),
+        managed: true,
+        owner: Some(OWNER.into()),
+        spec_hash: Some(spec.spec_hash.clone()),
+        created_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+        last_applied_at: None,
+        status: Status::Ready,
+        packages: vec![],
+        warnings: vec![],
+        errors: vec![],
+    }
+}
+
+fn dist(name: &str, version: &str) -> Distribution {
+    Distribution {
+        name: plan::normalize(name),
+        display_name: name.into(),
+        version: version.into(),
+    }
+}
+
+/// A healthy environment of ours matching `spec`, with `installed`.
+fn healthy(spec: &EnvSpec, installed: &[(&str, &str)]) -> Observed {
+    Observed {
+        exists: true,
+        is_venv: true,
+        home: Some("/usr/bin".into()),
+        base_executable: Some(spec.interpreter.clone()),
+        version: Some(spec.python_version.clone()),
+        base_exists: true,
+        python_exists: true,
+        marker: Some(Marker {
+            version: 1,
+            name: spec.name.clone(),
+            owner: OWNER.into(),
+            spec_hash: spec.spec_hash.clone(),
+            created_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+        }),
+        packages: installed.iter().map(|(n, v)| dist(n, v)).collect(),
+    }
+}
+
+fn run(
+    desired: &[EnvSpec],
+    registry: &Registry,
+    observed: &[(&EnvSpec, Observed)],
+    targets: &[&str],
+) -> Result<Vec<plan::Change>, Vec<Problem>> {
+    let observed: BTreeMap<PathBuf, Observed> = observed
+        .iter()
+        .map(|(s, o)| (s.path.clone(), o.clone()))
+        .collect();
+    let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+    plan::diff(&Inputs {
+        owner: Path::new(OWNER),
+        desired,
+        registry,
+        observed: &observed,
+        targets: &targets,
+    })
+}
+
+#[test]
+fn a_matching_machine_plans_no_changes() {
+    let dev = spec("dev", &["rich>=13", "Requests==2.31.0"]);
+    let mut registry = Registry::new();
+    registry.environments.push(record(&dev));
+    let observed = healthy(
+        &dev,
+        &[("rich", "13.7.1"), ("requests", "2.31.0"), ("pip", "24.0")],
+    );
+    let changes = run(
+        std::slice::from_ref(&dev),
+        &registry,
+        &[(&dev, observed)],
+        &[],
+    )
+    .unwrap();
+    assert!(changes.is_empty(), "{changes:?}");
+    assert_eq!(
+        render::human(&changes),
+        "No changes. The machine matches the manifest.\n"
+    );
+    assert_eq!(
+        render::json(&changes),
+        serde_json::json!({"format_version": 1, "changes": [], "summary": {"add": 0, "change": 0, "destroy": 0}})
+    );
+}
+
+/// Every action in one plan, rendered as a reviewer sees it.
+#[test]
+fn every_action_renders_in_terraform_style() {
+    let new = spec("new", &["rich>=13"]);
+    let drifted = spec("drifted", &["rich>=13", "requests>=2.31", "pip>=23"]);
+    let based = spec("base-gone", &["rich"]);
+    let mut upgraded = spec("upgraded", &[]);
+    let mut retargeted = spec("retargeted", &[]);
+    let mut settings = spec("settings", &[]);
+    let old = spec("old", &[]);
+
+    let mut registry = Registry::new();
+    for s in [&drifted, &based, &upgraded, &retargeted, &settings, &old] {
+        registry.environments.push(record(s));
+    }
+    let mut base_gone = healthy(&based, &[("rich", "13.0")]);
+    base_gone.base_exists = false;
+    let upgraded_seen = healthy(&upgraded, &[]);
+    upgraded.python_version = "3.13.0".into();
+    let retargeted_seen = healthy(&retargeted, &[]);
+    retargeted.runtime = "py313".into();
+    let settings_seen = healthy(&settings, &[]);
+    settings.spec_hash = "hash-settings-with-new-env-vars".into();
+
+    let observed = vec![
+        (&new, Observed::default()),
+        (
+            &drifted,
+            healthy(&drifted, &[("rich", "12.6.0"), ("pip", "24.0")]),
+        ),
+        (&based, base_gone),
+        (&upgraded, upgraded_seen),
+        (&retargeted, retargeted_seen),
+        (&settings, settings_seen),
+    ];
+    let desired = vec![
+        new.clone(),
+        drifted.clone(),
+        based.clone(),
+        upgraded.clone(),
+        retargeted.clone(),
+        settings.clone(),
+    ];
+    let changes = run(&desired, &registry, &observed, &[]).unwrap();
+    let actions: Vec<(&str, Action)> = changes
+        .iter()
+        .map(|c| (c.name.as_str(), c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("base-gone", Action::Replace),
+            ("drifted", Action::Update),
+            ("new", Action::Create),
+            ("old", Action::Delete),
+            ("retargeted", Action::Replace),
+            ("settings", Action::Update),
+            ("upgraded", Action::Replace),
+        ]
+    );
+    let drifted_change = changes.iter().find(|c| c.name == "drifted").unwrap();
+    assert_eq!(
+        drifted_change.reasons,
+        [Reason::PackagesDrifted { count: 2 }]
+    );
+    insta::assert_snapshot!("plan_every_action", render::human(&changes));
+    insta::assert_json_snapshot!("plan_every_action_json", render::json(&changes));
+}
+
+#[test]
+fn a_folder_that_is_not_ours_is_an_error_never_a_change() {
+    let dev = spec("dev", &[]);
+    let mut foreign = healthy(&dev, &[]);
+    foreign.marker = None;
+    let problems = run(
+        std::slice::from_ref(&dev),
+        &Registry::new(),
+        &[(&dev, foreign)],
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(problems[0], Problem::PathOccupied { .. }),
+        "{problems:?}"
+    );
+    let rendered = beep_python::report::render(&problems[0], false);
+    assert!(rendered.contains("help:"), "{rendered}");
+
+    let mut other = healthy(&dev, &[]);
+    other.marker.as_mut().unwrap().owner = "/elsewhere/beep-python.toml".into();
+    let problems = run(
+        std::slice::from_ref(&dev),
+        &Registry::new(),
+        &[(&dev, other)],
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(problems[0], Problem::ForeignOwner { .. }),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn environments_of_other_manifests_are_never_deleted() {
+    let mut registry = Registry::new();
+    let mut theirs = record(&spec("theirs", &[]));
+    theirs.owner = Some("/elsewhere/beep-python.toml".into());
+    registry.environments.push(theirs);
+    let mut discovered = record(&spec("found", &[]));
+    discovered.managed = false;
+    discovered.owner = Some(OWNER.into());
+    registry.environments.push(discovered);
+    assert!(run(&[], &registry, &[], &[]).unwrap().is_empty());
+}
+
+#[test]
+fn targets_limit_the_plan_and_unknown_targets_are_errors() {
+    let a = spec("a", &[]);
+    let b = spec("b", &[]);
+    let observed = vec![(&a, Observed::default()), (&b, Observed::default())];
+    let desired = vec![a.clone(), b.clone()];
+    let changes = run(&desired, &Registry::new(), &observed, &["env.b"]).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].address, "env.b");
+    // A runtime target includes the environments that depend on it.
+    let changes = run(&desired, &Registry::new(), &observed, &["runtime.host"]).unwrap();
+    assert_eq!(changes.len(), 2);
+    let problems = run(&desired, &Registry::new(), &observed, &["env.c"]).unwrap_err();
+    match &problems[0] {
+        Problem::UnknownTarget { address, help } => {
+            assert_eq!(address, "env.c");
+            assert!(
+                help.as_deref().unwrap().contains("did you mean `env."),
+                "{help:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn requirement_satisfaction_follows_pep_440_and_pep_503() {
+    let installed = vec![dist("Foo_Bar", "1.4.2"), dist("baz", "2.0.0rc1")];
+    let reqs: Vec<String> = [
+        "foo-bar>=1.4",
+        "FOO.BAR<2",
+        "baz>=2.0.0rc1",
+        "baz>=2",
+        "missing",
+        "only-on-windows; sys_platform == 'win32'",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let changes = plan::package_changes(&reqs, &installed);
+    assert_eq!(changes.add, ["missing"]);
+    assert_eq!(changes.change.len(), 1);
+    assert_eq!(changes.change[0].required, "baz>=2");
+}
