@@ -27,6 +27,29 @@ pub fn hit(_name: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Sleeps while the point `name` is armed as `name=pause` in
+/// `BEEP_PYTHON_FAILPOINTS` (up to a minute), returning early when `cancel`
+/// is set: lets a test kill or interrupt a process at a known step.
+#[cfg(feature = "failpoints")]
+pub fn pause(name: &str, cancel: &std::sync::atomic::AtomicBool) {
+    let armed = std::env::var("BEEP_PYTHON_FAILPOINTS")
+        .map(|v| v.split(',').any(|a| a.trim() == format!("{name}=pause")))
+        .unwrap_or(false);
+    if !armed {
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline && !cancel.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sleeps while the point `name` is armed as a pause (tests only).
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn pause(_name: &str, _cancel: &std::sync::atomic::AtomicBool) {}
+
 #[cfg(feature = "failpoints")]
 thread_local! {
     static ARMED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };

@@ -33,6 +33,13 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failure) => ExitCode::FAILURE,
+        Ok(Outcome::ChangesPending) => ExitCode::from(2),
+        Err(CliError::Many(problems)) => {
+            for problem in &problems {
+                eprint!("{}", report::render(problem.as_ref(), color));
+            }
+            ExitCode::FAILURE
+        }
         Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
             eprint!("{}", report::render(&e, color));

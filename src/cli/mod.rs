@@ -2,6 +2,7 @@
 //! one thin function per command that calls into the library.
 
 mod init;
+mod reconcile;
 mod runtimes;
 mod validate;
 
@@ -64,6 +65,14 @@ pub enum Command {
     Init(init::InitArgs),
     /// Check the manifest and report every problem, with its place in the file.
     Validate,
+    /// Show what `apply` would change.
+    Plan(reconcile::PlanArgs),
+    /// Make the machine match the manifest, all or nothing.
+    Apply(reconcile::ApplyArgs),
+    /// Remove every environment this manifest created.
+    Destroy(reconcile::DestroyArgs),
+    /// Managed environments and runtimes, with their state.
+    Status,
     /// Interpreters: list the registered ones, discover them, set the default.
     #[command(subcommand)]
     Runtimes(runtimes::RuntimesCommand),
@@ -76,6 +85,8 @@ pub enum Outcome {
     /// The command ran and found problems to report (exit 1), which it has
     /// already printed.
     Failure,
+    /// `plan --detailed-exitcode` with changes (exit 2).
+    ChangesPending,
 }
 
 /// A failure to render in `main.rs`.
@@ -97,6 +108,43 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Default(#[from] crate::runtimes::DefaultError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Journal(#[from] crate::exec::journal::JournalError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Apply(#[from] crate::exec::ApplyError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    SavedPlan(#[from] crate::plan::saved::SavedPlanError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Install(#[from] crate::installer::InstallError),
+
+    /// Several independent problems (plan-time), each rendered.
+    #[error("{} problems", .0.len())]
+    Many(Vec<Box<dyn miette::Diagnostic + Send + Sync>>),
+
+    #[error("could not write `{}`", .0.display())]
+    #[diagnostic(code(cli::write))]
+    Write(PathBuf, #[source] std::io::Error),
+
+    #[error("`apply` needs confirmation, and there is no terminal to ask on")]
+    #[diagnostic(
+        code(cli::needs_approval),
+        help(
+            "review the plan above, then run again with `--auto-approve`, or apply a saved plan (`plan --out FILE`, then `apply FILE`)"
+        )
+    )]
+    NeedsApproval,
+
+    #[error("cancelled; nothing was changed")]
+    #[diagnostic(code(cli::declined))]
+    Declined,
+
     #[error("could not determine the current folder")]
     #[diagnostic(code(cli::cwd))]
     CurrentDir(#[source] std::io::Error),
@@ -117,6 +165,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Registry(crate::registry::RegistryError::Locked { .. }) => 3,
+            CliError::Apply(crate::exec::ApplyError::Interrupted) => 130,
             CliError::BrokenPipe => 0,
             _ => 1,
         }
@@ -160,5 +209,42 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Init(args) => init::run(&ctx, &args),
         Command::Validate => validate::run(&ctx),
         Command::Runtimes(command) => runtimes::run(&ctx, &command),
+        Command::Plan(args) => reconcile::plan(&ctx, &args),
+        Command::Apply(args) => reconcile::apply(&ctx, &args),
+        Command::Destroy(args) => reconcile::destroy(&ctx, &args),
+        Command::Status => reconcile::status(&ctx),
     }
+}
+
+/// Takes the home lock for a change, finishing or undoing first what a
+/// crashed apply left (and saying so), then loads the registry.
+pub fn open_home_for_change(
+    ctx: &Context,
+    home: &crate::registry::Home,
+) -> Result<(crate::registry::HomeLock, crate::registry::Registry), CliError> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let lock = home.lock(ctx.lock_timeout, &command)?;
+    match crate::exec::journal::recover(home)? {
+        Some(crate::exec::journal::Recovered::RolledBack {
+            entries,
+            pid,
+            command,
+        }) => {
+            ctx.printer.warn(&format!(
+                "an apply was interrupted (pid {pid}, `{command}`); rolled back its {entries} change{} first",
+                if entries == 1 { "" } else { "s" }
+            ));
+        }
+        Some(crate::exec::journal::Recovered::Completed { pid, command }) => {
+            ctx.printer.warn(&format!(
+                "an apply (pid {pid}, `{command}`) was interrupted after it committed; finished its clean-up first"
+            ));
+        }
+        None => {}
+    }
+    let loaded = crate::registry::store::load(home)?;
+    for warning in &loaded.warnings {
+        ctx.printer.warn(warning);
+    }
+    Ok((lock, loaded.registry))
 }

@@ -55,8 +55,7 @@ fn list(ctx: &Context) -> Result<Outcome, CliError> {
 
 fn discover_cmd(ctx: &Context, prune: bool) -> Result<Outcome, CliError> {
     let home = ctx.home()?;
-    let lock = home.lock(ctx.lock_timeout, &command_line())?;
-    let mut registry = load(ctx, &home)?;
+    let (lock, mut registry) = super::open_home_for_change(ctx, &home)?;
     let options = DiscoverOptions::from_process_env(home.root());
     let discovery = discover::discover(&options);
     for warning in &discovery.warnings {
@@ -97,8 +96,7 @@ fn discover_cmd(ctx: &Context, prune: bool) -> Result<Outcome, CliError> {
 
 fn set_default(ctx: &Context, target: &str) -> Result<Outcome, CliError> {
     let home = ctx.home()?;
-    let lock = home.lock(ctx.lock_timeout, &command_line())?;
-    let mut registry = load(ctx, &home)?;
+    let (lock, mut registry) = super::open_home_for_change(ctx, &home)?;
     let name = runtimes::set_default(&mut registry, target, jiff::Timestamp::now())?;
     store::save(&home, &mut registry, &lock)?;
     drop(lock);
@@ -115,10 +113,6 @@ fn set_default(ctx: &Context, target: &str) -> Result<Outcome, CliError> {
         ))?,
     }
     Ok(Outcome::Success)
-}
-
-fn command_line() -> String {
-    std::env::args().collect::<Vec<_>>().join(" ")
 }
 
 fn runtime_json(r: &RuntimeRecord, registry: &Registry) -> serde_json::Value {

@@ -158,6 +158,9 @@ pub fn save(home: &Home, registry: &mut Registry, _lock: &HomeLock) -> Result<()
     let mut next = registry.clone();
     next.version = REGISTRY_VERSION;
     next.serial = registry.serial + 1;
+    if next.lineage.is_nil() {
+        next.lineage = uuid::Uuid::new_v4();
+    }
     let mut text = serde_json::to_vec_pretty(&next)
         .map_err(|e| RegistryError::Io(std::io::Error::other(e)))?;
     text.push(b'\n');

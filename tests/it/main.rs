@@ -1,11 +1,16 @@
 //! The one integration-test binary (as in uv and just): every test module
 //! shares one build and one link.
 
+mod apply;
 mod cli;
 mod common;
 mod discover;
+mod installer;
+mod plan;
 mod registry;
 mod resolve;
 mod runtimes;
 mod schema;
 mod validate;
+mod venv;
+mod wheels;

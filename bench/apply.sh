@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# plan/apply speed, against uv and pip measured in the same run:
+#
+#   - a no-op `plan` over 20 environments (goal <= 50 ms, no Python started);
+#   - apply of three environments with about 20 wheels from a local folder,
+#     installer uv vs the same raw `uv venv` + `uv pip install` commands
+#     (goal <= 1.3x), and installer pip vs raw `python -m venv` + `pip install`
+#     (goal <= 1.1x).
+#
+#   bench/apply.sh             # RUNS=5 by default
+#
+# Everything is offline: the wheels are generated here (pure-Python, with
+# dependencies between them) and installed with --no-index --find-links.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${RUNS:-5}"
+PY="${PY:-/root/.pyenv/versions/3.12.1/bin/python3.12}"
+
+cargo build --release --quiet
+BIN="$PWD/target/release/beep-python"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+UV="$(command -v uv || true)"
+if [[ -z "$UV" ]]; then
+    echo "uv is not on PATH; installing it into a temporary venv" >&2
+    python3 -m venv "$TMP/uv-venv" >&2
+    "$TMP/uv-venv/bin/python" -m pip install --quiet uv >&2
+    UV="$TMP/uv-venv/bin/uv"
+fi
+export PATH="$(dirname "$UV"):$PATH"
+export PIP_NO_INDEX=1 PIP_CONFIG_FILE=/dev/null UV_NO_CONFIG=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# ~20 wheels: pkg00..pkg19, each depending on the previous two.
+"$PY" - "$TMP/wheels" <<'PYEOF'
+import base64, hashlib, os, sys, zipfile
+out = sys.argv[1]; os.makedirs(out, exist_ok=True)
+for i in range(20):
+    name, ver = f"pkg{i:02d}", "1.0.0"
+    deps = [f"pkg{j:02d}" for j in (i - 1, i - 2) if j >= 0]
+    di = f"{name}-{ver}.dist-info"
+    files = {
+        f"{name}/__init__.py": f"VALUE = {i}\n" + "# padding\n" * 2000,
+        f"{di}/METADATA": "Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s\n" % (name, ver, "".join(f"Requires-Dist: {d}\n" for d in deps)),
+        f"{di}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    with zipfile.ZipFile(f"{out}/{name}-{ver}-py3-none-any.whl", "w", zipfile.ZIP_DEFLATED) as z:
+        for path, text in files.items():
+            data = text.encode(); z.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(data)}")
+        record.append(f"{di}/RECORD,,")
+        z.writestr(f"{di}/RECORD", "\n".join(record) + "\n")
+PYEOF
+
+ms() { python3 -c 'import time; print(int(time.time()*1000))'; }
+
+# time_ms PREPARE COMMAND: mean wall time of COMMAND over RUNS, PREPARE untimed.
+time_ms() {
+    local prepare="$1" command="$2" total=0 start end i
+    for ((i = 0; i < RUNS; i++)); do
+        bash -c "$prepare"
+        start=$(date +%s%N)
+        bash -c "$command" >/dev/null 2>&1 || { echo "failed: $command" >&2; bash -c "$command" >&2; exit 1; }
+        end=$(date +%s%N)
+        total=$((total + end - start))
+    done
+    echo $((total / RUNS / 1000000))
+}
+ratio() { python3 -c 'import sys; a,b=map(float,sys.argv[1:]); print("%.2fx" % (a/b) if b else "n/a")' "$1" "$2"; }
+
+# Three environments: 8, 12 and all 20 packages (each pulls its chain).
+manifest() { # installer, project dir
+    cat > "$2/beep-python.toml" <<TOML
+version = 1
+[settings]
+installer = "$1"
+find-links = ["$TMP/wheels"]
+offline = true
+[runtimes.py]
+source = "system"
+path = "$PY"
+default = true
+[environments.e1]
+path = "envs/e1"
+packages = ["pkg07"]
+[environments.e2]
+path = "envs/e2"
+packages = ["pkg11"]
+[environments.e3]
+path = "envs/e3"
+packages = ["pkg19"]
+TOML
+}
+
+raw_uv='for e in e1:pkg07 e2:pkg11 e3:pkg19; do n=${e%%:*}; p=${e##*:}; '"$UV"' venv -q --python '"$PY"' '"$TMP"'/raw/$n && '"$UV"' pip install -q --offline --no-index --find-links '"$TMP"'/wheels --python '"$TMP"'/raw/$n/bin/python $p & done; wait'
+raw_pip='for e in e1:pkg07 e2:pkg11 e3:pkg19; do n=${e%%:*}; p=${e##*:}; ( '"$PY"' -m venv '"$TMP"'/raw/$n && '"$TMP"'/raw/$n/bin/python -m pip install -q --no-index --find-links '"$TMP"'/wheels $p ) & done; wait'
+
+for installer in uv pip; do
+    mkdir -p "$TMP/p-$installer"; manifest "$installer" "$TMP/p-$installer"
+done
+# Warm uv's cache the same way for both sides.
+$UV pip install -q --offline --no-index --find-links "$TMP/wheels" --python "$PY" --dry-run pkg19 >/dev/null 2>&1 || true
+
+ours_uv=$(time_ms "rm -rf $TMP/p-uv/envs $TMP/home-uv" "cd $TMP/p-uv && $BIN --home $TMP/home-uv apply --auto-approve")
+theirs_uv=$(time_ms "rm -rf $TMP/raw" "$raw_uv")
+ours_pip=$(time_ms "rm -rf $TMP/p-pip/envs $TMP/home-pip" "cd $TMP/p-pip && $BIN --home $TMP/home-pip apply --auto-approve")
+theirs_pip=$(time_ms "rm -rf $TMP/raw" "$raw_pip")
+
+# No-op plan over 20 environments (built once with uv).
+mkdir -p "$TMP/p20"
+{
+    printf 'version = 1\n[settings]\ninstaller = "uv"\nfind-links = ["%s"]\noffline = true\n' "$TMP/wheels"
+    printf '[runtimes.py]\nsource = "system"\npath = "%s"\ndefault = true\n' "$PY"
+    for i in $(seq -w 1 20); do printf '[environments.e%s]\npath = "envs/e%s"\npackages = ["pkg%s"]\n' "$i" "$i" "$(printf %02d $((10#$i - 1)))"; done
+} > "$TMP/p20/beep-python.toml"
+(cd "$TMP/p20" && $BIN --home "$TMP/home20" apply --auto-approve >/dev/null 2>&1)
+probes=$(cd "$TMP/p20" && $BIN --home "$TMP/home20" -v plan 2>&1 >/dev/null | grep -o 'observation started [0-9]* Python' || true)
+noop=$(RUNS=$((RUNS * 4)) time_ms "true" "cd $TMP/p20 && $BIN --home $TMP/home20 plan --detailed-exitcode")
+
+echo
+echo "apply, 3 environments / 20 wheels, installer uv:  ${ours_uv} ms   raw uv venv + uv pip install:  ${theirs_uv} ms   ratio $(ratio "$ours_uv" "$theirs_uv") (goal <= 1.3x)"
+echo "apply, 3 environments / 20 wheels, installer pip: ${ours_pip} ms   raw python -m venv + pip:      ${theirs_pip} ms   ratio $(ratio "$ours_pip" "$theirs_pip") (goal <= 1.1x)"
+echo "no-op plan over 20 environments:                  ${noop} ms   (goal <= 50 ms; ${probes:-?} processes)"
