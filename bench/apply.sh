@@ -103,9 +103,15 @@ done
 # Warm uv's cache the same way for both sides.
 $UV pip install -q --offline --no-index --find-links "$TMP/wheels" --python "$PY" --dry-run pkg19 >/dev/null 2>&1 || true
 
-ours_uv=$(time_ms "rm -rf $TMP/p-uv/envs $TMP/home-uv" "cd $TMP/p-uv && $BIN --home $TMP/home-uv apply --auto-approve")
+# Between runs, remove the environments and the registry but keep the
+# caches (interpreters, pip wheel), as uv keeps its own: a user's machine
+# has them warm after the first run.
+reset() { echo "rm -rf $TMP/$1/envs $TMP/$2/registry.json $TMP/$2/backups"; }
+(cd "$TMP/p-uv" && $BIN --home "$TMP/home-uv" apply --auto-approve >/dev/null 2>&1)
+(cd "$TMP/p-pip" && $BIN --home "$TMP/home-pip" apply --auto-approve >/dev/null 2>&1)
+ours_uv=$(time_ms "$(reset p-uv home-uv)" "cd $TMP/p-uv && $BIN --home $TMP/home-uv apply --auto-approve")
 theirs_uv=$(time_ms "rm -rf $TMP/raw" "$raw_uv")
-ours_pip=$(time_ms "rm -rf $TMP/p-pip/envs $TMP/home-pip" "cd $TMP/p-pip && $BIN --home $TMP/home-pip apply --auto-approve")
+ours_pip=$(time_ms "$(reset p-pip home-pip)" "cd $TMP/p-pip && $BIN --home $TMP/home-pip apply --auto-approve")
 theirs_pip=$(time_ms "rm -rf $TMP/raw" "$raw_pip")
 
 # No-op plan over 20 environments (built once with uv).

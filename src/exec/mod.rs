@@ -335,6 +335,12 @@ impl Run<'_> {
                 Ok(())
             }
             StepKind::SeedPip => {
+                // uv installs into an environment without pip in it, and
+                // `uv venv` makes none: with uv, pip is there only when a
+                // profile asks for it (`base` does), like any package.
+                if self.settings.selected.kind == installer::Kind::Uv {
+                    return Ok(());
+                }
                 let spec = desired(change);
                 let layout = venv::layout(&spec.path, &spec.python_version);
                 // Unpacked once into the cache, then hard-linked: creating
@@ -342,12 +348,6 @@ impl Run<'_> {
                 let cache = self.settings.home.cache_dir().join("wheels");
                 match venv::seed_pip_cached(&layout, &base_of(spec), Some(&cache))? {
                     Seeded::Wheel { .. } | Seeded::Ensurepip => Ok(()),
-                    // uv installs without pip in the environment.
-                    Seeded::Unavailable { .. }
-                        if self.settings.selected.kind == installer::Kind::Uv =>
-                    {
-                        Ok(())
-                    }
                     Seeded::Unavailable { reason } => Err(StepError::NoPip { reason }),
                 }
             }
