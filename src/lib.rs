@@ -15,6 +15,17 @@
 //! | [`registry`]  | `<home>/registry.json`, `<home>/backups/`, `<home>/.lock`   |
 //! | [`discover`]  | finding interpreters; `<home>/cache/interpreters.json`      |
 //! | [`runtimes`]  | recording discovered interpreters, the default, system runtimes |
+//! | [`plan`]      | the pure diff, its rendering, saved plans                   |
+//! | [`exec`]      | the step graph, the executor, `<home>/journal.json`         |
+//! | [`venv`]      | native venvs, pip seeding, observation without Python       |
+//! | [`installer`] | pip and uv                                                  |
+//! | [`fetch`]     | verified downloads into `<home>/cache/downloads/`           |
+//! | [`archive`]   | safe extraction of tar.gz, tar.zst and zip                  |
+//!
+//! TODO: `fetch` and `archive` are the download and extract steps of
+//! standalone runtimes (issue #5); they are tested on their own but not yet
+//! wired into the step graph, so `source = "standalone"` is still a
+//! plan-time error.
 //! | [`diagnostic`]| problems in a source file, with spans                       |
 //! | [`report`]    | the terminal: the only module that prints                   |
 //! | [`cli`]       | clap structs and one thin function per command              |
@@ -25,11 +36,13 @@
 // lose miette's derived diagnostic sources (it has no `Diagnostic` for `Box`).
 #![allow(clippy::result_large_err)]
 
+pub mod archive;
 pub mod cli;
 pub mod diagnostic;
 pub mod discover;
 pub mod exec;
 pub mod failpoint;
+pub mod fetch;
 pub mod installer;
 pub mod manifest;
 pub mod plan;

@@ -2,9 +2,11 @@
 //! shares one build and one link.
 
 mod apply;
+mod archive;
 mod cli;
 mod common;
 mod discover;
+mod fetch;
 mod installer;
 mod plan;
 mod registry;
