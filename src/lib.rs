@@ -46,6 +46,7 @@ pub mod fetch;
 pub mod installer;
 pub mod manifest;
 pub mod plan;
+pub mod process;
 pub mod reconcile;
 pub mod registry;
 pub mod report;

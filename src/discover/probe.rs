@@ -186,13 +186,9 @@ pub(crate) fn run(python: &Path, timeout: Duration) -> Result<ProbeInfo, Problem
         // `PYTHON*` variable, so `-E` keeps it): run from inside a venv, we
         // would report the venv's path for every interpreter.
         .env_remove("__PYVENV_LAUNCHER__");
-    #[cfg(unix)]
-    {
-        // Its own process group, so that a timeout kills whatever a wrapper
-        // script started too.
-        use std::os::unix::process::CommandExt;
-        command.process_group(0);
-    }
+    // Its own process group, so that a timeout kills whatever a wrapper
+    // script started too.
+    crate::process::own_group(&mut command);
     let mut child = command.spawn().map_err(|err| Problem::Spawn {
         transient: is_transient(&err),
         message: err.to_string(),
@@ -223,7 +219,7 @@ pub(crate) fn run(python: &Path, timeout: Duration) -> Result<ProbeInfo, Problem
                 let _ = tx.send((is_stdout, buf));
             });
         if let Err(err) = spawned {
-            kill(&mut child);
+            crate::process::kill_group(&mut child);
             return Err(Problem::Spawn {
                 message: format!("no thread to read its output: {err}"),
                 transient: true,
@@ -239,19 +235,19 @@ pub(crate) fn run(python: &Path, timeout: Duration) -> Result<ProbeInfo, Problem
             Ok((true, buf)) => stdout = buf,
             Ok((false, buf)) => stderr = buf,
             Err(_) => {
-                kill(&mut child);
+                crate::process::kill_group(&mut child);
                 return Err(Problem::TimedOut { timeout });
             }
         }
         pending -= 1;
     }
     let status = wait_until(&mut child, deadline).ok_or_else(|| {
-        kill(&mut child);
+        crate::process::kill_group(&mut child);
         Problem::TimedOut { timeout }
     })?;
     if !status.success() {
         return Err(Problem::Exited {
-            status: describe(status),
+            status: crate::process::describe(status),
             stderr: last_line(&stderr),
         });
     }
@@ -272,46 +268,6 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
             Ok(None) | Err(_) => return None,
         }
     }
-}
-
-fn kill(child: &mut Child) {
-    #[cfg(unix)]
-    {
-        // The group first: a wrapper's children hold our pipes open. std has
-        // no killpg; `kill` is in every POSIX userland.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", child.id())])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// `exit status 1`, `killed by signal 11 (SIGSEGV)`: without std's
-/// "(core dumped)", which depends on the machine's ulimit.
-fn describe(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exit status {code}");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            let name = match signal {
-                4 => " (SIGILL)",
-                6 => " (SIGABRT)",
-                9 => " (SIGKILL)",
-                11 => " (SIGSEGV)",
-                15 => " (SIGTERM)",
-                _ => "",
-            };
-            return format!("killed by signal {signal}{name}");
-        }
-    }
-    status.to_string()
 }
 
 /// The last non-empty line of stderr, which for a Python failure is the

@@ -178,7 +178,7 @@ pub enum InstallError {
         last_lines: Vec<String>,
     },
 
-    #[error("{installer} could not uninstall {} from environment `{environment}` ({})", names.join(", "), run::describe(*status))]
+    #[error("{installer} could not uninstall {} from environment `{environment}` ({})", names.join(", "), crate::process::describe(*status))]
     #[diagnostic(
         code(installer::uninstall_failed),
         help("{}", output_block(*installer, last_lines))
@@ -202,7 +202,7 @@ fn failed_message(
     status: ExitStatus,
     failing: Option<&str>,
 ) -> String {
-    let status = run::describe(status);
+    let status = crate::process::describe(status);
     match failing {
         Some(requirement) => format!(
             "could not install packages into environment `{environment}`: {installer} could not satisfy `{requirement}` ({status})"

@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -95,15 +95,11 @@ pub fn run(command: &mut Command, kind: Kind, cancel: &AtomicBool) -> std::io::R
         .stdin(Stdio::null())
         .stdout(writer.try_clone()?)
         .stderr(writer);
-    #[cfg(unix)]
-    {
-        // Its own process group, so that cancelling kills whatever the
-        // installer started (build backends, a wrapper script's children).
-        // Ctrl-C does not reach it directly: the caller's handler sets the
-        // cancel flag and we kill it here.
-        use std::os::unix::process::CommandExt;
-        command.process_group(0);
-    }
+    // Its own process group, so that cancelling kills whatever the
+    // installer started (build backends, a wrapper script's children).
+    // Ctrl-C does not reach it directly: the caller's handler sets the
+    // cancel flag and we kill it here.
+    crate::process::own_group(command);
     let spawned = command.spawn();
     // The command keeps its copies of the write end until told otherwise;
     // they must go, or the pipe never reports its end.
@@ -118,14 +114,14 @@ pub fn run(command: &mut Command, kind: Kind, cancel: &AtomicBool) -> std::io::R
     let reader = match spawned {
         Ok(handle) => handle,
         Err(err) => {
-            kill(&mut child);
+            crate::process::kill_group(&mut child);
             return Err(err);
         }
     };
 
     let status = loop {
         if cancel.load(Ordering::SeqCst) {
-            kill(&mut child);
+            crate::process::kill_group(&mut child);
             // The reader ends when the pipe closes; nobody waits for it.
             return Ok(Ended::Cancelled);
         }
@@ -133,7 +129,7 @@ pub fn run(command: &mut Command, kind: Kind, cancel: &AtomicBool) -> std::io::R
             Ok(Some(status)) => break status,
             Ok(None) => thread::sleep(POLL),
             Err(err) => {
-                kill(&mut child);
+                crate::process::kill_group(&mut child);
                 return Err(err);
             }
         }
@@ -230,45 +226,6 @@ fn clean(line: &str) -> String {
     }
     out.truncate(out.trim_end().len());
     out
-}
-
-fn kill(child: &mut Child) {
-    #[cfg(unix)]
-    {
-        // The group first: the installer's children hold our pipes open. std
-        // has no killpg; `kill` is in every POSIX userland.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", child.id())])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// `exit status 1`, `killed by signal 9 (SIGKILL)`.
-pub fn describe(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exit status {code}");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            let name = match signal {
-                2 => " (SIGINT)",
-                6 => " (SIGABRT)",
-                9 => " (SIGKILL)",
-                11 => " (SIGSEGV)",
-                15 => " (SIGTERM)",
-                _ => "",
-            };
-            return format!("killed by signal {signal}{name}");
-        }
-    }
-    status.to_string()
 }
 
 #[cfg(test)]
