@@ -71,11 +71,12 @@ fn open(ctx: &Context) -> Result<Opened, CliError> {
     for warning in checked.warnings.iter() {
         ctx.printer.diagnostic(warning);
     }
-    let bytes = fs_err::read(&manifest_path).map_err(manifest::ManifestError::Read)?;
+    // The text was read once, as UTF-8 exactly as on disk: hash that.
+    let manifest_sha256 = manifest_sha256(checked.manifest.source.text.as_bytes());
     let (lock, registry) = super::open_home_for_change(ctx, &home)?;
     Ok(Opened {
         owner: reconcile::owner_of(&manifest_path),
-        manifest_sha256: manifest_sha256(&bytes),
+        manifest_sha256,
         manifest_path,
         checked,
         home,
