@@ -326,16 +326,7 @@ pub fn install_cancellable(
 
     let shown = show(&command);
     let started = Instant::now();
-    let ended = run::run(&mut command, sel.kind, cancel).map_err(|source| InstallError::Spawn {
-        environment: req.environment.to_string(),
-        installer: sel.kind,
-        program: program_of(sel, req.python),
-        source,
-    })?;
-    let finished = match ended {
-        run::Ended::Cancelled => return Err(InstallError::Cancelled),
-        run::Ended::Exited(finished) => finished,
-    };
+    let finished = run_tool(sel, &mut command, req.python, req.environment, cancel)?;
     if finished.status.success() {
         return Ok(Outcome {
             stdout_tail: finished.tail,
@@ -358,6 +349,27 @@ pub fn install_cancellable(
     })
 }
 
+/// Runs the installer to its end (or until `cancel`), turning a failure to
+/// start it and a cancellation into errors; the caller judges the exit.
+fn run_tool(
+    sel: &Selected,
+    command: &mut Command,
+    python: &Path,
+    environment: &str,
+    cancel: &AtomicBool,
+) -> Result<run::Finished, InstallError> {
+    let ended = run::run(command, sel.kind, cancel).map_err(|source| InstallError::Spawn {
+        environment: environment.to_string(),
+        installer: sel.kind,
+        program: program_of(sel, python),
+        source,
+    })?;
+    match ended {
+        run::Ended::Cancelled => Err(InstallError::Cancelled),
+        run::Ended::Exited(finished) => Ok(finished),
+    }
+}
+
 /// Removes the distributions `names` from the environment of `python`.
 /// Names that are not installed are skipped (both tools only warn).
 pub fn uninstall(
@@ -378,18 +390,13 @@ pub fn uninstall(
         command.arg("--yes");
     }
     command.args(names);
-    let ended = run::run(&mut command, sel.kind, &AtomicBool::new(false)).map_err(|source| {
-        InstallError::Spawn {
-            environment: environment.to_string(),
-            installer: sel.kind,
-            program: program_of(sel, python),
-            source,
-        }
-    })?;
-    let finished = match ended {
-        run::Ended::Cancelled => return Err(InstallError::Cancelled),
-        run::Ended::Exited(finished) => finished,
-    };
+    let finished = run_tool(
+        sel,
+        &mut command,
+        python,
+        environment,
+        &AtomicBool::new(false),
+    )?;
     if finished.status.success() {
         Ok(())
     } else if sel.kind == Kind::Pip && finished.pip_missing {
