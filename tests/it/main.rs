@@ -8,6 +8,7 @@ mod common;
 mod discover;
 mod fetch;
 mod installer;
+mod pbs;
 mod plan;
 mod registry;
 mod resolve;
