@@ -617,6 +617,7 @@ pub fn apply(
                     },
                     path: spec.path.clone(),
                     runtime: spec.runtime.clone(),
+                    interpreter: Some(spec.interpreter.clone()),
                     version: spec.python_version.clone(),
                     managed: true,
                     owner: Some(settings.owner.to_path_buf()),

@@ -118,6 +118,8 @@ pub struct Settings {
     pub installer: Installer,
     pub python_mirror: Option<Spanned<String>>,
     pub python_downloads: Option<Spanned<String>>,
+    /// Plain `http://` to hosts other than loopback is refused unless set.
+    pub allow_insecure_http: bool,
     pub index_url: Option<Spanned<String>>,
     pub find_links: Vec<Spanned<String>>,
     pub offline: bool,

@@ -495,6 +495,7 @@ fn settings(fields: &Fields) -> Settings {
         },
         python_mirror: fields.string("python-mirror"),
         python_downloads: fields.string("python-downloads"),
+        allow_insecure_http: fields.bool("allow-insecure-http").is_some_and(|b| b.value),
         index_url: fields.string("index-url"),
         find_links: fields.strings("find-links"),
         offline: fields.bool("offline").is_some_and(|b| b.value),

@@ -92,6 +92,11 @@ pub const SETTINGS: &[Field] = &[
         "A catalog of interpreter downloads (file or URL) that replaces the built-in one.",
     ),
     field(
+        "allow-insecure-http",
+        Ty::Bool,
+        "Allow plain `http://` downloads from other machines than this one (default: only `https://`, `file://` and loopback).",
+    ),
+    field(
         "index-url",
         Ty::String,
         "Package index URL passed to the installer.",

@@ -25,6 +25,7 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
 
     // Settings.
     let settings = &manifest.settings;
+    let insecure_ok = settings.allow_insecure_http;
     if let Some(name) = &settings.default_runtime {
         check_reference(
             "runtime",
@@ -39,14 +40,14 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
         ("python-downloads", &settings.python_downloads),
     ] {
         if let Some(value) = value {
-            check_location(value, key, Allow::FileOrUrl, diagnostics);
+            check_location(value, key, Allow::FileOrUrl, insecure_ok, diagnostics);
         }
     }
     if let Some(index) = &settings.index_url {
-        check_location(index, "index-url", Allow::UrlOnly, diagnostics);
+        check_location(index, "index-url", Allow::UrlOnly, insecure_ok, diagnostics);
     }
     for link in &settings.find_links {
-        check_location(link, "find-links", Allow::FileOrUrl, diagnostics);
+        check_location(link, "find-links", Allow::FileOrUrl, insecure_ok, diagnostics);
     }
 
     // Runtimes.
@@ -74,7 +75,7 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
         diagnostics.push(d);
     }
     for runtime in manifest.runtimes.values() {
-        check_runtime(runtime, diagnostics);
+        check_runtime(runtime, settings.allow_insecure_http, diagnostics);
     }
     if let (Some(setting), Some(marked)) = (
         &settings.default_runtime,
@@ -204,7 +205,7 @@ fn check_reference(
     );
 }
 
-fn check_runtime(runtime: &super::Runtime, diagnostics: &mut Diagnostics) {
+fn check_runtime(runtime: &super::Runtime, insecure_ok: bool, diagnostics: &mut Diagnostics) {
     let name = &runtime.name.value;
     let written = |key: &str| runtime.ill_typed.iter().any(|k| k == key);
     let source = runtime.source;
@@ -297,7 +298,7 @@ fn check_runtime(runtime: &super::Runtime, diagnostics: &mut Diagnostics) {
                 );
             }
             if let Some(url) = &runtime.url {
-                check_location(url, "url", Allow::UrlOnly, diagnostics);
+                check_location(url, "url", Allow::UrlOnly, insecure_ok, diagnostics);
                 if runtime.sha256.is_none() {
                     diagnostics.push(
                         Diagnostic::error(
@@ -309,8 +310,33 @@ fn check_runtime(runtime: &super::Runtime, diagnostics: &mut Diagnostics) {
                     );
                 }
             }
-            if let Some(v) = &runtime.version {
-                check_release_version(v, source, diagnostics);
+            match &runtime.version {
+                Some(v) => {
+                    check_release_version(v, source, diagnostics);
+                    // There is no catalog to pick "the newest 3.12.x" from:
+                    // the archive holds one version, and environments are
+                    // laid out for it before it is downloaded.
+                    let parts = v.value.trim().split('.').count();
+                    if parts == 2 && Version::from_str(v.value.trim()).is_ok() {
+                        diagnostics.push(
+                            Diagnostic::error(
+                                "manifest::invalid-version",
+                                format!("runtime `{name}` needs the exact version its archive holds"),
+                            )
+                            .label(v.span.clone(), "a series, not a version")
+                            .help(format!("write all three parts, such as `{}.0`; `apply` checks that the interpreter reports it", v.value.trim())),
+                        );
+                    }
+                }
+                None if written("version") => {}
+                None => diagnostics.push(
+                    Diagnostic::error(
+                        "manifest::missing-key",
+                        format!("runtime `{name}` has `source = \"url\"` but no `version`"),
+                    )
+                    .label(runtime.name.span.clone(), "needs `version`")
+                    .help("add the exact version the archive holds, such as `version = \"3.12.4\"`; `apply` checks it"),
+                ),
             }
         }
     }
@@ -629,7 +655,13 @@ enum Allow {
 /// URLs must be `https://` or `file://`; plain `http://` only to a loopback
 /// host, because a tampered download (or index) is how a machine gets
 /// compromised. A value without a scheme is a local path where allowed.
-fn check_location(value: &Spanned<String>, key: &str, allow: Allow, diagnostics: &mut Diagnostics) {
+fn check_location(
+    value: &Spanned<String>,
+    key: &str,
+    allow: Allow,
+    insecure_ok: bool,
+    diagnostics: &mut Diagnostics,
+) {
     let text = value.value.trim();
     let has_scheme = text.contains("://");
     if !has_scheme {
@@ -664,14 +696,14 @@ fn check_location(value: &Spanned<String>, key: &str, allow: Allow, diagnostics:
     match url.scheme() {
         "https" | "file" => {}
         "http" => {
-            if !is_loopback(&url) {
+            if !insecure_ok && !is_loopback(&url) {
                 diagnostics.push(
                     Diagnostic::error(
                         "manifest::insecure-url",
                         format!("`{key}` uses plain `http://` to `{}`", url.host_str().unwrap_or("")),
                     )
                     .label(value.span.clone(), "not encrypted, can be tampered with on the way")
-                    .help("use `https://`; plain `http://` is allowed only to `localhost` or `127.0.0.1`"),
+                    .help("use `https://`; plain `http://` is allowed only to `localhost` or `127.0.0.1`, unless `settings.allow-insecure-http = true`"),
                 );
             }
         }

@@ -124,6 +124,14 @@ pub struct RuntimeRecord {
     pub implementation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
+    /// For managed runtimes: the folder beep-python unpacked it into
+    /// (`<home>/runtimes/<id>`), the archive's URL and its sha256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// For discovered interpreters: which locators found it (`pyenv`, `PATH`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub found_by: Vec<String>,
@@ -159,8 +167,11 @@ pub struct EnvironmentRecord {
     /// `venv` or `conda`.
     pub kind: String,
     pub path: PathBuf,
-    /// The id of its runtime.
+    /// The name of its runtime in the manifest.
     pub runtime: String,
+    /// Its base interpreter: what keeps a managed runtime from being pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<PathBuf>,
     pub version: String,
     pub managed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

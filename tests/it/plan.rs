@@ -35,6 +35,7 @@ fn record(spec: &EnvSpec) -> EnvironmentRecord {
         kind: "venv".into(),
         path: spec.path.clone(),
         runtime: spec.runtime.clone(),
+        interpreter: Some(spec.interpreter.clone()),
         version: spec.python_version.clone(),
         managed: true,
         owner: Some(OWNER.into()),
