@@ -104,7 +104,8 @@ pub(super) fn check_link_target(raw: &[u8], depth: usize) -> Result<Vec<&str>, S
     for (i, component) in target.split('/').enumerate() {
         match component {
             "" | "." => {}
-            ".." if components.is_empty() => {
+            // Still climbing: only `..`s so far.
+            ".." if components.iter().all(|c| *c == "..") => {
                 ups += 1;
                 if ups > depth {
                     return Err(format!(
@@ -133,6 +134,16 @@ pub(super) fn check_link_target(raw: &[u8], depth: usize) -> Result<Vec<&str>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_may_climb_several_levels_at_their_start() {
+        assert_eq!(
+            check_link_target(b"../../x86_64-linux-gnu/libpython3.11.so.1", 3).unwrap(),
+            ["..", "..", "x86_64-linux-gnu", "libpython3.11.so.1"]
+        );
+        assert!(check_link_target(b"../../../x", 2).is_err());
+        assert!(check_link_target(b"../a/../x", 3).is_err());
+    }
 
     #[test]
     fn plain_names_are_split_into_components() {
