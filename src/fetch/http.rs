@@ -62,6 +62,55 @@ pub(super) fn download(
     }
 }
 
+/// Reads the whole body of `parsed` into memory, in one attempt, refusing
+/// more than `limit` bytes: for small text resources, which have no digest
+/// to resume or verify against.
+pub(super) fn get_small(
+    url: &str,
+    parsed: &Url,
+    opts: &Options,
+    limit: u64,
+) -> Result<Vec<u8>, FetchError> {
+    let failed = |err| match classify_send(url, err) {
+        Failure::Fatal(err) => err,
+        Failure::Transient(why) => why.into_error(url, 1, opts),
+        Failure::Stale => Transient::BadRange.into_error(url, 1, opts),
+    };
+    let client = client(parsed, opts)?;
+    let response = client.get(parsed.clone()).send().map_err(failed)?;
+    let status = response.status();
+    if status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+    {
+        return Err(Transient::Status(status).into_error(url, 1, opts));
+    }
+    if !status.is_success() {
+        return Err(FetchError::Http {
+            status: status.as_u16(),
+            url: url.to_owned(),
+        });
+    }
+    let too_large = || FetchError::TooLarge {
+        url: url.to_owned(),
+        limit,
+    };
+    if response.content_length().is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    // One byte past the limit tells a body of exactly `limit` bytes from a
+    // longer one, without reading the rest.
+    response
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|err| Transient::Read(err).into_error(url, 1, opts))?;
+    if body.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
 fn client(parsed: &Url, opts: &Options) -> Result<Client, FetchError> {
     let allow_insecure = opts.allow_insecure_http;
     let mut builder = Client::builder()

@@ -232,6 +232,20 @@ pub enum FetchError {
         source: std::io::Error,
     },
 
+    #[error("`{url}` is larger than {limit} bytes")]
+    #[diagnostic(
+        code(fetch::too_large),
+        help("check that the URL names the intended file; this one is too large to be it")
+    )]
+    TooLarge { url: String, limit: u64 },
+
+    #[error("`{url}` is not UTF-8 text")]
+    #[diagnostic(
+        code(fetch::not_text),
+        help("check that the URL names the intended file, not an archive or an error page")
+    )]
+    NotText { url: String },
+
     #[error("could not write to the download cache")]
     #[diagnostic(
         code(fetch::cache),
@@ -305,6 +319,51 @@ pub fn fetch(
     })();
     progress.end();
     result
+}
+
+/// Reads a small text resource (a catalog, an index) whole: from an
+/// `http(s)://` URL under the same network policy and timeouts as [`fetch`],
+/// or from a `file://` URL or a local path.
+///
+/// Unlike [`fetch`] there is no digest to verify, so nothing is cached and
+/// nothing resumed: one attempt, and a body over `limit` bytes is refused
+/// without being read to the end. Offline, a network URL fails with
+/// [`FetchError::Offline`] (whose `sha256` is empty).
+pub fn read_text(url: &str, opts: &Options, limit: u64) -> Result<String, FetchError> {
+    let bytes = match parse_source(url, opts)? {
+        Source::Network(_) if opts.offline => {
+            return Err(FetchError::Offline {
+                url: url.to_owned(),
+                sha256: String::new(),
+            });
+        }
+        Source::Network(parsed) => http::get_small(url, &parsed, opts, limit)?,
+        Source::Local(path) => read_local_small(url, &path, limit)?,
+    };
+    String::from_utf8(bytes).map_err(|_| FetchError::NotText {
+        url: url.to_owned(),
+    })
+}
+
+fn read_local_small(url: &str, path: &Path, limit: u64) -> Result<Vec<u8>, FetchError> {
+    use std::io::Read;
+    let local = |source| FetchError::LocalSource {
+        path: path.to_owned(),
+        source,
+    };
+    let file = fs::File::open(path).map_err(local)?;
+    let mut bytes = Vec::new();
+    // A file may grow between a size check and the read: count what is read.
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(local)?;
+    if bytes.len() as u64 > limit {
+        return Err(FetchError::TooLarge {
+            url: url.to_owned(),
+            limit,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Whether `text` is a sha256 digest in hex.

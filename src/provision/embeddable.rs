@@ -87,7 +87,10 @@ pub fn patch_pth(text: &str) -> String {
 
     let import_at = match lines.iter().position(|l| l.kind() == Kind::ImportSite) {
         Some(i) => i,
-        None => match lines.iter().position(|l| l.kind() == Kind::CommentedImportSite) {
+        None => match lines
+            .iter()
+            .position(|l| l.kind() == Kind::CommentedImportSite)
+        {
             Some(i) => {
                 lines[i].content = IMPORT_SITE.into();
                 i
@@ -182,11 +185,7 @@ pub fn configure(root: &Path, version: &str) -> Result<Layout, EmbeddableError> 
         }
         return Err(EmbeddableError::NotEmbeddable {
             root: root.to_path_buf(),
-            missing: missing
-                .iter()
-                .map(|name| format!("`{name}`"))
-                .collect::<Vec<_>>()
-                .join(" and "),
+            missing,
         });
     }
 
@@ -241,7 +240,11 @@ pub enum EmbeddableError {
     BadVersion { version: String },
 
     /// The unpacked archive lacks `python.exe` or the `._pth` file.
-    #[error("`{}` is not a Windows embeddable package: {missing} is missing", root.display())]
+    #[error(
+        "`{}` is not a Windows embeddable package: {} missing",
+        root.display(),
+        missing_phrase(missing)
+    )]
     #[diagnostic(
         code(embeddable::not_embeddable),
         help(
@@ -250,8 +253,8 @@ pub enum EmbeddableError {
     )]
     NotEmbeddable {
         root: PathBuf,
-        /// The missing file names, in backticks, joined by "and".
-        missing: String,
+        /// The file names that are missing.
+        missing: Vec<String>,
     },
 
     /// The archive is an embeddable package, but of another Python version.
@@ -269,6 +272,13 @@ pub enum EmbeddableError {
         expected: String,
         found: String,
     },
+}
+
+/// `` `a` is `` or `` `a` and `b` are ``.
+fn missing_phrase(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    let verb = if quoted.len() == 1 { "is" } else { "are" };
+    format!("{} {verb}", quoted.join(" and "))
 }
 
 /// A parsed `X.Y[.Z][pre]` version; only what this module needs.
@@ -320,9 +330,8 @@ impl Version {
 
 /// A decimal number without sign or leading zero.
 fn number(s: &str) -> Option<u32> {
-    let canonical = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && (s == "0" || !s.starts_with('0'));
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if canonical { s.parse().ok() } else { None }
 }
 
@@ -400,7 +409,8 @@ impl<'a> Line<'a> {
 }
 
 /// What CPython's `getpath` reads from a `._pth` line: the text before any
-/// `#`, trimmed.
+/// `#`, trimmed (3.11 and later; earlier versions read lines less leniently,
+/// but the lines this module writes mean the same to all of them).
 fn meaning(line: &str) -> &str {
     line.split('#').next().unwrap_or_default().trim()
 }
@@ -513,7 +523,11 @@ mod tests {
 
     #[track_caller]
     fn assert_idempotent(patched: &str) {
-        assert_eq!(patch_pth(patched), patched, "patching twice changed the text");
+        assert_eq!(
+            patch_pth(patched),
+            patched,
+            "patching twice changed the text"
+        );
     }
 
     #[test]
@@ -673,8 +687,23 @@ mod tests {
     #[test]
     fn pth_name_rejects_bad_versions() {
         for bad in [
-            "", "3", "3.", ".11", "3.11.", "3..9", "3.11.9.1", "v3.11.9", " 3.11.9", "3.11.x",
-            "3.11.9-1", "3.011.9", "3.11.9rc", "3.11.9dev1", "3.11.*", "+3.11.9", "３.11.9",
+            "",
+            "3",
+            "3.",
+            ".11",
+            "3.11.",
+            "3..9",
+            "3.11.9.1",
+            "v3.11.9",
+            " 3.11.9",
+            "3.11.x",
+            "3.11.9-1",
+            "3.011.9",
+            "3.11.9rc",
+            "3.11.9dev1",
+            "3.11.*",
+            "+3.11.9",
+            "３.11.9",
         ] {
             assert_eq!(pth_name(bad), None, "{bad:?}");
         }
@@ -728,7 +757,10 @@ mod tests {
             ("python.exe", b"MZ\x90\x00 not really python".as_slice()),
             ("pythonw.exe", b"MZ\x90\x00 not really pythonw"),
             ("python311.dll", b"MZ\x90\x00 not really a dll"),
-            ("python311.zip", b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"),
+            (
+                "python311.zip",
+                b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            ),
             ("python311._pth", SHIPPED.as_bytes()),
         ] {
             writer
@@ -757,7 +789,10 @@ mod tests {
 
         let layout = configure(&dest, "3.11.9").unwrap();
         assert_eq!(layout, super::layout(&dest, "3.11.9").unwrap());
-        assert_eq!(fs_err::read_to_string(&layout.pth).unwrap(), SHIPPED_PATCHED);
+        assert_eq!(
+            fs_err::read_to_string(&layout.pth).unwrap(),
+            SHIPPED_PATCHED
+        );
         assert!(layout.site_packages.is_dir());
         assert!(dest.join("Lib").join("site-packages").is_dir());
         assert_eq!(
@@ -779,7 +814,10 @@ mod tests {
         assert_eq!(configure(&dest, "3.11.9").unwrap(), layout);
 
         let after = fs_err::metadata(&layout.pth).unwrap();
-        assert_eq!(fs_err::read_to_string(&layout.pth).unwrap(), SHIPPED_PATCHED);
+        assert_eq!(
+            fs_err::read_to_string(&layout.pth).unwrap(),
+            SHIPPED_PATCHED
+        );
         assert_eq!(after.modified().unwrap(), before.modified().unwrap());
         #[cfg(unix)]
         {
@@ -816,11 +854,14 @@ mod tests {
 
         let err = configure(root, "3.11.9").unwrap_err();
         assert!(
-            matches!(&err, EmbeddableError::NotEmbeddable { missing, .. } if missing == "`python311._pth`"),
+            matches!(&err, EmbeddableError::NotEmbeddable { missing, .. } if missing == &["python311._pth"]),
             "{err:?}"
         );
         let message = err.to_string();
-        assert!(message.contains("not a Windows embeddable package"), "{message}");
+        assert!(
+            message.contains("not a Windows embeddable package"),
+            "{message}"
+        );
         assert!(message.contains("`python311._pth` is missing"), "{message}");
         // Nothing was created in a folder that is not ours to configure.
         assert!(!root.join("Lib").exists());
@@ -832,10 +873,7 @@ mod tests {
         let err = configure(temp.path(), "3.11.9").unwrap_err();
         assert!(
             err.to_string()
-                .contains("`python.exe` and `python311._pth` are missing")
-                || err
-                    .to_string()
-                    .contains("`python.exe` and `python311._pth` is missing"),
+                .contains("`python.exe` and `python311._pth` are missing"),
             "{err}"
         );
     }
@@ -845,11 +883,7 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path();
         fs_err::write(root.join("python.exe"), b"MZ").unwrap();
-        fs_err::write(
-            root.join("python312._pth"),
-            SHIPPED.replace("311", "312"),
-        )
-        .unwrap();
+        fs_err::write(root.join("python312._pth"), SHIPPED.replace("311", "312")).unwrap();
 
         let err = configure(root, "3.11.9").unwrap_err();
         match &err {
