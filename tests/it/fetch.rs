@@ -5,9 +5,6 @@
 //! Not tested: peak memory, which cannot be measured reliably in a test;
 //! the code streams through one 64 KiB buffer (`fetch::pump`).
 
-#[path = "server.rs"]
-mod server;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -16,7 +13,7 @@ use std::time::{Duration, Instant};
 use beep_python::fetch::{self, Cache, FetchError, NoProgress, Options, Progress};
 use sha2::{Digest, Sha256};
 
-use server::{Reply, Server};
+use crate::server::{Reply, Server};
 
 const SIZE: usize = 5 * 1024 * 1024;
 
