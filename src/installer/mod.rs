@@ -32,6 +32,7 @@
 
 mod failure;
 mod run;
+mod sync;
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -43,6 +44,8 @@ use std::time::{Duration, Instant};
 use crate::manifest::Installer;
 
 pub use run::TAIL_LINES;
+pub use sync::sync;
+pub(crate) use sync::{run_captured, tool_command};
 
 /// The program that installs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
