@@ -47,7 +47,13 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
         check_location(index, "index-url", Allow::UrlOnly, insecure_ok, diagnostics);
     }
     for link in &settings.find_links {
-        check_location(link, "find-links", Allow::FileOrUrl, insecure_ok, diagnostics);
+        check_location(
+            link,
+            "find-links",
+            Allow::FileOrUrl,
+            insecure_ok,
+            diagnostics,
+        );
     }
 
     // Runtimes.
@@ -217,6 +223,8 @@ fn check_runtime(runtime: &super::Runtime, insecure_ok: bool, diagnostics: &mut 
                 "path" => "system",
                 _ => "url",
             };
+            // (`embeddable` takes `url` and `sha256` too; `url` is the
+            // source they are for in the first place.)
             diagnostics.push(
                 Diagnostic::error(
                     "manifest::key-not-for-source",
@@ -242,8 +250,14 @@ fn check_runtime(runtime: &super::Runtime, insecure_ok: bool, diagnostics: &mut 
         _ if !source_known => {}
         RuntimeSource::Standalone | RuntimeSource::Embeddable => {
             not_for("path", &runtime.path, diagnostics);
-            not_for("url", &runtime.url, diagnostics);
-            not_for("sha256", &runtime.sha256, diagnostics);
+            // The embeddable zip has no catalog: its digest (and, for
+            // another host than python.org, its URL) come from the manifest.
+            if source == RuntimeSource::Standalone {
+                not_for("url", &runtime.url, diagnostics);
+                not_for("sha256", &runtime.sha256, diagnostics);
+            } else if let Some(url) = &runtime.url {
+                check_location(url, "url", Allow::UrlOnly, insecure_ok, diagnostics);
+            }
             match &runtime.version {
                 Some(v) => check_release_version(v, source, diagnostics),
                 None if written("version") => {}

@@ -68,6 +68,7 @@ default = true
 [runtimes.custom]
 source = "url"
 url = "https://example.com/python.tar.gz"
+version = "3.11.9"
 
 [profiles.lint]
 packages = ["ruff>=0.5", "mypy==="]
@@ -89,9 +90,9 @@ system-site-packages = "yes"
     for (code, line) in [
         ("manifest::unknown-key", "beep-python.toml:4:1"),
         ("manifest::missing-sha256", "beep-python.toml:12:7"),
-        ("manifest::invalid-requirement", "beep-python.toml:15:26"),
-        ("manifest::unknown-profile", "beep-python.toml:18:13"),
-        ("manifest::wrong-type", "beep-python.toml:19:24"),
+        ("manifest::invalid-requirement", "beep-python.toml:16:26"),
+        ("manifest::unknown-profile", "beep-python.toml:19:13"),
+        ("manifest::wrong-type", "beep-python.toml:20:24"),
     ] {
         assert!(err.contains(code), "missing {code}:\n{err}");
         assert!(err.contains(line), "missing {line}:\n{err}");
@@ -121,7 +122,7 @@ system-site-packages = "yes"
         .iter()
         .map(|d| d["line"].as_u64().unwrap())
         .collect();
-    assert_eq!(lines, [4, 12, 15, 18, 19]);
+    assert_eq!(lines, [4, 12, 16, 19, 20]);
 }
 
 #[test]
