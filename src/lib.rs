@@ -19,13 +19,10 @@
 //! | [`exec`]      | the step graph, the executor, `<home>/journal.json`         |
 //! | [`venv`]      | native venvs, pip seeding, observation without Python       |
 //! | [`installer`] | pip and uv                                                  |
+//! | [`provision`] | managed runtimes: catalog, mirrors, platform, runtime steps, `<home>/runtimes/` |
 //! | [`fetch`]     | verified downloads into `<home>/cache/downloads/`           |
 //! | [`archive`]   | safe extraction of tar.gz, tar.zst and zip                  |
-//!
-//! TODO: `fetch` and `archive` are the download and extract steps of
-//! standalone runtimes (issue #5); they are tested on their own but not yet
-//! wired into the step graph, so `source = "standalone"` is still a
-//! plan-time error.
+//! | [`lockfile`]  | `beep-python.lock`: format, resolution through the installer |
 //! | [`diagnostic`]| problems in a source file, with spans                       |
 //! | [`report`]    | the terminal: the only module that prints                   |
 //! | [`cli`]       | clap structs and one thin function per command              |

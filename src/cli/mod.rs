@@ -2,6 +2,7 @@
 //! one thin function per command that calls into the library.
 
 mod init;
+mod lock;
 mod reconcile;
 mod runtimes;
 mod validate;
@@ -65,6 +66,9 @@ pub enum Command {
     Init(init::InitArgs),
     /// Check the manifest and report every problem, with its place in the file.
     Validate,
+    /// Resolve every environment to exact versions with hashes, and pin
+    /// the runtimes, in `beep-python.lock` next to the manifest.
+    Lock(lock::LockArgs),
     /// Show what `apply` would change.
     Plan(reconcile::PlanArgs),
     /// Make the machine match the manifest, all or nothing.
@@ -123,6 +127,14 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Install(#[from] crate::installer::InstallError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] crate::lockfile::LockError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Resolve(#[from] crate::lockfile::ResolveError),
 
     /// Several independent problems (plan-time), each rendered.
     #[error("{} problems", .0.len())]
@@ -209,6 +221,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Init(args) => init::run(&ctx, &args),
         Command::Validate => validate::run(&ctx),
         Command::Runtimes(command) => runtimes::run(&ctx, &command),
+        Command::Lock(args) => lock::run(&ctx, &args),
         Command::Plan(args) => reconcile::plan(&ctx, &args),
         Command::Apply(args) => reconcile::apply(&ctx, &args),
         Command::Destroy(args) => reconcile::destroy(&ctx, &args),

@@ -9,16 +9,32 @@ use serde_json::json;
 use super::{CliError, Context, Outcome};
 use crate::exec::{self, Event, Progress};
 use crate::installer;
+use crate::lockfile;
 use crate::manifest::{self, Checked};
 use crate::plan::saved::{SavedPlan, manifest_sha256};
-use crate::plan::{Action, Change, PackageChanges, Reason, render};
+use crate::plan::{Change, render};
 use crate::reconcile;
 use crate::registry::{Home, HomeLock, Registry, store};
 use crate::report::{Format, Printer};
 use crate::venv;
 
+/// How the lock file is used (`plan` and `apply`).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct LockFlags {
+    /// Fail (exit 1, nothing changed) unless beep-python.lock exists and
+    /// matches the manifest; install exactly what it pins.
+    #[arg(long, conflicts_with = "frozen")]
+    pub locked: bool,
+    /// Install exactly what beep-python.lock pins, without checking it
+    /// against the manifest.
+    #[arg(long)]
+    pub frozen: bool,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
+    #[command(flatten)]
+    pub lock: LockFlags,
     /// Exit 2 when there are changes, 0 when there are none (1 is an error).
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -32,6 +48,8 @@ pub struct PlanArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
+    #[command(flatten)]
+    pub lock: LockFlags,
     /// A plan saved with `plan --out`; applied without a prompt.
     #[arg(value_name = "PLANFILE")]
     pub plan: Option<PathBuf>,
@@ -54,17 +72,17 @@ pub struct DestroyArgs {
 }
 
 /// The manifest, the locked home and the registry, ready for a change.
-struct Opened {
-    manifest_path: PathBuf,
-    checked: Checked,
+pub(super) struct Opened {
+    pub(super) manifest_path: PathBuf,
+    pub(super) checked: Checked,
     manifest_sha256: String,
-    owner: PathBuf,
-    home: Home,
+    pub(super) owner: PathBuf,
+    pub(super) home: Home,
     lock: HomeLock,
-    registry: Registry,
+    pub(super) registry: Registry,
 }
 
-fn open(ctx: &Context) -> Result<Opened, CliError> {
+pub(super) fn open(ctx: &Context) -> Result<Opened, CliError> {
     let manifest_path = manifest::find(ctx.manifest.as_deref(), &ctx.cwd()?)?;
     let home = ctx.home()?;
     let checked = manifest::load(&manifest_path, home.root())?;
@@ -85,9 +103,48 @@ fn open(ctx: &Context) -> Result<Opened, CliError> {
     })
 }
 
-fn compute(ctx: &Context, opened: &Opened, targets: &[String]) -> Result<Vec<Change>, CliError> {
-    let (desired, probes_run) = reconcile::desired_state(&opened.checked.manifest, &opened.home)
+/// How this command uses `beep-python.lock`: as it is (`--frozen`), only
+/// if it matches (`--locked`), else where it matches (the default).
+pub(super) fn lock_use(
+    opened_manifest: &Path,
+    flags: LockFlags,
+) -> Result<reconcile::LockUse, CliError> {
+    let path = lockfile::path_for(opened_manifest);
+    let lock = lockfile::read(&path)?;
+    Ok(match (lock, flags.locked, flags.frozen) {
+        (None, false, false) => reconcile::LockUse::None,
+        (None, _, _) => {
+            return Err(CliError::Many(vec![Box::new(
+                reconcile::DesiredError::NoLock { path },
+            )]));
+        }
+        (Some(lock), true, _) => reconcile::LockUse::Locked(lock),
+        (Some(lock), _, true) => reconcile::LockUse::Frozen(lock),
+        (Some(lock), false, false) => reconcile::LockUse::Prefer(lock),
+    })
+}
+
+fn compute(
+    ctx: &Context,
+    opened: &Opened,
+    targets: &[String],
+    flags: LockFlags,
+) -> Result<Vec<Change>, CliError> {
+    let lock = lock_use(&opened.manifest_path, flags)?;
+    let desired = reconcile::desired_state(&opened.checked.manifest, &opened.home, &lock)
         .map_err(|errors| CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect()))?;
+    if !desired.stale.is_empty() {
+        ctx.printer.warn(&format!(
+            "beep-python.lock does not match the manifest; these are resolved from the manifest instead (run `beep-python lock`):\n{}",
+            desired
+                .stale
+                .iter()
+                .map(|l| format!("  - {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
+    let probes_run = desired.probes_run;
     // Environments are observed by reading files; only interpreter
     // discovery may start Python, and its cache usually answers.
     ctx.printer.debug(&format!(
@@ -102,8 +159,12 @@ fn compute(ctx: &Context, opened: &Opened, targets: &[String]) -> Result<Vec<Cha
         "planned {} change{} for {} environment{}",
         changes.len(),
         if changes.len() == 1 { "" } else { "s" },
-        desired.len(),
-        if desired.len() == 1 { "" } else { "s" }
+        desired.environments.len(),
+        if desired.environments.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
     ));
     Ok(changes)
 }
@@ -118,7 +179,7 @@ fn print_plan(printer: &Printer, changes: &[Change]) -> Result<(), CliError> {
 
 pub fn plan(ctx: &Context, args: &PlanArgs) -> Result<Outcome, CliError> {
     let opened = open(ctx)?;
-    let changes = compute(ctx, &opened, &args.target)?;
+    let changes = compute(ctx, &opened, &args.target, args.lock)?;
     drop_lock(opened.lock);
     print_plan(&ctx.printer, &changes)?;
     if let Some(out) = &args.out {
@@ -162,7 +223,7 @@ pub fn apply(ctx: &Context, args: &ApplyArgs) -> Result<Outcome, CliError> {
             )?;
             (saved.changes, true)
         }
-        None => (compute(ctx, &opened, &args.target)?, false),
+        None => (compute(ctx, &opened, &args.target, args.lock)?, false),
     };
     print_plan(&ctx.printer, &changes)?;
     if changes.is_empty() {
@@ -182,21 +243,15 @@ pub fn apply(ctx: &Context, args: &ApplyArgs) -> Result<Outcome, CliError> {
 
 pub fn destroy(ctx: &Context, args: &DestroyArgs) -> Result<Outcome, CliError> {
     let mut opened = open(ctx)?;
-    let changes: Vec<Change> = opened
-        .registry
-        .environments
-        .iter()
-        .filter(|e| e.managed && e.owner.as_deref() == Some(opened.owner.as_path()))
-        .map(|e| Change {
-            address: format!("env.{}", e.name),
-            name: e.name.clone(),
-            action: Action::Delete,
-            reasons: vec![Reason::NoLongerDeclared],
-            path: e.path.clone(),
-            packages: PackageChanges::default(),
-            desired: None,
-        })
-        .collect();
+    // Destroying is planning for a manifest that declares nothing: every
+    // environment it manages goes, and its runtimes that nothing else uses.
+    let changes = reconcile::plan_changes(
+        &opened.owner,
+        &reconcile::Desired::default(),
+        &opened.registry,
+        &[],
+    )
+    .map_err(|problems| CliError::Many(problems.into_iter().map(|e| Box::new(e) as _).collect()))?;
     print_plan(&ctx.printer, &changes)?;
     if changes.is_empty() {
         return Ok(Outcome::Success);
@@ -224,9 +279,9 @@ fn confirm(question: &str) -> Result<(), CliError> {
 }
 
 /// The Ctrl-C flag. The handler can be installed once per process.
-static CANCEL: AtomicBool = AtomicBool::new(false);
+pub(super) static CANCEL: AtomicBool = AtomicBool::new(false);
 
-fn run_changes(
+pub(super) fn run_changes(
     ctx: &Context,
     opened: &mut Opened,
     changes: &[Change],
@@ -334,6 +389,11 @@ impl Progress for Reporter {
                 Event::StepFailed { address, step, .. } => {
                     self.redraw(address, format!("{} FAILED", step.as_str()));
                 }
+                Event::Downloading {
+                    address,
+                    bytes,
+                    total,
+                } => self.redraw(address, download_state(&self.live, address, *bytes, *total)),
                 Event::RolledBack { entries } => self.printer.info(&format!(
                     "rolled back {entries} change{} to the disk",
                     if *entries == 1 { "" } else { "s" }
@@ -363,12 +423,43 @@ impl Progress for Reporter {
             } => self
                 .printer
                 .info(&format!("{address}: {} failed: {error}", step.as_str())),
+            Event::Downloading { .. } => {}
             Event::RolledBack { entries } => self.printer.info(&format!(
                 "rolled back {entries} change{} to the disk",
                 if *entries == 1 { "" } else { "s" }
             )),
             Event::Applied { .. } => {}
         }
+    }
+}
+
+/// `download 12.3/30.1 MB, 45.2 MB/s`: the rate since the resource's line
+/// appeared (its download is its first step).
+fn download_state(
+    live: &Option<std::sync::Mutex<Live>>,
+    address: &str,
+    bytes: u64,
+    total: Option<u64>,
+) -> String {
+    let elapsed = live
+        .as_ref()
+        .and_then(|l| {
+            let l = l.lock().unwrap_or_else(|e| e.into_inner());
+            l.lines
+                .iter()
+                .find(|(a, _, _)| a == address)
+                .map(|(_, _, started)| started.elapsed().as_secs_f64())
+        })
+        .unwrap_or(0.0);
+    let mb = |b: u64| b as f64 / 1_000_000.0;
+    let rate = if elapsed > 0.0 {
+        format!(", {:.1} MB/s", mb(bytes) / elapsed)
+    } else {
+        String::new()
+    };
+    match total {
+        Some(total) => format!("download {:.1}/{:.1} MB{rate}", mb(bytes), mb(total)),
+        None => format!("download {:.1} MB{rate}", mb(bytes)),
     }
 }
 

@@ -6,7 +6,13 @@
 //! check-runtime(R) ─┬─> [move-aside] -> create-venv -> seed-pip -> install-packages -> verify   (env A on R)
 //!                   └─> [move-aside] -> create-venv -> ...                                     (env B on R)
 //!                       move-aside                                                             (deleted env C)
+//! download(S) -> extract -> configure -> [move-aside] -> verify-interpreter ─┬─> ...           (env D on managed S)
+//!                                                                            └─> [move-aside old folder of S]
 //! ```
+//!
+//! A managed runtime's steps are those of [`crate::provision`]; an
+//! environment on it starts after its `verify-interpreter`, one on a system
+//! interpreter after a `check-runtime` that the interpreter is still there.
 //!
 //! Independent branches run in parallel, up to `jobs` at once. Every
 //! mutation of the disk is journaled first ([`journal`]); on the first
@@ -32,9 +38,14 @@ use std::time::{Duration, Instant};
 use petgraph::graph::{DiGraph, NodeIndex};
 use uuid::Uuid;
 
+use crate::fetch;
 use crate::installer::{self, Selected};
+use crate::manifest::RuntimeSource;
 use crate::plan::{Action, Change, EnvSpec, package_changes};
-use crate::registry::model::{EnvironmentRecord, PackageRecord, Status};
+use crate::provision::{self, ProvisionError, RuntimeSpec};
+use crate::registry::model::{
+    EnvironmentRecord, PackageRecord, RuntimeKind, RuntimeRecord, Status,
+};
 use crate::registry::{Home, HomeLock, Registry, RegistryError, store};
 use crate::venv::{self, BaseInterpreter, CreateOptions, Marker, Seeded};
 use journal::{Entry, Journal, JournalError};
@@ -49,6 +60,10 @@ pub enum StepKind {
     SeedPip,
     InstallPackages,
     Verify,
+    Download,
+    Extract,
+    Configure,
+    VerifyInterpreter,
 }
 
 impl StepKind {
@@ -60,6 +75,10 @@ impl StepKind {
             StepKind::SeedPip => "seed-pip",
             StepKind::InstallPackages => "install-packages",
             StepKind::Verify => "verify",
+            StepKind::Download => "download",
+            StepKind::Extract => "extract",
+            StepKind::Configure => "configure",
+            StepKind::VerifyInterpreter => "verify-interpreter",
         }
     }
 }
@@ -73,6 +92,8 @@ struct Step {
     change: Option<usize>,
     /// For runtime checks: the interpreter.
     interpreter: Option<PathBuf>,
+    /// For moves: what is moved aside, when not the change's path.
+    target: Option<PathBuf>,
 }
 
 /// Progress of an apply, for the reporter.
@@ -92,6 +113,12 @@ pub enum Event {
         address: String,
         step: StepKind,
         error: String,
+    },
+    /// A download's progress (a few times a second at most).
+    Downloading {
+        address: String,
+        bytes: u64,
+        total: Option<u64>,
     },
     RolledBack {
         entries: usize,
@@ -163,6 +190,10 @@ pub enum StepError {
     #[diagnostic(transparent)]
     Journal(#[from] JournalError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Provision(#[from] ProvisionError),
+
     #[error("could not move `{}` aside", path.display())]
     #[diagnostic(code(apply::move_aside))]
     MoveAside {
@@ -171,7 +202,7 @@ pub enum StepError {
         source: std::io::Error,
     },
 
-    #[error("refusing to touch `{}`: it does not carry beep-python's marker for this manifest", path.display())]
+    #[error("refusing to touch `{}`: it does not carry beep-python's marker", path.display())]
     #[diagnostic(
         code(apply::not_ours),
         help(
@@ -218,13 +249,64 @@ pub struct Applied {
 fn build_graph(changes: &[Change]) -> DiGraph<Step, ()> {
     let mut graph = DiGraph::new();
     let mut runtime_nodes: BTreeMap<PathBuf, NodeIndex> = BTreeMap::new();
+    let chain = |graph: &mut DiGraph<Step, ()>,
+                 mut previous: Option<NodeIndex>,
+                 steps: Vec<Step>|
+     -> Option<NodeIndex> {
+        for step in steps {
+            let node = graph.add_node(step);
+            if let Some(p) = previous {
+                graph.add_edge(p, node, ());
+            }
+            previous = Some(node);
+        }
+        previous
+    };
+    let step = |i: usize, kind, target: Option<PathBuf>| Step {
+        kind,
+        address: changes[i].address.clone(),
+        change: Some(i),
+        interpreter: None,
+        target,
+    };
+
+    // Managed runtimes first: environments on them wait for them.
     for (i, change) in changes.iter().enumerate() {
-        let step = |kind| Step {
-            kind,
-            address: change.address.clone(),
-            change: Some(i),
-            interpreter: None,
+        if !change.is_runtime() {
+            continue;
+        }
+        let Some(spec) = &change.runtime else {
+            chain(&mut graph, None, vec![step(i, StepKind::MoveAside, None)]);
+            continue;
         };
+        let mut steps = vec![
+            step(i, StepKind::Download, None),
+            step(i, StepKind::Extract, None),
+            step(i, StepKind::Configure, None),
+        ];
+        if change.action == Action::Replace && change.retire.is_none() {
+            // Same folder, other bytes: the old one goes aside just before
+            // the new one is renamed into place.
+            steps.push(step(i, StepKind::MoveAside, Some(spec.root.clone())));
+        }
+        steps.push(step(i, StepKind::VerifyInterpreter, None));
+        let last = chain(&mut graph, None, steps);
+        if let Some(old) = &change.retire {
+            chain(
+                &mut graph,
+                last,
+                vec![step(i, StepKind::MoveAside, Some(old.clone()))],
+            );
+        }
+        if let Some(last) = last {
+            runtime_nodes.insert(spec.interpreter.clone(), last);
+        }
+    }
+
+    for (i, change) in changes.iter().enumerate() {
+        if change.is_runtime() {
+            continue;
+        }
         let mut previous: Option<NodeIndex> = None;
         if let Some(spec) = &change.desired {
             let runtime = *runtime_nodes
@@ -235,6 +317,7 @@ fn build_graph(changes: &[Change]) -> DiGraph<Step, ()> {
                         address: format!("runtime.{}", spec.runtime),
                         change: None,
                         interpreter: Some(spec.interpreter.clone()),
+                        target: None,
                     })
                 });
             previous = Some(runtime);
@@ -255,15 +338,53 @@ fn build_graph(changes: &[Change]) -> DiGraph<Step, ()> {
             ],
             Action::Delete => &[StepKind::MoveAside],
         };
-        for kind in kinds {
-            let node = graph.add_node(step(*kind));
-            if let Some(p) = previous {
-                graph.add_edge(p, node, ());
-            }
-            previous = Some(node);
-        }
+        chain(
+            &mut graph,
+            previous,
+            kinds.iter().map(|k| step(i, *k, None)).collect(),
+        );
     }
     graph
+}
+
+/// Where a runtime being provisioned is, between its steps.
+#[derive(Debug, Default, Clone)]
+struct Staged {
+    archive: Option<PathBuf>,
+    staging: Option<PathBuf>,
+    root: Option<PathBuf>,
+}
+
+/// Turns download progress into throttled [`Event::Downloading`]s.
+struct DownloadProgress<'a> {
+    address: &'a str,
+    progress: &'a dyn Progress,
+    state: Mutex<(u64, Option<u64>, Option<Instant>)>,
+}
+
+impl fetch::Progress for DownloadProgress<'_> {
+    fn started(&self, _url: &str, total: Option<u64>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *state = (0, total, None);
+    }
+
+    fn advanced(&self, bytes: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 += bytes;
+        let due = state
+            .2
+            .is_none_or(|last| last.elapsed() >= Duration::from_millis(200));
+        if due {
+            state.2 = Some(Instant::now());
+            self.progress.event(&Event::Downloading {
+                address: self.address.to_string(),
+                bytes: state.0,
+                total: state.1,
+            });
+        }
+    }
+
+    fn finished(&self) {}
 }
 
 /// Shared state of one apply.
@@ -271,6 +392,7 @@ struct Run<'a> {
     changes: &'a [Change],
     settings: &'a Settings<'a>,
     journal: Mutex<Journal>,
+    staged: Mutex<BTreeMap<usize, Staged>>,
 }
 
 impl Run<'_> {
@@ -304,8 +426,16 @@ impl Run<'_> {
                 Ok(())
             }
             StepKind::MoveAside => {
-                let change = change.expect("env steps have a change");
-                self.move_aside(&change.path)
+                let change = change.expect("move steps have a change");
+                let path = step.target.as_ref().unwrap_or(&change.path);
+                self.move_aside(path, change.is_runtime())
+            }
+            StepKind::Download
+            | StepKind::Extract
+            | StepKind::Configure
+            | StepKind::VerifyInterpreter => {
+                let index = step.change.expect("runtime steps have a change");
+                self.runtime_step(step, index)
             }
             StepKind::CreateVenv => {
                 let spec = desired(change);
@@ -357,10 +487,29 @@ impl Run<'_> {
                 if self.settings.cancel.load(Ordering::SeqCst) {
                     return Err(StepError::Interrupted);
                 }
+                let layout = venv::layout(&spec.path, &spec.python_version);
+                if let Some(locked) = &spec.locked {
+                    // Exactly the lock, hash-checked; extras removed.
+                    installer::sync(
+                        self.settings.selected,
+                        self.settings.installer,
+                        &layout.python,
+                        locked,
+                        &spec.name,
+                        self.settings.cancel,
+                    )
+                    .map_err(|e| {
+                        if self.settings.cancel.load(Ordering::SeqCst) {
+                            StepError::Interrupted
+                        } else {
+                            StepError::Install(e)
+                        }
+                    })?;
+                    return Ok(());
+                }
                 if spec.packages.is_empty() {
                     return Ok(());
                 }
-                let layout = venv::layout(&spec.path, &spec.python_version);
                 installer::install_cancellable(
                     self.settings.selected,
                     self.settings.installer,
@@ -383,7 +532,25 @@ impl Run<'_> {
             StepKind::Verify => {
                 let spec = desired(change);
                 let observed = venv::observe(&spec.path);
-                let missing = package_changes(&spec.packages, &observed.packages);
+                let missing = match &spec.locked {
+                    Some(locked) => {
+                        let diff = crate::plan::locked_changes(&observed.packages, locked);
+                        if diff.is_empty() {
+                            return Ok(());
+                        }
+                        return Err(StepError::Verify {
+                            unsatisfied: diff
+                                .add
+                                .into_iter()
+                                .chain(diff.change.into_iter().map(|c| {
+                                    format!("{}=={} (found {})", c.name, c.required, c.installed)
+                                }))
+                                .chain(diff.remove.into_iter().map(|r| format!("not {r}")))
+                                .collect(),
+                        });
+                    }
+                    None => package_changes(&spec.packages, &observed.packages),
+                };
                 if missing.is_empty() {
                     Ok(())
                 } else {
@@ -399,13 +566,123 @@ impl Run<'_> {
         }
     }
 
-    fn move_aside(&self, path: &Path) -> Result<(), StepError> {
+    /// One step of provisioning a managed runtime; see [`provision`].
+    fn runtime_step(&self, step: &Step, index: usize) -> Result<(), StepError> {
+        let change = &self.changes[index];
+        let spec: &RuntimeSpec = change
+            .runtime
+            .as_ref()
+            .expect("runtime steps belong to a change with a runtime spec");
+        // Check, then act: a runtime already in place with these bytes is
+        // only checked.
+        let installed = provision::is_installed(spec);
+        let staged = || {
+            self.staged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&index)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let update = |f: &dyn Fn(&mut Staged)| {
+            let mut all = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+            f(all.entry(index).or_default());
+        };
+        let cancel = self.settings.cancel;
+        match step.kind {
+            StepKind::Download if !installed => {
+                let progress = DownloadProgress {
+                    address: &change.address,
+                    progress: self.settings.progress,
+                    state: Mutex::new((0, None, None)),
+                };
+                let cache = fetch::Cache::new(self.settings.home.cache_dir().join("downloads"));
+                let archive = provision::download(
+                    spec,
+                    &cache,
+                    self.settings.installer.offline,
+                    &progress,
+                    cancel,
+                )
+                .map_err(|e| interrupted_or(cancel, e))?;
+                update(&|s| s.archive = Some(archive.clone()));
+                Ok(())
+            }
+            StepKind::Extract if !installed => {
+                let archive = staged().archive.expect("download ran first");
+                let runtimes = self.settings.home.runtimes_dir();
+                let staging = runtimes.join(format!(".staging-{}-{}", spec.id(), self.short_id()));
+                self.record(Entry::Creating {
+                    path: staging.clone(),
+                })?;
+                let root = provision::extract(spec, &archive, &staging)?;
+                update(&|s| {
+                    s.staging = Some(staging.clone());
+                    s.root = Some(root.clone());
+                });
+                // Lets a test kill the process with a full staging folder.
+                crate::failpoint::pause("extract", cancel);
+                if cancel.load(Ordering::SeqCst) {
+                    return Err(StepError::Interrupted);
+                }
+                Ok(())
+            }
+            StepKind::Configure if !installed => {
+                let root = staged().root.expect("extract ran first");
+                provision::configure(spec, &root)?;
+                Ok(())
+            }
+            StepKind::VerifyInterpreter if installed => {
+                provision::verify_interpreter(spec, &spec.interpreter, cancel)
+                    .map_err(|e| interrupted_or(cancel, e))
+            }
+            StepKind::VerifyInterpreter => {
+                let staged = staged();
+                let root = staged.root.expect("extract ran first");
+                let interpreter = provision::interpreter_in(&root, spec.source, &spec.platform);
+                provision::verify_interpreter(spec, &interpreter, cancel)
+                    .map_err(|e| interrupted_or(cancel, e))?;
+                provision::write_marker(spec, &root)?;
+                self.record(Entry::Creating {
+                    path: spec.root.clone(),
+                })?;
+                fs_err::rename(&root, &spec.root).map_err(|source| {
+                    StepError::Provision(ProvisionError::Io {
+                        action: "move into place",
+                        path: spec.root.clone(),
+                        source,
+                    })
+                })?;
+                if let Some(staging) = staged.staging
+                    && staging != root
+                {
+                    let _ = fs_err::remove_dir_all(&staging);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn short_id(&self) -> String {
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .short_id()
+    }
+
+    fn move_aside(&self, path: &Path, runtime: bool) -> Result<(), StepError> {
         if std::fs::symlink_metadata(path).is_err() {
             // Already gone: nothing to keep.
             return Ok(());
         }
-        // Only what carries our marker for this manifest is ever moved.
-        let ours = venv::read_marker(path).is_some_and(|m| m.owner == self.settings.owner);
+        // Only what carries our marker (for this manifest, for an
+        // environment) is ever moved.
+        let ours = if runtime {
+            provision::read_marker(path).is_some()
+        } else {
+            venv::read_marker(path).is_some_and(|m| m.owner == self.settings.owner)
+        };
         if !ours {
             return Err(StepError::NotOurs {
                 path: path.to_path_buf(),
@@ -426,6 +703,16 @@ impl Run<'_> {
             path: path.to_path_buf(),
             source,
         })
+    }
+}
+
+/// A step cancelled by Ctrl-C reports the interruption, not what the
+/// cancellation made fail.
+fn interrupted_or(cancel: &AtomicBool, error: ProvisionError) -> StepError {
+    if cancel.load(Ordering::SeqCst) {
+        StepError::Interrupted
+    } else {
+        StepError::Provision(error)
     }
 }
 
@@ -564,6 +851,7 @@ pub fn apply(
         changes,
         settings,
         journal: Mutex::new(journal),
+        staged: Mutex::new(BTreeMap::new()),
     };
     let graph = build_graph(changes);
     let outcome = execute(&run, &graph, settings.jobs);
@@ -595,6 +883,10 @@ pub fn apply(
                 applied.destroy += 1;
             }
             Action::Delete => applied.destroy += 1,
+        }
+        if change.is_runtime() {
+            record_runtime(&mut next, change, settings.owner, now);
+            continue;
         }
         let previous = next.environments.iter().position(|e| e.name == change.name);
         match &change.desired {
@@ -640,6 +932,7 @@ pub fn apply(
         }
     }
     next.environments.sort_by(|a, b| a.name.cmp(&b.name));
+    crate::runtimes::sort_runtimes(&mut next.runtimes);
     let mut journal = journal;
     journal.prepare_commit(registry.serial + 1)?;
     if let Err(e) = store::save(settings.home, &mut next, settings.lock) {
@@ -659,4 +952,59 @@ pub fn apply(
         serial: applied.serial,
     });
     Ok(applied)
+}
+
+/// The registry after a runtime change: this manifest's record of the
+/// runtime is replaced (or removed, for a delete).
+fn record_runtime(registry: &mut Registry, change: &Change, owner: &Path, now: jiff::Timestamp) {
+    let ours =
+        |r: &RuntimeRecord| r.managed && r.owner.as_deref() == Some(owner) && r.name == change.name;
+    let old = registry
+        .runtimes
+        .iter()
+        .position(ours)
+        .map(|i| registry.runtimes.remove(i));
+    let Some(spec) = &change.runtime else {
+        if registry.default_runtime.as_deref() == Some(change.name.as_str()) {
+            registry.default_runtime = None;
+        }
+        return;
+    };
+    let arch = spec.platform.split('-').nth(1).map(str::to_string);
+    let real_path = std::fs::canonicalize(&spec.interpreter).ok();
+    // Discovery may have found this folder before it was recorded as ours:
+    // one interpreter is one entry.
+    registry
+        .runtimes
+        .retain(|r| r.managed || real_path.is_none() || r.real_path != real_path);
+    registry.runtimes.push(RuntimeRecord {
+        id: spec.id(),
+        name: spec.name.clone(),
+        kind: match spec.source {
+            RuntimeSource::Standalone => RuntimeKind::Standalone,
+            RuntimeSource::Embeddable => RuntimeKind::Embeddable,
+            RuntimeSource::Url => RuntimeKind::Url,
+            RuntimeSource::System => RuntimeKind::System,
+        },
+        path: spec.interpreter.clone(),
+        real_path,
+        version: spec.python_version.clone(),
+        implementation: Some("cpython".into()),
+        arch,
+        root: Some(spec.root.clone()),
+        url: Some(spec.url.clone()),
+        sha256: Some(spec.sha256.clone()),
+        found_by: Vec::new(),
+        managed: true,
+        owner: Some(owner.to_path_buf()),
+        spec_hash: None,
+        created_at: old
+            .as_ref()
+            .filter(|o| o.root.as_ref() == Some(&spec.root))
+            .map_or(now, |o| o.created_at),
+        last_applied_at: Some(now),
+        status: Status::Ready,
+        warnings: Vec::new(),
+        errors: Vec::new(),
+    });
 }

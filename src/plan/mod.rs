@@ -29,7 +29,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lockfile::{self, LockedPackage};
 use crate::manifest::EnvironmentKind;
+use crate::provision::{ObservedRuntime, RuntimeSpec};
 use crate::registry::Registry;
 use crate::registry::model::Status;
 use crate::venv::Observed;
@@ -71,14 +73,33 @@ impl Action {
 pub enum Reason {
     NotInRegistry,
     PathMissing,
-    PackagesDrifted { count: usize },
+    PackagesDrifted {
+        count: usize,
+    },
     SettingsChanged,
-    RuntimeChanged { from: String, to: String },
-    PythonChanged { from: String, to: String },
-    BaseInterpreterMissing { base: PathBuf },
-    Broken { what: String },
+    RuntimeChanged {
+        from: String,
+        to: String,
+    },
+    PythonChanged {
+        from: String,
+        to: String,
+    },
+    BaseInterpreterMissing {
+        base: PathBuf,
+    },
+    Broken {
+        what: String,
+    },
     Tainted,
     NoLongerDeclared,
+    /// A runtime folder holds other bytes than the catalog or lock names.
+    ArchiveChanged {
+        from: String,
+        to: String,
+    },
+    /// A managed runtime that nothing uses any more.
+    Unused,
 }
 
 impl fmt::Display for Reason {
@@ -102,8 +123,19 @@ impl fmt::Display for Reason {
             Reason::Broken { what } => write!(f, "venv broken: {what}"),
             Reason::Tainted => f.write_str("a previous apply failed part-way"),
             Reason::NoLongerDeclared => f.write_str("no longer in the manifest"),
+            Reason::ArchiveChanged { from, to } => write!(
+                f,
+                "archive changed (sha256 {} -> {})",
+                short_digest(from),
+                short_digest(to)
+            ),
+            Reason::Unused => f.write_str("no environment uses it any more"),
         }
     }
+}
+
+fn short_digest(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
 }
 
 /// One environment as it should be: everything `apply` needs to build it.
@@ -122,6 +154,10 @@ pub struct EnvSpec {
     pub packages: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub system_site_packages: bool,
+    /// The exact set from `beep-python.lock`, when the environment is
+    /// locked: installed with hash checking, and nothing else (exact sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<Vec<LockedPackage>>,
     /// Hash of everything above but the path; written into the marker.
     pub spec_hash: String,
 }
@@ -133,11 +169,15 @@ pub struct PackageChanges {
     pub add: Vec<String>,
     /// Installed distributions that do not satisfy their requirement.
     pub change: Vec<PackageChange>,
+    /// Installed distributions the lock does not list (`name version`);
+    /// only for locked environments, which are synced exactly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
 }
 
 impl PackageChanges {
     pub fn count(&self) -> usize {
-        self.add.len() + self.change.len()
+        self.add.len() + self.change.len() + self.remove.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -164,9 +204,21 @@ pub struct Change {
     pub packages: PackageChanges,
     /// What to build (absent for a delete).
     pub desired: Option<EnvSpec>,
+    /// For `runtime.NAME`: the managed runtime to provision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeSpec>,
+    /// For `runtime.NAME` whose version changed: the old folder, removed
+    /// with the apply (nothing else uses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire: Option<PathBuf>,
 }
 
 impl Change {
+    /// Whether this is a `runtime.NAME` change (else `env.NAME`).
+    pub fn is_runtime(&self) -> bool {
+        self.address.starts_with("runtime.")
+    }
+
     pub fn reason_text(&self) -> String {
         self.reasons
             .iter()
@@ -212,6 +264,15 @@ pub enum Problem {
     )]
     PathOccupied { name: String, path: PathBuf },
 
+    #[error("runtime `{name}`: `{}` exists and is not a runtime beep-python finished installing", path.display())]
+    #[diagnostic(
+        code(plan::runtime_path_occupied),
+        help(
+            "beep-python never overwrites what it did not create: move the folder away (it has no `.beep-python-runtime.json` marker)"
+        )
+    )]
+    RuntimePathOccupied { name: String, path: PathBuf },
+
     #[error("environment `{name}`: `{}` belongs to another manifest (`{}`)", path.display(), owner.display())]
     #[diagnostic(
         code(plan::foreign_environment),
@@ -239,9 +300,13 @@ pub struct Inputs<'a> {
     /// The canonical path of the manifest: the owner of what it creates.
     pub owner: &'a Path,
     pub desired: &'a [EnvSpec],
+    /// The managed runtimes the manifest declares.
+    pub runtimes: &'a [RuntimeSpec],
     pub registry: &'a Registry,
     /// Each desired and each recorded environment's folder, observed.
     pub observed: &'a BTreeMap<PathBuf, Observed>,
+    /// Each desired runtime's folder, observed.
+    pub observed_runtimes: &'a BTreeMap<PathBuf, ObservedRuntime>,
     /// `--target` addresses; empty means everything.
     pub targets: &'a [String],
 }
@@ -275,6 +340,12 @@ pub fn diff(inputs: &Inputs<'_>) -> Result<Vec<Change>, Vec<Problem>> {
                 .desired
                 .iter()
                 .map(|d| format!("runtime.{}", d.runtime)),
+        )
+        .chain(
+            inputs
+                .runtimes
+                .iter()
+                .map(|r| format!("runtime.{}", r.name)),
         )
         .collect();
     for target in inputs.targets {
@@ -329,8 +400,12 @@ pub fn diff(inputs: &Inputs<'_>) -> Result<Vec<Change>, Vec<Problem>> {
             path: record.path.clone(),
             packages: PackageChanges::default(),
             desired: None,
+            runtime: None,
+            retire: None,
         });
     }
+
+    runtime_changes(inputs, &mut changes, &mut problems);
 
     if !problems.is_empty() {
         return Err(problems);
@@ -353,10 +428,16 @@ fn env_change(
         path: spec.path.clone(),
         packages,
         desired: Some(spec.clone()),
+        runtime: None,
+        retire: None,
     };
-    let all_packages = || PackageChanges {
-        add: spec.packages.clone(),
-        change: Vec::new(),
+    let all_packages = || match &spec.locked {
+        Some(locked) => locked_changes(&[], locked),
+        None => PackageChanges {
+            add: spec.packages.clone(),
+            change: Vec::new(),
+            remove: Vec::new(),
+        },
     };
 
     if !observed.exists {
@@ -428,7 +509,10 @@ fn env_change(
         return Ok(Some(change(Action::Replace, replace, all_packages())));
     }
 
-    let packages = package_changes(&spec.packages, &observed.packages);
+    let packages = match &spec.locked {
+        Some(locked) => locked_changes(&observed.packages, locked),
+        None => package_changes(&spec.packages, &observed.packages),
+    };
     let mut update = Vec::new();
     if !packages.is_empty() {
         update.push(Reason::PackagesDrifted {
@@ -448,6 +532,178 @@ fn env_change(
         return Ok(None);
     }
     Ok(Some(change(Action::Update, update, packages)))
+}
+
+/// Whether `--target` selects the runtime `name`: named itself, or needed
+/// by a targeted environment (as Terraform includes a target's dependencies).
+fn runtime_wanted(inputs: &Inputs<'_>, name: &str) -> bool {
+    let address = format!("runtime.{name}");
+    inputs.targets.is_empty()
+        || inputs.targets.contains(&address)
+        || inputs
+            .desired
+            .iter()
+            .any(|d| d.runtime == name && inputs.targets.contains(&format!("env.{}", d.name)))
+}
+
+/// The managed runtimes' changes: provision what is missing or holds other
+/// bytes, record what is in place but unrecorded, and retire the folders of
+/// this manifest's runtimes that nothing uses any more.
+fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mut Vec<Problem>) {
+    let ours = |r: &&crate::registry::model::RuntimeRecord| {
+        r.managed && r.owner.as_deref() == Some(inputs.owner) && r.root.is_some()
+    };
+    // Which interpreters environments will use after this apply: this
+    // manifest's desired ones, and every other recorded environment's
+    // (another manifest's, or one of ours that a target leaves alone).
+    let deleted: Vec<&str> = changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut in_use: Vec<(&Path, Option<&str>)> = inputs
+        .desired
+        .iter()
+        .map(|d| (d.interpreter.as_path(), None))
+        .collect();
+    for record in &inputs.registry.environments {
+        let mine = record.owner.as_deref() == Some(inputs.owner);
+        if mine
+            && (inputs.desired.iter().any(|d| d.name == record.name)
+                || deleted.contains(&record.name.as_str()))
+        {
+            continue;
+        }
+        match &record.interpreter {
+            Some(path) => in_use.push((path.as_path(), None)),
+            // Recorded before interpreters were: keep its runtime by name.
+            None => in_use.push((Path::new(""), mine.then_some(record.runtime.as_str()))),
+        }
+    }
+    let retirable = |record: &crate::registry::model::RuntimeRecord| -> bool {
+        let Some(root) = &record.root else {
+            return false;
+        };
+        let used = in_use.iter().any(|(interpreter, name)| {
+            (!interpreter.as_os_str().is_empty() && interpreter.starts_with(root))
+                || *name == Some(record.name.as_str())
+        });
+        let shared = inputs.registry.runtimes.iter().any(|other| {
+            other.root.as_ref() == Some(root) && other.owner.as_deref() != Some(inputs.owner)
+        });
+        let still_wanted = inputs.runtimes.iter().any(|r| &r.root == root);
+        !used && !shared && !still_wanted
+    };
+
+    for spec in inputs.runtimes {
+        if !runtime_wanted(inputs, &spec.name) {
+            continue;
+        }
+        let observed = inputs
+            .observed_runtimes
+            .get(&spec.root)
+            .cloned()
+            .unwrap_or_default();
+        let record = inputs
+            .registry
+            .runtimes
+            .iter()
+            .filter(ours)
+            .find(|r| r.name == spec.name);
+        let change = |action, reasons: Vec<Reason>| Change {
+            address: format!("runtime.{}", spec.name),
+            name: spec.name.clone(),
+            action,
+            reasons,
+            path: spec.root.clone(),
+            packages: PackageChanges::default(),
+            desired: None,
+            runtime: Some(spec.clone()),
+            retire: record
+                .filter(|r| r.root.as_ref() != Some(&spec.root) && retirable(r))
+                .and_then(|r| r.root.clone()),
+        };
+        let moved = record.filter(|r| r.root.as_ref() != Some(&spec.root));
+        let mut reasons = Vec::new();
+        if let Some(old) = moved {
+            reasons.push(Reason::RuntimeChanged {
+                from: old.version.clone(),
+                to: spec.python_version.clone(),
+            });
+        }
+        match &observed.marker {
+            None if observed.exists => {
+                problems.push(Problem::RuntimePathOccupied {
+                    name: spec.name.clone(),
+                    path: spec.root.clone(),
+                });
+            }
+            None => {
+                let action = if moved.is_some() {
+                    Action::Replace
+                } else {
+                    Action::Create
+                };
+                if moved.is_none() {
+                    reasons.push(if record.is_some() {
+                        Reason::PathMissing
+                    } else {
+                        Reason::NotInRegistry
+                    });
+                }
+                changes.push(change(action, reasons));
+            }
+            Some(marker) if !marker.sha256.eq_ignore_ascii_case(&spec.sha256) => {
+                reasons.push(Reason::ArchiveChanged {
+                    from: marker.sha256.clone(),
+                    to: spec.sha256.to_ascii_lowercase(),
+                });
+                changes.push(change(Action::Replace, reasons));
+            }
+            Some(_) if !observed.interpreter_exists => {
+                reasons.push(Reason::Broken {
+                    what: format!("`{}` is missing", spec.interpreter.display()),
+                });
+                changes.push(change(Action::Replace, reasons));
+            }
+            Some(_) => {
+                let recorded = record.is_some_and(|r| {
+                    r.root.as_ref() == Some(&spec.root)
+                        && r.sha256
+                            .as_deref()
+                            .is_some_and(|s| s.eq_ignore_ascii_case(&spec.sha256))
+                        && r.status == Status::Ready
+                });
+                if moved.is_some() {
+                    changes.push(change(Action::Replace, reasons));
+                } else if !recorded {
+                    reasons.push(Reason::NotInRegistry);
+                    changes.push(change(Action::Update, reasons));
+                }
+            }
+        }
+    }
+
+    // This manifest's runtimes that are no longer declared.
+    for record in inputs.registry.runtimes.iter().filter(ours) {
+        if inputs.runtimes.iter().any(|r| r.name == record.name)
+            || !runtime_wanted(inputs, &record.name)
+            || !retirable(record)
+        {
+            continue;
+        }
+        changes.push(Change {
+            address: format!("runtime.{}", record.name),
+            name: record.name.clone(),
+            action: Action::Delete,
+            reasons: vec![Reason::NoLongerDeclared],
+            path: record.root.clone().unwrap_or_default(),
+            packages: PackageChanges::default(),
+            desired: None,
+            runtime: None,
+            retire: None,
+        });
+    }
 }
 
 /// `3.12.1` equals `3.12.1`; pyvenv.cfg may hold `3.12.1` or `3.12.1.final.0`.
@@ -491,6 +747,42 @@ pub fn package_changes(
         }
     }
     out
+}
+
+/// How the installed distributions differ from a lock: `+ rich 13.7.1`,
+/// `~ pandas 2.1.4 -> 2.2.2`, `- requests 2.31.0`. pip is left out when the
+/// lock does not list it: the pip installer keeps it to keep working.
+pub fn locked_changes(
+    installed: &[crate::venv::Distribution],
+    locked: &[LockedPackage],
+) -> PackageChanges {
+    let installed: Vec<(String, String)> = installed
+        .iter()
+        .filter(|d| normalize(&d.name) != "pip" || locked.iter().any(|p| p.name == "pip"))
+        .map(|d| (d.name.clone(), d.version.clone()))
+        .collect();
+    let diff = lockfile::package_diff(&installed, locked);
+    PackageChanges {
+        add: diff
+            .add
+            .into_iter()
+            .map(|(name, version)| format!("{name} {version}"))
+            .collect(),
+        change: diff
+            .change
+            .into_iter()
+            .map(|(name, installed, required)| PackageChange {
+                name,
+                installed,
+                required,
+            })
+            .collect(),
+        remove: diff
+            .remove
+            .into_iter()
+            .map(|(name, version)| format!("{name} {version}"))
+            .collect(),
+    }
 }
 
 /// PEP 503 normalization.

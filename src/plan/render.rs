@@ -18,6 +18,22 @@ pub fn human(changes: &[Change]) -> String {
             c.action.as_str(),
             c.reason_text()
         ));
+        if let Some(r) = &c.runtime {
+            out.push_str(&format!(
+                "      python: cpython {} ({}, {}), path: {}\n",
+                r.python_version,
+                r.source.as_str(),
+                r.platform,
+                r.root.display()
+            ));
+            out.push_str(&format!("      url: {}\n", r.url));
+            out.push_str(&format!("      sha256: {}\n", r.sha256));
+            if let Some(old) = &c.retire {
+                out.push_str(&format!("      removes: {}\n", old.display()));
+            }
+            out.push('\n');
+            continue;
+        }
         match c.action {
             Action::Delete => {
                 out.push_str(&format!("      path: {}\n", c.path.display()));
@@ -45,6 +61,9 @@ pub fn human(changes: &[Change]) -> String {
                         change.name, change.installed, change.required
                     ));
                 }
+                for remove in &c.packages.remove {
+                    out.push_str(&format!("      - {remove}\n"));
+                }
             }
         }
         out.push('\n');
@@ -71,7 +90,17 @@ pub fn json(changes: &[Change]) -> serde_json::Value {
             "packages": {
                 "add": c.packages.add,
                 "change": c.packages.change,
+                "remove": c.packages.remove,
             },
+            "runtime": c.runtime.as_ref().map(|r| json!({
+                "source": r.source,
+                "version": r.python_version,
+                "platform": r.platform,
+                "url": r.url,
+                "sha256": r.sha256,
+                "path": r.root,
+                "removes": c.retire,
+            })),
         })).collect::<Vec<_>>(),
         "summary": { "add": s.add, "change": s.change, "destroy": s.destroy },
     })

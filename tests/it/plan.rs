@@ -24,6 +24,7 @@ fn spec(name: &str, packages: &[&str]) -> EnvSpec {
         packages: packages.iter().map(|p| p.to_string()).collect(),
         env: BTreeMap::new(),
         system_site_packages: false,
+        locked: None,
         spec_hash: format!("hash-{name}"),
     }
 }
@@ -92,8 +93,10 @@ fn run(
     plan::diff(&Inputs {
         owner: Path::new(OWNER),
         desired,
+        runtimes: &[],
         registry,
         observed: &observed,
+        observed_runtimes: &BTreeMap::new(),
         targets: &targets,
     })
 }
@@ -284,4 +287,234 @@ fn requirement_satisfaction_follows_pep_440_and_pep_503() {
     assert_eq!(changes.add, ["missing"]);
     assert_eq!(changes.change.len(), 1);
     assert_eq!(changes.change[0].required, "baz>=2");
+}
+
+// --- managed runtimes ------------------------------------------------------
+
+mod runtimes {
+    use super::*;
+    use beep_python::manifest::RuntimeSource;
+    use beep_python::provision::{ObservedRuntime, RuntimeMarker, RuntimeSpec};
+    use beep_python::registry::model::{RuntimeKind, RuntimeRecord};
+
+    const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn runtime(version: &str, sha: &str) -> RuntimeSpec {
+        let root = PathBuf::from(format!("/home/runtimes/cpython-{version}-linux-x86_64-gnu"));
+        RuntimeSpec {
+            name: "py".into(),
+            source: RuntimeSource::Standalone,
+            python_version: version.into(),
+            url: format!("https://example.invalid/{version}.tar.gz"),
+            upstream_url: format!("https://example.invalid/{version}.tar.gz"),
+            sha256: sha.into(),
+            platform: "linux-x86_64-gnu".into(),
+            interpreter: root.join("bin/python3"),
+            root,
+            allow_insecure_http: false,
+        }
+    }
+
+    fn installed(spec: &RuntimeSpec) -> ObservedRuntime {
+        ObservedRuntime {
+            exists: true,
+            marker: Some(RuntimeMarker {
+                version: 1,
+                source: spec.source,
+                python_version: spec.python_version.clone(),
+                url: spec.url.clone(),
+                sha256: spec.sha256.clone(),
+                platform: spec.platform.clone(),
+                created_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            }),
+            interpreter_exists: true,
+        }
+    }
+
+    fn record(spec: &RuntimeSpec, owner: &str) -> RuntimeRecord {
+        RuntimeRecord {
+            id: spec.id(),
+            name: spec.name.clone(),
+            kind: RuntimeKind::Standalone,
+            path: spec.interpreter.clone(),
+            real_path: None,
+            version: spec.python_version.clone(),
+            implementation: Some("cpython".into()),
+            arch: None,
+            root: Some(spec.root.clone()),
+            url: Some(spec.url.clone()),
+            sha256: Some(spec.sha256.clone()),
+            found_by: vec![],
+            managed: true,
+            owner: Some(owner.into()),
+            spec_hash: None,
+            created_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            last_applied_at: None,
+            status: Status::Ready,
+            warnings: vec![],
+            errors: vec![],
+        }
+    }
+
+    fn diff(
+        runtimes: &[RuntimeSpec],
+        registry: &Registry,
+        observed: &[(&RuntimeSpec, ObservedRuntime)],
+    ) -> Result<Vec<plan::Change>, Vec<Problem>> {
+        let observed_runtimes = observed
+            .iter()
+            .map(|(s, o)| (s.root.clone(), o.clone()))
+            .collect();
+        plan::diff(&Inputs {
+            owner: Path::new(OWNER),
+            desired: &[],
+            runtimes,
+            registry,
+            observed: &BTreeMap::new(),
+            observed_runtimes: &observed_runtimes,
+            targets: &[],
+        })
+    }
+
+    #[test]
+    fn a_missing_runtime_is_created_and_an_installed_one_is_a_no_op() {
+        let py = runtime("3.11.9", SHA_A);
+        let changes = diff(std::slice::from_ref(&py), &Registry::new(), &[]).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].address, "runtime.py");
+        assert_eq!(changes[0].action, Action::Create);
+        assert_eq!(changes[0].reasons, [Reason::NotInRegistry]);
+
+        let mut registry = Registry::new();
+        registry.runtimes.push(record(&py, OWNER));
+        let changes = diff(
+            std::slice::from_ref(&py),
+            &registry,
+            &[(&py, installed(&py))],
+        )
+        .unwrap();
+        assert_eq!(changes, []);
+    }
+
+    #[test]
+    fn an_installed_but_unrecorded_runtime_is_only_recorded() {
+        let py = runtime("3.11.9", SHA_A);
+        let changes = diff(
+            std::slice::from_ref(&py),
+            &Registry::new(),
+            &[(&py, installed(&py))],
+        )
+        .unwrap();
+        assert_eq!(changes[0].action, Action::Update);
+        assert_eq!(changes[0].reasons, [Reason::NotInRegistry]);
+    }
+
+    #[test]
+    fn a_new_version_replaces_the_runtime_and_retires_the_old_folder() {
+        let old = runtime("3.11.8", SHA_A);
+        let new = runtime("3.11.9", SHA_B);
+        let mut registry = Registry::new();
+        registry.runtimes.push(record(&old, OWNER));
+        let changes = diff(std::slice::from_ref(&new), &registry, &[]).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].action, Action::Replace);
+        assert_eq!(
+            changes[0].reasons,
+            [Reason::RuntimeChanged {
+                from: "3.11.8".into(),
+                to: "3.11.9".into()
+            }]
+        );
+        assert_eq!(changes[0].retire.as_ref(), Some(&old.root));
+        let text = render::human(&changes);
+        assert!(text.contains("-/+ runtime.py"), "{text}");
+        assert!(text.contains("runtime changed 3.11.8 -> 3.11.9"), "{text}");
+        assert!(
+            text.contains(&format!("removes: {}", old.root.display())),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_old_folder_another_manifest_uses_is_kept() {
+        let old = runtime("3.11.8", SHA_A);
+        let new = runtime("3.11.9", SHA_B);
+        let mut registry = Registry::new();
+        registry.runtimes.push(record(&old, OWNER));
+        registry
+            .runtimes
+            .push(record(&old, "/other/beep-python.toml"));
+        let changes = diff(std::slice::from_ref(&new), &registry, &[]).unwrap();
+        assert_eq!(changes[0].action, Action::Replace);
+        assert_eq!(changes[0].retire, None);
+
+        // An environment of another manifest on it keeps it too.
+        let mut registry = Registry::new();
+        registry.runtimes.push(record(&old, OWNER));
+        let mut env = super::record(&spec("theirs", &[]));
+        env.owner = Some("/other/beep-python.toml".into());
+        env.interpreter = Some(old.interpreter.clone());
+        registry.environments.push(env);
+        let changes = diff(&[new], &registry, &[]).unwrap();
+        assert_eq!(changes[0].retire, None);
+    }
+
+    #[test]
+    fn other_bytes_in_the_same_folder_are_a_replace() {
+        let py = runtime("3.11.9", SHA_B);
+        let was = runtime("3.11.9", SHA_A);
+        let mut registry = Registry::new();
+        registry.runtimes.push(record(&was, OWNER));
+        let changes = diff(
+            std::slice::from_ref(&py),
+            &registry,
+            &[(&py, installed(&was))],
+        )
+        .unwrap();
+        assert_eq!(changes[0].action, Action::Replace);
+        assert!(
+            matches!(&changes[0].reasons[..], [Reason::ArchiveChanged { from, to }] if from == SHA_A && to == SHA_B),
+            "{:?}",
+            changes[0].reasons
+        );
+        assert_eq!(changes[0].retire, None);
+    }
+
+    #[test]
+    fn a_runtime_no_longer_declared_is_deleted_unless_in_use() {
+        let py = runtime("3.11.9", SHA_A);
+        let mut registry = Registry::new();
+        registry.runtimes.push(record(&py, OWNER));
+        let changes = diff(&[], &registry, &[]).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].action, Action::Delete);
+        assert_eq!(changes[0].path, py.root);
+
+        let mut env = super::record(&spec("theirs", &[]));
+        env.owner = Some("/other/beep-python.toml".into());
+        env.interpreter = Some(py.interpreter.clone());
+        registry.environments.push(env);
+        assert_eq!(diff(&[], &registry, &[]).unwrap(), []);
+    }
+
+    #[test]
+    fn a_folder_without_our_marker_is_a_problem() {
+        let py = runtime("3.11.9", SHA_A);
+        let foreign = ObservedRuntime {
+            exists: true,
+            marker: None,
+            interpreter_exists: true,
+        };
+        let problems = diff(
+            std::slice::from_ref(&py),
+            &Registry::new(),
+            &[(&py, foreign)],
+        )
+        .unwrap_err();
+        assert!(matches!(
+            &problems[..],
+            [Problem::RuntimePathOccupied { .. }]
+        ));
+    }
 }

@@ -1,0 +1,191 @@
+//! `beep-python lock`: resolve every environment through its installer and
+//! pin the runtimes, in `beep-python.lock` next to the manifest.
+//!
+//! Resolution needs each environment's interpreter, so managed runtimes
+//! that are not installed yet are provisioned first (the same journaled
+//! steps as `apply`); environments themselves are not touched. Existing
+//! pins that still satisfy the manifest are kept ([`lockfile::resolve`]'s
+//! minimal churn), and so is a locked runtime build that still satisfies
+//! the manifest's version, unless `--upgrade` asks for the newest.
+
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+
+use super::reconcile::{CANCEL, open, run_changes};
+use super::{CliError, Context, Outcome};
+use crate::installer;
+use crate::lockfile::{self, Lock, LockedEnvironment, LockedRuntime, Upgrade};
+use crate::manifest::resolve;
+use crate::reconcile::{self, Desired, LockUse};
+use crate::report::Format;
+use crate::venv::BaseInterpreter;
+
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// Re-resolve everything to the newest versions the manifest allows
+    /// (runtimes included), instead of keeping the current pins.
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Re-resolve this package (in every environment); repeatable.
+    #[arg(long, value_name = "NAME", conflicts_with = "upgrade")]
+    pub upgrade_package: Vec<String>,
+}
+
+pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
+    let mut opened = open(ctx)?;
+    let path = lockfile::path_for(&opened.manifest_path);
+    let existing = lockfile::read(&path)?;
+    let upgrade = if args.upgrade {
+        Upgrade::All
+    } else if !args.upgrade_package.is_empty() {
+        Upgrade::Packages(args.upgrade_package.clone())
+    } else {
+        Upgrade::None
+    };
+    // The current lock keeps runtime builds where the manifest still allows
+    // them; `--upgrade` takes the catalog's newest.
+    let lock_use = match (&existing, &upgrade) {
+        (Some(lock), Upgrade::None | Upgrade::Packages(_)) => LockUse::Prefer(lock.clone()),
+        _ => LockUse::None,
+    };
+    let manifest = &opened.checked.manifest;
+    let desired = reconcile::desired_state(manifest, &opened.home, &lock_use)
+        .map_err(|errors| CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect()))?;
+
+    provision_runtimes(ctx, &mut opened, &desired)?;
+
+    let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
+    let manifest = &opened.checked.manifest;
+    let config = reconcile::installer_config(manifest);
+    let selected = installer::select(&config, std::env::var_os("PATH").as_deref())?;
+    let resolved = resolve::resolve(manifest, opened.home.root());
+    let cache_dir = opened.home.cache_dir();
+
+    let mut lock = Lock::default();
+    for spec in &desired.runtimes {
+        lock.runtimes.insert(
+            spec.name.clone(),
+            LockedRuntime {
+                source: spec.source.as_str().to_string(),
+                version: spec.python_version.clone(),
+                url: Some(spec.upstream_url.clone()),
+                sha256: Some(spec.sha256.clone()),
+                path: None,
+            },
+        );
+    }
+    for spec in &desired.environments {
+        let Some(env) = resolved.iter().find(|e| e.name == spec.name) else {
+            continue;
+        };
+        let runtime = manifest.runtimes.get(&spec.runtime);
+        if runtime.is_some_and(|r| r.source == crate::manifest::RuntimeSource::System) {
+            lock.runtimes
+                .entry(spec.runtime.clone())
+                .or_insert_with(|| LockedRuntime {
+                    source: "system".into(),
+                    version: spec.python_version.clone(),
+                    url: None,
+                    sha256: None,
+                    path: Some(spec.interpreter.clone()),
+                });
+        }
+        let preferences = existing
+            .as_ref()
+            .and_then(|l| l.environments.get(&spec.name))
+            .filter(|l| l.runtime == spec.runtime)
+            .map(|l| l.packages.clone())
+            .unwrap_or_default();
+        ctx.printer.info(&format!(
+            "resolving env.{} ({} requirements)",
+            spec.name,
+            spec.packages.len()
+        ));
+        let packages = lockfile::resolve(&lockfile::ResolveRequest {
+            base: &BaseInterpreter {
+                executable: spec.interpreter.clone(),
+                version: spec.python_version.clone(),
+                implementation: spec.implementation.clone(),
+            },
+            requirements: &spec.packages,
+            preferences: &preferences,
+            upgrade: &upgrade,
+            selected: &selected,
+            config: &config,
+            cache_dir: &cache_dir,
+            environment: &spec.name,
+            cancel: &CANCEL,
+        })?;
+        lock.environments.insert(
+            spec.name.clone(),
+            LockedEnvironment {
+                runtime: spec.runtime.clone(),
+                python_version: spec.python_version.clone(),
+                inputs_hash: reconcile::env_inputs_hash(env, runtime),
+                packages,
+            },
+        );
+    }
+
+    let changed = lockfile::write(&path, &lock)?;
+    match ctx.printer.format {
+        Format::Json => ctx.printer.json(&json!({
+            "path": path,
+            "changed": changed,
+            "runtimes": lock.runtimes.len(),
+            "environments": lock.environments.iter().map(|(name, e)| (name.clone(), json!(e.packages.len()))).collect::<serde_json::Map<_, _>>(),
+        }))?,
+        Format::Human => ctx.printer.info(&if changed {
+            format!(
+                "wrote `{}`: {} runtime{}, {} environment{}",
+                path.display(),
+                lock.runtimes.len(),
+                if lock.runtimes.len() == 1 { "" } else { "s" },
+                lock.environments.len(),
+                if lock.environments.len() == 1 { "" } else { "s" }
+            )
+        } else {
+            format!("`{}` is up to date", path.display())
+        }),
+    }
+    Ok(Outcome::Success)
+}
+
+/// Installs the managed runtimes that resolution needs and that are not in
+/// place yet (journaled like `apply`; nothing else is changed).
+fn provision_runtimes(
+    ctx: &Context,
+    opened: &mut super::reconcile::Opened,
+    desired: &Desired,
+) -> Result<(), CliError> {
+    let only_runtimes = Desired {
+        runtimes: desired.runtimes.clone(),
+        ..Desired::default()
+    };
+    let changes: Vec<_> =
+        reconcile::plan_changes(&opened.owner, &only_runtimes, &opened.registry, &[])
+            .map_err(|problems| {
+                CliError::Many(problems.into_iter().map(|e| Box::new(e) as _).collect())
+            })?
+            .into_iter()
+            .filter(|c| c.is_runtime() && c.runtime.is_some())
+            // Old folders are retired by `apply`, which knows what uses them.
+            .map(|mut c| {
+                c.retire = None;
+                c
+            })
+            .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    ctx.printer.info(&format!(
+        "provisioning {} to resolve against",
+        changes
+            .iter()
+            .map(|c| c.address.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    run_changes(ctx, opened, &changes, 2).map(|_| ())
+}
