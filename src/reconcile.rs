@@ -347,6 +347,34 @@ pub fn desired_state(
             locked,
         ));
     }
+    // Pins resolved for another Python series may not install on this one
+    // (a teammate's system interpreter is 3.12, the lock was made on 3.11).
+    if let (Some(l), false) = (lock.lock(), lock.frozen()) {
+        let series = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+        for spec in &mut specs {
+            let Some(entry) = l.environments.get(&spec.name) else {
+                continue;
+            };
+            if spec.locked.is_some()
+                && series(&entry.python_version) != series(&spec.python_version)
+            {
+                stale.push(format!(
+                    "environment `{}`: locked for Python {}, but its runtime here is {}",
+                    spec.name, entry.python_version, spec.python_version
+                ));
+                spec.locked = None;
+                spec.spec_hash = spec_hash(spec);
+            }
+        }
+        for (name, locked) in &l.runtimes {
+            if !manifest.runtimes.contains_key(name) {
+                stale.push(format!(
+                    "runtime `{name}` ({}): in the lock, but no longer in the manifest",
+                    locked.source
+                ));
+            }
+        }
+    }
     if let Some(l) = lock.lock() {
         for name in l.environments.keys() {
             if !resolved.iter().any(|e| &e.name == name) {
@@ -396,6 +424,19 @@ fn managed_spec(
         help: help.map(str::to_string),
     };
     let platform = Platform::from_env_or_detect()?;
+    if runtime.source == RuntimeSource::Embeddable && platform.os != "windows" {
+        return Err(DesiredError::EmbeddableNotWindows {
+            name: name.to_string(),
+        });
+    }
+    // A lock made on another platform pins the version, not the build.
+    let platform_text = platform.to_string();
+    let (locked, version) = match locked {
+        Some(l) if l.platform.as_ref().is_some_and(|p| *p != platform_text) => {
+            (None, l.version.clone())
+        }
+        _ => (locked, version),
+    };
     let mirror = catalog::mirror_in_effect(
         std::env::var(catalog::MIRROR_ENV).ok().as_deref(),
         settings.python_mirror.as_ref().map(|m| m.value.as_str()),
@@ -449,11 +490,6 @@ fn managed_spec(
             }
         }
         RuntimeSource::Embeddable => {
-            if platform.os != "windows" {
-                return Err(DesiredError::EmbeddableNotWindows {
-                    name: name.to_string(),
-                });
-            }
             let url = runtime
                 .url
                 .as_ref()
@@ -477,7 +513,6 @@ fn managed_spec(
         }
         RuntimeSource::System => unreachable!("system runtimes are chosen by discovery"),
     };
-    let platform_text = platform.to_string();
     let root = home.runtimes_dir().join(provision::runtime_id(
         runtime.source,
         &python_version,

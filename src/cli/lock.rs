@@ -72,6 +72,10 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
                 url: Some(spec.upstream_url.clone()),
                 sha256: Some(spec.sha256.clone()),
                 path: None,
+                // A standalone build is one platform's; the others take the
+                // same version from their catalog.
+                platform: (spec.source == crate::manifest::RuntimeSource::Standalone)
+                    .then(|| spec.platform.clone()),
             },
         );
     }
@@ -89,6 +93,7 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
                     url: None,
                     sha256: None,
                     path: Some(spec.interpreter.clone()),
+                    platform: None,
                 });
         }
         let preferences = existing

@@ -50,8 +50,9 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub lock: LockFlags,
-    /// A plan saved with `plan --out`; applied without a prompt.
-    #[arg(value_name = "PLANFILE")]
+    /// A plan saved with `plan --out`; applied without a prompt, exactly as
+    /// saved (it carries its lock pins and targets).
+    #[arg(value_name = "PLANFILE", conflicts_with_all = ["locked", "frozen", "target"])]
     pub plan: Option<PathBuf>,
     /// Do not ask for confirmation.
     #[arg(long)]

@@ -270,7 +270,10 @@ fn build_graph(changes: &[Change]) -> DiGraph<Step, ()> {
         target,
     };
 
-    // Managed runtimes first: environments on them wait for them.
+    // Managed runtimes first: environments on them wait for them. Two
+    // runtime names may resolve to one folder: the second waits for the
+    // first, then finds it in place.
+    let mut root_nodes: BTreeMap<PathBuf, NodeIndex> = BTreeMap::new();
     for (i, change) in changes.iter().enumerate() {
         if !change.is_runtime() {
             continue;
@@ -284,13 +287,17 @@ fn build_graph(changes: &[Change]) -> DiGraph<Step, ()> {
             step(i, StepKind::Extract, None),
             step(i, StepKind::Configure, None),
         ];
-        if change.action == Action::Replace && change.retire.is_none() {
+        if change.in_place {
             // Same folder, other bytes: the old one goes aside just before
             // the new one is renamed into place.
             steps.push(step(i, StepKind::MoveAside, Some(spec.root.clone())));
         }
         steps.push(step(i, StepKind::VerifyInterpreter, None));
-        let last = chain(&mut graph, None, steps);
+        let after = root_nodes.get(&spec.root).copied();
+        let last = chain(&mut graph, after, steps);
+        if let Some(last) = last {
+            root_nodes.insert(spec.root.clone(), last);
+        }
         if let Some(old) = &change.retire {
             chain(
                 &mut graph,
@@ -350,6 +357,9 @@ fn build_graph(changes: &[Change]) -> DiGraph<Step, ()> {
 /// Where a runtime being provisioned is, between its steps.
 #[derive(Debug, Default, Clone)]
 struct Staged {
+    /// Decided once, at `download`: the runtime was already in place with
+    /// these bytes, so the steps after it only check it.
+    installed: bool,
     archive: Option<PathBuf>,
     staging: Option<PathBuf>,
     root: Option<PathBuf>,
@@ -573,9 +583,6 @@ impl Run<'_> {
             .runtime
             .as_ref()
             .expect("runtime steps belong to a change with a runtime spec");
-        // Check, then act: a runtime already in place with these bytes is
-        // only checked.
-        let installed = provision::is_installed(spec);
         let staged = || {
             self.staged
                 .lock()
@@ -589,8 +596,21 @@ impl Run<'_> {
             f(all.entry(index).or_default());
         };
         let cancel = self.settings.cancel;
+        let missing = |what: &'static str| {
+            StepError::Provision(ProvisionError::Sequence {
+                step: step.kind.as_str(),
+                what,
+            })
+        };
+        // Check, then act: a runtime already in place with these bytes is
+        // only checked. Decided once, before anything moves.
+        if step.kind == StepKind::Download && provision::is_installed(spec) {
+            update(&|s| s.installed = true);
+            return Ok(());
+        }
+        let installed = staged().installed;
         match step.kind {
-            StepKind::Download if !installed => {
+            StepKind::Download => {
                 let progress = DownloadProgress {
                     address: &change.address,
                     progress: self.settings.progress,
@@ -609,9 +629,14 @@ impl Run<'_> {
                 Ok(())
             }
             StepKind::Extract if !installed => {
-                let archive = staged().archive.expect("download ran first");
+                let archive = staged().archive.ok_or_else(|| missing("download"))?;
                 let runtimes = self.settings.home.runtimes_dir();
-                let staging = runtimes.join(format!(".staging-{}-{}", spec.id(), self.short_id()));
+                let staging = runtimes.join(format!(
+                    ".staging-{}-{}-{}",
+                    spec.id(),
+                    spec.name,
+                    self.short_id()
+                ));
                 self.record(Entry::Creating {
                     path: staging.clone(),
                 })?;
@@ -628,7 +653,7 @@ impl Run<'_> {
                 Ok(())
             }
             StepKind::Configure if !installed => {
-                let root = staged().root.expect("extract ran first");
+                let root = staged().root.ok_or_else(|| missing("unpacked runtime"))?;
                 provision::configure(spec, &root)?;
                 Ok(())
             }
@@ -638,11 +663,18 @@ impl Run<'_> {
             }
             StepKind::VerifyInterpreter => {
                 let staged = staged();
-                let root = staged.root.expect("extract ran first");
+                let root = staged.root.ok_or_else(|| missing("unpacked runtime"))?;
                 let interpreter = provision::interpreter_in(&root, spec.source, &spec.platform);
                 provision::verify_interpreter(spec, &interpreter, cancel)
                     .map_err(|e| interrupted_or(cancel, e))?;
                 provision::write_marker(spec, &root)?;
+                // Only a folder this apply creates is journaled for removal:
+                // never one that appeared meanwhile.
+                if std::fs::symlink_metadata(&spec.root).is_ok() {
+                    return Err(StepError::Provision(ProvisionError::Occupied {
+                        path: spec.root.clone(),
+                    }));
+                }
                 self.record(Entry::Creating {
                     path: spec.root.clone(),
                 })?;
@@ -964,6 +996,21 @@ fn record_runtime(registry: &mut Registry, change: &Change, owner: &Path, now: j
         .iter()
         .position(ours)
         .map(|i| registry.runtimes.remove(i));
+    // An old folder that stays (something still uses it) stays recorded,
+    // under its folder's name, so that a later apply retires it once unused.
+    if let (Some(old), Some(spec)) = (&old, &change.runtime)
+        && old.root.is_some()
+        && old.root.as_ref() != Some(&spec.root)
+        && change.retire.is_none()
+        && !registry
+            .runtimes
+            .iter()
+            .any(|r| r.root == old.root && r.owner == old.owner)
+    {
+        let mut kept = old.clone();
+        kept.name = kept.id.clone();
+        registry.runtimes.push(kept);
+    }
     let Some(spec) = &change.runtime else {
         if registry.default_runtime.as_deref() == Some(change.name.as_str()) {
             registry.default_runtime = None;

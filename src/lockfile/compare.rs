@@ -266,6 +266,7 @@ mod tests {
                 url: sha.map(|_| "https://example.test/a.tar.gz".to_string()),
                 sha256: sha.map(str::to_string),
                 path: path.map(Into::into),
+                platform: None,
             };
         let mut lock = Lock::default();
         lock.runtimes.insert(

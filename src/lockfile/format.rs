@@ -42,6 +42,9 @@ pub fn render(lock: &Lock) -> String {
         if let Some(path) = &runtime.path {
             let _ = writeln!(out, "path = {}", string(&path.to_string_lossy()));
         }
+        if let Some(platform) = &runtime.platform {
+            let _ = writeln!(out, "platform = {}", string(platform));
+        }
     }
     for (name, env) in &lock.environments {
         let _ = writeln!(out, "\n[environments.{}]", key(name));
@@ -130,10 +133,11 @@ struct RawLock {
 #[serde(deny_unknown_fields)]
 struct RawRuntime {
     source: Spanned<String>,
-    version: String,
+    version: Spanned<String>,
     url: Option<String>,
     sha256: Option<Spanned<String>>,
     path: Option<String>,
+    platform: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -223,14 +227,32 @@ pub fn parse(text: &str, path: &Path) -> Result<Lock, LockError> {
             }
             None => None,
         };
+        // The version names a folder under `<home>/runtimes`: a release,
+        // nothing else.
+        if pep440_rs::Version::from_str(runtime.version.get_ref()).is_err()
+            || !runtime
+                .version
+                .get_ref()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.')
+        {
+            return Err(fail(
+                format!(
+                    "runtime `{name}` has version `{}`, which is not a Python release",
+                    runtime.version.get_ref()
+                ),
+                Some(runtime.version.span()),
+            ));
+        }
         lock.runtimes.insert(
             name,
             LockedRuntime {
                 source: runtime.source.into_inner(),
-                version: runtime.version,
+                version: runtime.version.into_inner(),
                 url: runtime.url,
                 sha256,
                 path: runtime.path.map(PathBuf::from),
+                platform: runtime.platform,
             },
         );
     }
@@ -366,6 +388,7 @@ mod tests {
                 url: Some("https://example.test/cpython-3.11.9+20240726-x86_64-unknown-linux-gnu-install_only.tar.gz".into()),
                 sha256: Some("0".repeat(64)),
                 path: None,
+                platform: None,
             },
         );
         lock.runtimes.insert(
@@ -376,6 +399,7 @@ mod tests {
                 url: None,
                 sha256: None,
                 path: Some("/usr/bin/python3.11".into()),
+                platform: None,
             },
         );
         lock.environments.insert(
@@ -489,6 +513,7 @@ packages = [
                 url: None,
                 sha256: None,
                 path: Some("C:\\Python 312\\python.exe\nx\té".into()),
+                platform: None,
             },
         );
         let text = render(&lock);

@@ -131,6 +131,9 @@ pub struct LockedRuntime {
     pub sha256: Option<String>,
     /// The interpreter (system).
     pub path: Option<PathBuf>,
+    /// The `os-arch-libc` whose build `url` and `sha256` name (standalone):
+    /// another platform installs the same `version` from its catalog.
+    pub platform: Option<String>,
 }
 
 /// One environment, as resolved.
@@ -303,6 +306,7 @@ mod tests {
                 url: Some("https://example.test/cpython-3.11.9.tar.gz".into()),
                 sha256: Some("ab".repeat(32)),
                 path: None,
+                platform: None,
             },
         );
         lock.environments.insert(

@@ -135,7 +135,7 @@ impl fmt::Display for Reason {
 }
 
 fn short_digest(digest: &str) -> &str {
-    &digest[..digest.len().min(12)]
+    digest.get(..12).unwrap_or(digest)
 }
 
 /// One environment as it should be: everything `apply` needs to build it.
@@ -211,6 +211,10 @@ pub struct Change {
     /// with the apply (nothing else uses it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retire: Option<PathBuf>,
+    /// For `runtime.NAME`: its folder holds another build (or a broken
+    /// one), which goes aside before the new one is renamed into place.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_place: bool,
 }
 
 impl Change {
@@ -272,6 +276,15 @@ pub enum Problem {
         )
     )]
     RuntimePathOccupied { name: String, path: PathBuf },
+
+    #[error("runtime `{name}`: `{}` holds another build, which another manifest uses", path.display())]
+    #[diagnostic(
+        code(plan::runtime_shared),
+        help(
+            "two manifests ask for different builds of the same version; pin the same one (`beep-python lock` in both), or remove the other manifest's runtime first"
+        )
+    )]
+    RuntimeShared { name: String, path: PathBuf },
 
     #[error("environment `{name}`: `{}` belongs to another manifest (`{}`)", path.display(), owner.display())]
     #[diagnostic(
@@ -402,6 +415,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Result<Vec<Change>, Vec<Problem>> {
             desired: None,
             runtime: None,
             retire: None,
+            in_place: false,
         });
     }
 
@@ -430,6 +444,7 @@ fn env_change(
         desired: Some(spec.clone()),
         runtime: None,
         retire: None,
+        in_place: false,
     };
     let all_packages = || match &spec.locked {
         Some(locked) => locked_changes(&[], locked),
@@ -566,11 +581,21 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
         .iter()
         .map(|d| (d.interpreter.as_path(), None))
         .collect();
+    // Environments of this manifest that this plan rebuilds: their new
+    // interpreter is counted above; any other keeps its recorded one (a
+    // `--target` may leave an environment on the old runtime).
+    let rebuilt: Vec<&str> = changes
+        .iter()
+        .filter(|c| !c.is_runtime() && c.desired.is_some())
+        .map(|c| c.name.as_str())
+        .collect();
     for record in &inputs.registry.environments {
         let mine = record.owner.as_deref() == Some(inputs.owner);
         if mine
-            && (inputs.desired.iter().any(|d| d.name == record.name)
-                || deleted.contains(&record.name.as_str()))
+            && (rebuilt.contains(&record.name.as_str())
+                || deleted.contains(&record.name.as_str())
+                || (inputs.targets.is_empty()
+                    && inputs.desired.iter().any(|d| d.name == record.name)))
         {
             continue;
         }
@@ -610,6 +635,9 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
             .iter()
             .filter(ours)
             .find(|r| r.name == spec.name);
+        let in_place = observed.marker.as_ref().is_some_and(|m| {
+            !m.sha256.eq_ignore_ascii_case(&spec.sha256) || !observed.interpreter_exists
+        });
         let change = |action, reasons: Vec<Reason>| Change {
             address: format!("runtime.{}", spec.name),
             name: spec.name.clone(),
@@ -622,7 +650,19 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
             retire: record
                 .filter(|r| r.root.as_ref() != Some(&spec.root) && retirable(r))
                 .and_then(|r| r.root.clone()),
+            in_place,
         };
+        // Another manifest's runtime in this folder is not ours to swap.
+        let shared = inputs.registry.runtimes.iter().any(|r| {
+            r.root.as_ref() == Some(&spec.root) && r.owner.as_deref() != Some(inputs.owner)
+        });
+        if in_place && shared {
+            problems.push(Problem::RuntimeShared {
+                name: spec.name.clone(),
+                path: spec.root.clone(),
+            });
+            continue;
+        }
         let moved = record.filter(|r| r.root.as_ref() != Some(&spec.root));
         let mut reasons = Vec::new();
         if let Some(old) = moved {
@@ -702,6 +742,7 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
             desired: None,
             runtime: None,
             retire: None,
+            in_place: false,
         });
     }
 }

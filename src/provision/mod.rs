@@ -215,6 +215,25 @@ pub enum ProvisionError {
         source: std::io::Error,
     },
 
+    #[error("`{}` appeared while the runtime was being installed", path.display())]
+    #[diagnostic(
+        code(provision::occupied),
+        help(
+            "another program wrote there; nothing of it was touched. Run `beep-python plan` again"
+        )
+    )]
+    Occupied { path: PathBuf },
+
+    #[error("internal error: the {step} step found no {what}")]
+    #[diagnostic(
+        code(provision::sequence),
+        help("this is a bug in beep-python; nothing was installed. Please report it")
+    )]
+    Sequence {
+        step: &'static str,
+        what: &'static str,
+    },
+
     #[error("interrupted")]
     #[diagnostic(code(provision::interrupted))]
     Interrupted,

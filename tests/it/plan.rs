@@ -517,4 +517,40 @@ mod runtimes {
             [Problem::RuntimePathOccupied { .. }]
         ));
     }
+
+    /// `apply --target env.a` while env.b stays on the old runtime: the old
+    /// folder is not retired.
+    #[test]
+    fn an_old_runtime_an_untargeted_environment_uses_is_kept() {
+        let old = runtime("3.11.8", SHA_A);
+        let new = runtime("3.11.9", SHA_B);
+        let mut registry = Registry::new();
+        registry.runtimes.push(record(&old, OWNER));
+        let mut a = spec("a", &[]);
+        let mut b = spec("b", &[]);
+        for s in [&mut a, &mut b] {
+            s.runtime = "py".into();
+            s.interpreter = new.interpreter.clone();
+        }
+        for s in [&a, &b] {
+            let mut r = super::record(s);
+            r.interpreter = Some(old.interpreter.clone());
+            registry.environments.push(r);
+        }
+        let observed: BTreeMap<PathBuf, Observed> = BTreeMap::new();
+        let targets = vec!["env.a".to_string()];
+        let changes = plan::diff(&Inputs {
+            owner: Path::new(OWNER),
+            desired: &[a, b],
+            runtimes: std::slice::from_ref(&new),
+            registry: &registry,
+            observed: &observed,
+            observed_runtimes: &BTreeMap::new(),
+            targets: &targets,
+        })
+        .unwrap();
+        let runtime = changes.iter().find(|c| c.address == "runtime.py").unwrap();
+        assert_eq!(runtime.action, Action::Replace);
+        assert_eq!(runtime.retire, None, "env.b still uses {:?}", old.root);
+    }
 }

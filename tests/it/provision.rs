@@ -584,3 +584,24 @@ fn no_catalog_match_names_what_is_available() {
         "{err}"
     );
 }
+
+#[test]
+fn two_runtime_names_for_one_build_share_one_folder() {
+    let archive = pbs::debian_archive();
+    let server = archive.serve();
+    let p = Project::new();
+    p.catalog(DEBIAN_VERSION, &server.url(), &archive.sha256);
+    p.manifest(&format!(
+        "{RUNTIME_ONLY}\n[runtimes.exact]\nsource = \"standalone\"\nversion = \"{DEBIAN_VERSION}\"\n"
+    ));
+    p.run(&["apply", "--auto-approve", "--jobs", "4"]);
+    assert_eq!(p.runtimes_entries(), [p.runtime_root()]);
+    let names: Vec<String> = p
+        .managed_runtimes()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let plan = stdout(&p.run(&["plan"]));
+    assert!(plan.contains("No changes"), "{plan}");
+}
