@@ -498,6 +498,14 @@ impl Run<'_> {
                     return Err(StepError::Interrupted);
                 }
                 let layout = venv::layout(&spec.path, &spec.python_version);
+                // A tool stopped by Ctrl-C reports the interruption.
+                let install_error = |e| {
+                    if self.settings.cancel.load(Ordering::SeqCst) {
+                        StepError::Interrupted
+                    } else {
+                        StepError::Install(e)
+                    }
+                };
                 if let Some(locked) = &spec.locked {
                     // Exactly the lock, hash-checked; extras removed.
                     installer::sync(
@@ -508,13 +516,7 @@ impl Run<'_> {
                         &spec.name,
                         self.settings.cancel,
                     )
-                    .map_err(|e| {
-                        if self.settings.cancel.load(Ordering::SeqCst) {
-                            StepError::Interrupted
-                        } else {
-                            StepError::Install(e)
-                        }
-                    })?;
+                    .map_err(install_error)?;
                     return Ok(());
                 }
                 if spec.packages.is_empty() {
@@ -530,13 +532,7 @@ impl Run<'_> {
                     },
                     self.settings.cancel,
                 )
-                .map_err(|e| {
-                    if self.settings.cancel.load(Ordering::SeqCst) {
-                        StepError::Interrupted
-                    } else {
-                        StepError::Install(e)
-                    }
-                })?;
+                .map_err(install_error)?;
                 Ok(())
             }
             StepKind::Verify => {

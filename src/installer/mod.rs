@@ -494,32 +494,7 @@ pub fn install_command(
 ) -> Result<Command, InstallError> {
     refuse_options(sel.kind, req.environment, req.requirements)?;
     let mut command = base_command(sel, req.python, "install")?;
-    match sel.kind {
-        Kind::Pip => {
-            if config.offline {
-                command.arg("--no-index");
-            } else if let Some(url) = &config.index_url {
-                command.args(["--index-url", url]);
-            }
-            for link in &config.find_links {
-                command.args(["--find-links", link]);
-            }
-        }
-        Kind::Uv => {
-            if let Some(url) = &config.index_url {
-                command.args(["--index-url", url]);
-            }
-            for link in &config.find_links {
-                command.args(["--find-links", link]);
-            }
-            if config.offline {
-                command.arg("--offline");
-                if config.index_url.is_none() {
-                    command.arg("--no-index");
-                }
-            }
-        }
-    }
+    sync::index_flags(sel.kind, config, &mut command);
     command.args(req.requirements);
     Ok(command)
 }

@@ -244,10 +244,9 @@ pub(crate) fn tool_command(
     Ok(command)
 }
 
-/// The flags that choose where packages come from. Mirrors
-/// [`super::install_command`]; `index_flags_match_install_command` keeps
-/// the two equal.
-fn index_flags(kind: Kind, config: &Config, command: &mut Command) {
+/// The flags that choose where packages come from, the same for every
+/// command that installs or resolves (install, sync, resolution).
+pub(super) fn index_flags(kind: Kind, config: &Config, command: &mut Command) {
     match kind {
         Kind::Pip => {
             if config.offline {

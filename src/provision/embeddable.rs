@@ -43,7 +43,7 @@
 //! beep-python itself refuses `source = "embeddable"` at plan time on a
 //! non-Windows host, since the interpreter could not run there.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The `import site` line that enables the `site` module.
@@ -194,7 +194,8 @@ pub fn configure(root: &Path, version: &str) -> Result<Layout, EmbeddableError> 
     let text = fs_err::read_to_string(&layout.pth)?;
     let patched = patch_pth(&text);
     if patched != text {
-        write_atomic(&layout.pth, patched.as_bytes())?;
+        // Durable, and `0o644` like the shipped file.
+        crate::venv::write_atomic(&layout.pth, patched.as_bytes(), false, true)?;
     }
     Ok(layout)
 }
@@ -459,62 +460,10 @@ fn other_pth(root: &Path, expected: &str) -> io::Result<Option<String>> {
     Ok(found.into_iter().next())
 }
 
-/// Replaces `path` with `contents`: a temporary file beside it, fsynced,
-/// renamed over it, and the folder fsynced.
-fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let name = file_name(path);
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "failed to create a temporary file in `{}`: {e}",
-                    dir.display()
-                ),
-            )
-        })?;
-    let temp_path = temp.path().to_path_buf();
-    let with_path = |e: io::Error| {
-        io::Error::new(
-            e.kind(),
-            format!("failed to write `{}`: {e}", temp_path.display()),
-        )
-    };
-    temp.write_all(contents).map_err(with_path)?;
-    // The temporary file is created `0o600`; keep the mode the file had.
-    #[cfg(unix)]
-    temp.as_file()
-        .set_permissions(fs_err::metadata(path)?.permissions())
-        .map_err(with_path)?;
-    temp.as_file().sync_all().map_err(with_path)?;
-    temp.persist(path).map_err(|e| {
-        io::Error::new(
-            e.error.kind(),
-            format!(
-                "failed to rename a temporary file to `{}`: {}",
-                path.display(),
-                e.error
-            ),
-        )
-    })?;
-    #[cfg(unix)]
-    {
-        // The rename is durable only once the folder is synced.
-        fs_err::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     /// `python311._pth` as python.org ships it in `python-3.11.9-embed-amd64.zip`.
     const SHIPPED: &str = "python311.zip\r\n.\r\n\r\n# Uncomment to run site.main() automatically\r\n#import site\r\n";

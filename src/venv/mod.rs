@@ -448,7 +448,12 @@ fn mode_matches(_meta: &std::fs::Metadata, _executable: bool) -> bool {
 }
 
 /// Temp file beside `path`, optional fsync, rename over `path`.
-fn write_atomic(path: &Path, contents: &[u8], executable: bool, durable: bool) -> io::Result<()> {
+pub(crate) fn write_atomic(
+    path: &Path,
+    contents: &[u8],
+    executable: bool,
+    durable: bool,
+) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
