@@ -279,7 +279,9 @@ fn build_graph(changes: &[Change]) -> DiGraph<Step, ()> {
             continue;
         }
         let Some(spec) = &change.runtime else {
-            chain(&mut graph, None, vec![step(i, StepKind::MoveAside, None)]);
+            if !change.keep_folder {
+                chain(&mut graph, None, vec![step(i, StepKind::MoveAside, None)]);
+            }
             continue;
         };
         let mut steps = vec![

@@ -98,8 +98,8 @@ pub enum Reason {
         from: String,
         to: String,
     },
-    /// A managed runtime that nothing uses any more.
-    Unused,
+    /// A runtime's folder that stays because others use it.
+    FolderShared,
 }
 
 impl fmt::Display for Reason {
@@ -129,7 +129,9 @@ impl fmt::Display for Reason {
                 short_digest(from),
                 short_digest(to)
             ),
-            Reason::Unused => f.write_str("no environment uses it any more"),
+            Reason::FolderShared => {
+                f.write_str("its folder stays: another manifest or runtime uses it")
+            }
         }
     }
 }
@@ -215,6 +217,10 @@ pub struct Change {
     /// one), which goes aside before the new one is renamed into place.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub in_place: bool,
+    /// For a deleted `runtime.NAME`: only its record goes; its folder is
+    /// another manifest's (or another runtime name's) too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_folder: bool,
 }
 
 impl Change {
@@ -416,6 +422,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Result<Vec<Change>, Vec<Problem>> {
             runtime: None,
             retire: None,
             in_place: false,
+            keep_folder: false,
         });
     }
 
@@ -445,6 +452,7 @@ fn env_change(
         runtime: None,
         retire: None,
         in_place: false,
+        keep_folder: false,
     };
     let all_packages = || match &spec.locked {
         Some(locked) => locked_changes(&[], locked),
@@ -619,6 +627,17 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
         let still_wanted = inputs.runtimes.iter().any(|r| &r.root == root);
         !used && !shared && !still_wanted
     };
+    // Not retirable, but nothing of this manifest needs the record: the
+    // folder is another manifest's (or another name's) too.
+    let forgettable = |record: &crate::registry::model::RuntimeRecord| -> bool {
+        let Some(root) = &record.root else {
+            return true;
+        };
+        !in_use.iter().any(|(interpreter, name)| {
+            (!interpreter.as_os_str().is_empty() && interpreter.starts_with(root))
+                || *name == Some(record.name.as_str())
+        })
+    };
 
     for spec in inputs.runtimes {
         if !runtime_wanted(inputs, &spec.name) {
@@ -651,6 +670,7 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
                 .filter(|r| r.root.as_ref() != Some(&spec.root) && retirable(r))
                 .and_then(|r| r.root.clone()),
             in_place,
+            keep_folder: false,
         };
         // Another manifest's runtime in this folder is not ours to swap.
         let shared = inputs.registry.runtimes.iter().any(|r| {
@@ -728,21 +748,32 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
     for record in inputs.registry.runtimes.iter().filter(ours) {
         if inputs.runtimes.iter().any(|r| r.name == record.name)
             || !runtime_wanted(inputs, &record.name)
-            || !retirable(record)
         {
             continue;
+        }
+        let keep_folder = if retirable(record) {
+            false
+        } else if forgettable(record) {
+            true
+        } else {
+            continue;
+        };
+        let mut reasons = vec![Reason::NoLongerDeclared];
+        if keep_folder {
+            reasons.push(Reason::FolderShared);
         }
         changes.push(Change {
             address: format!("runtime.{}", record.name),
             name: record.name.clone(),
             action: Action::Delete,
-            reasons: vec![Reason::NoLongerDeclared],
+            reasons,
             path: record.root.clone().unwrap_or_default(),
             packages: PackageChanges::default(),
             desired: None,
             runtime: None,
             retire: None,
             in_place: false,
+            keep_folder,
         });
     }
 }

@@ -553,4 +553,23 @@ mod runtimes {
         assert_eq!(runtime.action, Action::Replace);
         assert_eq!(runtime.retire, None, "env.b still uses {:?}", old.root);
     }
+
+    #[test]
+    fn a_shared_runtime_leaving_the_manifest_loses_only_its_record() {
+        let py = runtime("3.11.9", SHA_A);
+        let mut registry = Registry::new();
+        registry.runtimes.push(record(&py, OWNER));
+        registry
+            .runtimes
+            .push(record(&py, "/other/beep-python.toml"));
+        let changes = diff(&[], &registry, &[]).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].action, Action::Delete);
+        assert!(changes[0].keep_folder);
+        assert!(
+            changes[0].reason_text().contains("its folder stays"),
+            "{}",
+            changes[0].reason_text()
+        );
+    }
 }
