@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::common::{beep, stderr, stdout};
+use crate::common::{beep, expect_exit, isolate_installers, stderr, stdout, wait_for};
 use crate::wheels::{WheelSpec, wheelhouse};
 
 /// A project folder with a manifest, a wheelhouse and a private home.
@@ -66,25 +65,14 @@ impl Project {
 
     fn cmd(&self) -> Command {
         let mut cmd = beep(&self.home());
-        cmd.current_dir(self.dir.path())
-            // pip must not reach an index or pick up the machine's config.
-            .env("PIP_NO_INDEX", "1")
-            .env("PIP_CONFIG_FILE", "/dev/null")
-            .env("UV_NO_CONFIG", "1");
+        // pip and uv must not reach an index or pick up the machine's config.
+        isolate_installers(cmd.current_dir(self.dir.path()));
         cmd
     }
 
     #[track_caller]
     fn run(&self, args: &[&str]) -> Output {
-        let out = self.cmd().args(args).output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}\nstdout:\n{}\nstderr:\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        out
+        expect_exit(self.cmd(), args, 0)
     }
 
     fn apply(&self) -> Output {
@@ -403,16 +391,6 @@ fn a_failing_apply_rolls_everything_back() {
         assert_eq!(p.installed("c"), ["alpha==1.0.0"], "{installer}");
         assert!(p.asides().is_empty(), "{installer}: {:?}", p.asides());
         assert!(!p.home().join("journal.json").exists());
-    }
-}
-
-/// Waits until `check` holds, for up to a minute.
-#[track_caller]
-fn wait_for(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

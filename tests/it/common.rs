@@ -89,3 +89,39 @@ pub fn example_manifests() -> Vec<PathBuf> {
     files.push(root.join("beep-python.toml.example"));
     files
 }
+
+/// Keeps pip and uv on the wheels a test provides: no index, no user
+/// configuration.
+pub fn isolate_installers(cmd: &mut Command) -> &mut Command {
+    cmd.env("PIP_NO_INDEX", "1")
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .env("UV_NO_CONFIG", "1")
+}
+
+/// Runs `cmd` with `args` and checks its exit code, showing both streams
+/// when it differs.
+#[track_caller]
+pub fn expect_exit(mut cmd: Command, args: &[&str], code: i32) -> Output {
+    let out = cmd.args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}\nstdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
+/// Waits until `check` holds, for up to a minute.
+#[track_caller]
+pub fn wait_for(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

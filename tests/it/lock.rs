@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use crate::common::{beep, stderr, stdout};
+use crate::common::{beep, expect_exit, isolate_installers, stderr, stdout};
 use crate::pbs::{self, DEBIAN_VERSION};
 use crate::wheels::{WheelSpec, build_wheel, build_wheel_with_payload, wheelhouse};
 
@@ -90,10 +90,7 @@ path = ".venvs/tools"
 
     fn cmd(&self) -> Command {
         let mut cmd = beep(&self.home());
-        cmd.current_dir(self.dir.path())
-            .env("PIP_NO_INDEX", "1")
-            .env("PIP_CONFIG_FILE", "/dev/null")
-            .env("UV_NO_CONFIG", "1")
+        isolate_installers(cmd.current_dir(self.dir.path()))
             .env("UV_OFFLINE", "1")
             .env_remove("BEEP_PYTHON_MIRROR");
         cmd
@@ -105,15 +102,7 @@ path = ".venvs/tools"
 
     #[track_caller]
     fn run(&self, args: &[&str]) -> Output {
-        let out = self.output(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}\nstdout:\n{}\nstderr:\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        out
+        expect_exit(self.cmd(), args, 0)
     }
 
     fn lock_text(&self) -> String {

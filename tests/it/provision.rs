@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::Digest as _;
 
-use crate::common::{beep, stderr, stdout};
+use crate::common::{beep, expect_exit, isolate_installers, stderr, stdout, wait_for};
 use crate::pbs::server::{Reply, Server};
 use crate::pbs::{self, DEBIAN_VERSION};
 use crate::wheels::{WheelSpec, wheelhouse};
@@ -63,10 +63,7 @@ impl Project {
 
     fn cmd(&self) -> Command {
         let mut cmd = beep(&self.home());
-        cmd.current_dir(self.dir.path())
-            .env("PIP_NO_INDEX", "1")
-            .env("PIP_CONFIG_FILE", "/dev/null")
-            .env("UV_NO_CONFIG", "1")
+        isolate_installers(cmd.current_dir(self.dir.path()))
             // Packages come from `find-links` only; `offline` is not set in
             // the manifest because it would stop interpreter downloads too.
             .env("UV_OFFLINE", "1")
@@ -75,34 +72,14 @@ impl Project {
         cmd
     }
 
-    fn output(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
     #[track_caller]
     fn run(&self, args: &[&str]) -> Output {
-        let out = self.output(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}\nstdout:\n{}\nstderr:\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        out
+        expect_exit(self.cmd(), args, 0)
     }
 
     #[track_caller]
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{args:?}\nstdout:\n{}\nstderr:\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stderr(&out)
+        stderr(&expect_exit(self.cmd(), args, 1))
     }
 
     fn runtime_root(&self) -> PathBuf {
@@ -362,16 +339,6 @@ fn tree(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-/// Waits until `check` holds, for up to a minute.
-#[track_caller]
-fn wait_for(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
