@@ -1,4 +1,5 @@
-//! Comparing a lock with the manifest (`apply --locked`) and with what is
+//! The inputs hash that ties a lock entry to the manifest (compared by
+//! `reconcile::desired_state`), and the comparison of a lock with what is
 //! installed (`plan`). Pure functions: the caller observes, these compare.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -7,7 +8,7 @@ use std::str::FromStr;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Lock, LockedPackage, LockedRuntime};
+use super::LockedPackage;
 use crate::venv::normalize_name;
 
 /// The hash of an environment's manifest inputs, as `sha256:<hex>`, for
@@ -36,82 +37,6 @@ pub fn inputs_hash(requirements: &[String], settings: &[(&str, &str)]) -> String
     let mut out = String::from("sha256:");
     for byte in digest {
         out.push_str(&format!("{byte:02x}"));
-    }
-    out
-}
-
-/// Which locked environments no longer match the manifest, for `apply
-/// --locked`. `desired` maps each environment of the manifest to its
-/// `(runtime, inputs_hash)`. Lists, in name order, one sentence per
-/// environment that differs: missing from the lock, in the lock but no
-/// longer in the manifest, runtime changed, or inputs changed (only said
-/// when the runtime is the same, since a runtime change usually changes
-/// the inputs too). Empty when the lock is up to date.
-pub fn staleness(lock: &Lock, desired: &BTreeMap<String, (String, String)>) -> Vec<String> {
-    let names: BTreeSet<&String> = desired.keys().chain(lock.environments.keys()).collect();
-    let mut out = Vec::new();
-    for name in names {
-        match (desired.get(name), lock.environments.get(name)) {
-            (Some(_), None) => out.push(format!("environment `{name}`: not in the lock")),
-            (None, Some(_)) => out.push(format!(
-                "environment `{name}`: in the lock, but no longer in the manifest"
-            )),
-            (Some((runtime, hash)), Some(locked)) => {
-                if *runtime != locked.runtime {
-                    out.push(format!(
-                        "environment `{name}`: its runtime changed from `{}` to `{runtime}` since the lock was written",
-                        locked.runtime
-                    ));
-                } else if *hash != locked.inputs_hash {
-                    out.push(format!(
-                        "environment `{name}`: its packages or settings changed since the lock was written"
-                    ));
-                }
-            }
-            (None, None) => {}
-        }
-    }
-    out
-}
-
-/// Which locked runtimes no longer match the manifest, as [`staleness`]
-/// does for environments. `desired` is what locking now would record.
-///
-/// A `system` runtime is whichever interpreter matches the manifest on each
-/// machine: only its source is compared (its recorded path and version are
-/// information, and differ between machines). Other sources are compared on
-/// source, version, url and sha256.
-pub fn runtime_staleness(lock: &Lock, desired: &BTreeMap<String, LockedRuntime>) -> Vec<String> {
-    let names: BTreeSet<&String> = desired.keys().chain(lock.runtimes.keys()).collect();
-    let mut out = Vec::new();
-    for name in names {
-        match (desired.get(name), lock.runtimes.get(name)) {
-            (Some(_), None) => out.push(format!("runtime `{name}`: not in the lock")),
-            (None, Some(_)) => out.push(format!(
-                "runtime `{name}`: in the lock, but no longer in the manifest"
-            )),
-            (Some(want), Some(have)) => {
-                let same_download = want.version == have.version
-                    && want.url == have.url
-                    && want.sha256 == have.sha256;
-                if want.source != have.source {
-                    out.push(format!(
-                        "runtime `{name}`: its source changed from `{}` to `{}` since the lock was written",
-                        have.source, want.source
-                    ));
-                } else if want.source != "system" && want.version != have.version {
-                    out.push(format!(
-                        "runtime `{name}`: its version changed from {} to {} since the lock was written",
-                        have.version, want.version
-                    ));
-                } else if want.source != "system" && !same_download {
-                    out.push(format!(
-                        "runtime `{name}`: its download changed since the lock was written"
-                    ));
-                }
-            }
-            (None, None) => {}
-        }
     }
     out
 }
@@ -204,16 +129,6 @@ fn same_version(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lockfile::LockedEnvironment;
-
-    fn env(runtime: &str, hash: &str) -> LockedEnvironment {
-        LockedEnvironment {
-            runtime: runtime.into(),
-            python_version: "3.12.1".into(),
-            inputs_hash: hash.into(),
-            packages: vec![],
-        }
-    }
 
     fn package(name: &str, version: &str) -> LockedPackage {
         LockedPackage {
@@ -222,83 +137,6 @@ mod tests {
             url: None,
             hashes: vec![],
         }
-    }
-
-    #[test]
-    fn staleness_names_each_environment_that_differs() {
-        let mut lock = Lock::default();
-        lock.environments.insert("same".into(), env("py312", "h1"));
-        lock.environments
-            .insert("edited".into(), env("py312", "h2"));
-        lock.environments.insert("moved".into(), env("py311", "h3"));
-        lock.environments.insert("gone".into(), env("py312", "h4"));
-        let desired: BTreeMap<String, (String, String)> = [
-            ("same", "py312", "h1"),
-            ("edited", "py312", "h2-new"),
-            ("moved", "py312", "h3-new"),
-            ("added", "py312", "h5"),
-        ]
-        .into_iter()
-        .map(|(n, r, h)| (n.to_string(), (r.to_string(), h.to_string())))
-        .collect();
-        assert_eq!(
-            staleness(&lock, &desired),
-            vec![
-                "environment `added`: not in the lock",
-                "environment `edited`: its packages or settings changed since the lock was written",
-                "environment `gone`: in the lock, but no longer in the manifest",
-                "environment `moved`: its runtime changed from `py311` to `py312` since the lock was written",
-            ]
-        );
-        let up_to_date: BTreeMap<String, (String, String)> =
-            [("same".to_string(), ("py312".to_string(), "h1".to_string()))].into();
-        let mut small = Lock::default();
-        small.environments.insert("same".into(), env("py312", "h1"));
-        assert!(staleness(&small, &up_to_date).is_empty());
-    }
-
-    #[test]
-    fn runtime_staleness_ignores_where_a_system_interpreter_is() {
-        let runtime =
-            |source: &str, version: &str, sha: Option<&str>, path: Option<&str>| LockedRuntime {
-                source: source.into(),
-                version: version.into(),
-                url: sha.map(|_| "https://example.test/a.tar.gz".to_string()),
-                sha256: sha.map(str::to_string),
-                path: path.map(Into::into),
-                platform: None,
-            };
-        let mut lock = Lock::default();
-        lock.runtimes.insert(
-            "host".into(),
-            runtime("system", "3.11.2", None, Some("/usr/bin/python3.11")),
-        );
-        lock.runtimes.insert(
-            "py".into(),
-            runtime("standalone", "3.12.4", Some("aa"), None),
-        );
-        lock.runtimes.insert(
-            "old".into(),
-            runtime("standalone", "3.10.1", Some("cc"), None),
-        );
-        let desired: BTreeMap<String, LockedRuntime> = [
-            (
-                "host".to_string(),
-                runtime("system", "3.11.7", None, Some("/opt/python3.11")),
-            ),
-            (
-                "py".to_string(),
-                runtime("standalone", "3.12.4", Some("bb"), None),
-            ),
-        ]
-        .into();
-        assert_eq!(
-            runtime_staleness(&lock, &desired),
-            vec![
-                "runtime `old`: in the lock, but no longer in the manifest",
-                "runtime `py`: its download changed since the lock was written",
-            ]
-        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ use std::path::{Path, PathBuf};
 use miette::{NamedSource, SourceSpan};
 use serde::{Deserialize, Serialize};
 
-pub use compare::{PackageDiff, inputs_hash, package_diff, runtime_staleness, staleness};
+pub use compare::{PackageDiff, inputs_hash, package_diff};
 pub use format::{HEADER, parse, render};
 pub use resolve::{ResolveError, ResolveRequest, Upgrade, resolve};
 
@@ -144,7 +144,8 @@ pub struct LockedEnvironment {
     /// The version of the interpreter it was resolved for, `3.11.9`.
     pub python_version: String,
     /// The hash of the environment's manifest inputs, computed by the
-    /// caller (see [`inputs_hash`]); compared by [`staleness`].
+    /// caller (see [`inputs_hash`]); compared by `reconcile::desired_state` to decide whether the entry
+    /// still applies.
     pub inputs_hash: String,
     /// Sorted by normalized name, one entry per name.
     pub packages: Vec<LockedPackage>,
