@@ -18,6 +18,7 @@
 //! | [`plan`]      | the pure diff, its rendering, saved plans                   |
 //! | [`exec`]      | the step graph, the executor, `<home>/journal.json`         |
 //! | [`venv`]      | native venvs, pip seeding, observation without Python       |
+//! | [`conda`]     | conda environments (rattler): solve, install, observe; `<home>/cache/conda-*` |
 //! | [`installer`] | pip and uv                                                  |
 //! | [`provision`] | managed runtimes: catalog, mirrors, platform, runtime steps, `<home>/runtimes/` |
 //! | [`fetch`]     | verified downloads into `<home>/cache/downloads/`           |
@@ -35,6 +36,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod conda;
 pub mod diagnostic;
 pub mod discover;
 pub mod exec;
