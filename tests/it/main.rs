@@ -5,6 +5,8 @@ mod apply;
 mod archive;
 mod cli;
 mod common;
+mod conda;
+mod conda_channel;
 mod discover;
 mod fetch;
 mod installer;
