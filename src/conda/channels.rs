@@ -131,10 +131,10 @@ impl Channels {
     /// record from repodata fetched through a mirror).
     pub(super) fn original_url(&self, fetched: &Url) -> Url {
         for channel in &self.channels {
-            if let Some(rest) = fetched.as_str().strip_prefix(channel.fetch_url.as_str()) {
-                if let Ok(url) = channel.url.join(rest) {
-                    return url;
-                }
+            if let Some(rest) = fetched.as_str().strip_prefix(channel.fetch_url.as_str())
+                && let Ok(url) = channel.url.join(rest)
+            {
+                return url;
             }
         }
         fetched.clone()

@@ -133,6 +133,8 @@ impl fmt::Display for Platform {
 }
 
 /// A change to one package, from one package set to another.
+// A plan holds a handful of these; boxing `Change` would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PackageChange {
     Add(LockedCondaPackage),
