@@ -123,6 +123,7 @@ pub fn install(
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    ensure_prefix_is_ours(prefix)?;
     let installed = read_records(prefix)?;
     let installed_by_name: HashMap<&str, &PrefixRecord> = installed
         .iter()
@@ -229,6 +230,41 @@ pub fn update(
         });
     }
     install(prefix, packages, options, cache, progress, cancel)
+}
+
+/// Refuses a prefix whose parent is missing (the caller creates and claims
+/// folders; [`install`] never creates anything above the prefix) and a
+/// folder that holds something other than a conda environment or our own
+/// marker files (never link over user data).
+fn ensure_prefix_is_ours(prefix: &Path) -> Result<(), CondaError> {
+    let parent = prefix.parent().filter(|p| !p.as_os_str().is_empty());
+    if !parent.is_some_and(Path::is_dir) {
+        return Err(CondaError::PrefixParentMissing {
+            prefix: prefix.to_owned(),
+        });
+    }
+    let entries = match fs_err::read_dir(prefix) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(CondaError::Io(e)),
+    };
+    if prefix.join("conda-meta").is_dir() {
+        return Ok(());
+    }
+    for entry in entries {
+        let entry = entry.map_err(CondaError::Io)?;
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".beep-python")
+        {
+            return Err(CondaError::NotEmpty {
+                prefix: prefix.to_owned(),
+                found: entry.file_name().to_string_lossy().into_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Every `conda-meta/*.json` record of `prefix` (none if it has no

@@ -253,6 +253,24 @@ pub enum CondaError {
         source: Box<rattler::install::InstallerError>,
     },
 
+    #[error("the folder above the conda environment `{}` does not exist", prefix.display())]
+    #[diagnostic(
+        code(conda::prefix_parent_missing),
+        help(
+            "create the environment's parent folder first; beep-python creates nothing above an environment"
+        )
+    )]
+    PrefixParentMissing { prefix: PathBuf },
+
+    #[error("`{}` is not empty and is not a conda environment (it holds `{found}`)", prefix.display())]
+    #[diagnostic(
+        code(conda::not_empty),
+        help(
+            "beep-python never installs over a folder it did not create: empty it, or give the environment another path"
+        )
+    )]
+    NotEmpty { prefix: PathBuf, found: String },
+
     #[error("`{}` is not a conda environment (it has no `conda-meta/`)", prefix.display())]
     #[diagnostic(
         code(conda::not_an_environment),

@@ -688,3 +688,41 @@ fn cancel_before_install_leaves_the_prefix_untouched() {
     assert!(matches!(err, CondaError::Cancelled), "{err:?}");
     assert!(fs_err::read_dir(&prefix).unwrap().next().is_none());
 }
+
+#[test]
+fn install_refuses_a_folder_with_user_files_and_a_missing_parent() {
+    let world = World::new();
+    let packages = world.solve(&["gamma"]).unwrap();
+
+    let prefix = world.prefix("user-data");
+    fs_err::create_dir_all(&prefix).unwrap();
+    fs_err::write(prefix.join("notes.txt"), "mine").unwrap();
+    let err = world.install(&prefix, &packages).unwrap_err();
+    assert!(
+        matches!(&err, CondaError::NotEmpty { found, .. } if found == "notes.txt"),
+        "{err:?}"
+    );
+    assert_eq!(fs_err::read_dir(&prefix).unwrap().count(), 1);
+
+    // Our marker, written by the executor before it installs, is fine.
+    let claimed = world.prefix("claimed");
+    fs_err::create_dir_all(&claimed).unwrap();
+    fs_err::write(claimed.join(".beep-python.json"), "{}").unwrap();
+    world.install(&claimed, &packages).unwrap();
+
+    let orphan = world.root.path().join("no/such/parent/env");
+    let err = conda::install(
+        &orphan,
+        &packages,
+        &options(&[]),
+        &world.cache,
+        &NoProgress,
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CondaError::PrefixParentMissing { .. }),
+        "{err:?}"
+    );
+    assert!(!world.root.path().join("no").exists());
+}
