@@ -97,6 +97,10 @@ impl Channels {
                 ));
             }
             let url: Url = channel.base_url.url().as_ref().clone();
+            // TODO: plain `http://` channels should follow `fetch`'s rule
+            // (loopback only unless insecure HTTP is allowed); packages
+            // already do (they go through `fetch`), repodata does not until
+            // `fetch` exposes that check.
             match url.scheme() {
                 "https" | "http" | "file" => {}
                 other => {
