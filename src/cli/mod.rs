@@ -4,6 +4,7 @@
 mod init;
 mod lock;
 mod reconcile;
+mod recover;
 mod runtimes;
 mod validate;
 
@@ -73,10 +74,13 @@ pub enum Command {
     Plan(reconcile::PlanArgs),
     /// Make the machine match the manifest, all or nothing.
     Apply(reconcile::ApplyArgs),
-    /// Remove every environment this manifest created.
+    /// Remove every environment and runtime this manifest manages.
     Destroy(reconcile::DestroyArgs),
-    /// Managed environments and runtimes, with their state.
+    /// Managed environments and runtimes, with the plan's verdict on each.
     Status,
+    /// Finish or undo what an interrupted apply left, and retry what a
+    /// rollback could not undo; `--abandon` sets it aside, deleting nothing.
+    Recover(recover::RecoverArgs),
     /// Interpreters: list the registered ones, discover them, set the default.
     #[command(subcommand)]
     Runtimes(runtimes::RuntimesCommand),
@@ -139,6 +143,14 @@ pub enum CliError {
     /// Several independent problems (plan-time), each rendered.
     #[error("{} problems", .0.len())]
     Many(Vec<Box<dyn miette::Diagnostic + Send + Sync>>),
+
+    /// The manifest is invalid; its diagnostics were printed already.
+    #[error("`{}` has {errors} error{}; nothing was changed", path.display(), if *errors == 1 { "" } else { "s" })]
+    #[diagnostic(
+        code(manifest::invalid),
+        help("fix the problems above; `beep-python validate` checks the manifest alone")
+    )]
+    InvalidManifest { path: PathBuf, errors: usize },
 
     #[error("could not write `{}`", .0.display())]
     #[diagnostic(code(cli::write))]
@@ -226,6 +238,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Apply(args) => reconcile::apply(&ctx, &args),
         Command::Destroy(args) => reconcile::destroy(&ctx, &args),
         Command::Status => reconcile::status(&ctx),
+        Command::Recover(args) => recover::run(&ctx, &args),
     }
 }
 
@@ -237,27 +250,97 @@ pub fn open_home_for_change(
 ) -> Result<(crate::registry::HomeLock, crate::registry::Registry), CliError> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let lock = home.lock(ctx.lock_timeout, &command)?;
-    match crate::exec::journal::recover(home)? {
-        Some(crate::exec::journal::Recovered::RolledBack {
-            entries,
+    let recovery = crate::exec::journal::recover(home, &|_run| {})?;
+    report_recovery(ctx, &recovery);
+    let registry = read_registry(ctx, home)?;
+    Ok((lock, registry))
+}
+
+/// Tells the user what recovery did and what is still left where.
+pub(crate) fn report_recovery(ctx: &Context, recovery: &crate::exec::journal::Recovery) {
+    use crate::exec::journal::Recovered;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    match &recovery.journal {
+        Some(Recovered::RolledBack {
+            undone,
             pid,
             command,
-        }) => {
-            ctx.printer.warn(&format!(
-                "an apply was interrupted (pid {pid}, `{command}`); rolled back its {entries} change{} first",
-                if entries == 1 { "" } else { "s" }
-            ));
-        }
-        Some(crate::exec::journal::Recovered::Completed { pid, command }) => {
-            ctx.printer.warn(&format!(
-                "an apply (pid {pid}, `{command}`) was interrupted after it committed; finished its clean-up first"
-            ));
-        }
+        }) => ctx.printer.warn(&format!(
+            "an apply was interrupted (pid {pid}, `{command}`); rolled back its {} change{} first",
+            undone.entries,
+            plural(undone.entries)
+        )),
+        Some(Recovered::Completed { pid, command, .. }) => ctx.printer.warn(&format!(
+            "an apply (pid {pid}, `{command}`) was interrupted after it committed; finished its clean-up first"
+        )),
         None => {}
     }
+    let leftovers = match &recovery.journal {
+        Some(Recovered::RolledBack { undone, .. } | Recovered::Completed { undone, .. }) => {
+            undone.leftovers.as_slice()
+        }
+        None => &[],
+    };
+    for leftover in leftovers.iter().chain(&recovery.still_stuck) {
+        ctx.printer.warn(&leftover.to_string());
+    }
+    if recovery.resolved > 0 {
+        ctx.printer.warn(&format!(
+            "finished {} change{} an earlier rollback could not undo",
+            recovery.resolved,
+            plural(recovery.resolved)
+        ));
+    }
+    if !recovery.still_stuck.is_empty() {
+        ctx.printer.warn(
+            "other resources and manifests are not blocked by this; `beep-python recover --abandon` forgets it (deleting nothing) once you have looked at the paths above",
+        );
+    }
+}
+
+/// The last committed registry, read without the lock (it is replaced by
+/// an atomic rename, so it is always whole); warnings are printed.
+pub fn read_registry(
+    ctx: &Context,
+    home: &crate::registry::Home,
+) -> Result<crate::registry::Registry, CliError> {
     let loaded = crate::registry::store::load(home)?;
     for warning in &loaded.warnings {
         ctx.printer.warn(warning);
     }
-    Ok((lock, loaded.registry))
+    Ok(loaded.registry)
+}
+
+/// Reads and checks the manifest; an invalid one has each of its
+/// diagnostics printed exactly as `validate` prints them.
+pub fn load_manifest(
+    ctx: &Context,
+    path: &std::path::Path,
+    home: &crate::registry::Home,
+) -> Result<crate::manifest::Checked, CliError> {
+    match crate::manifest::load(path, home.root()) {
+        Ok(checked) => {
+            for warning in checked.warnings.iter() {
+                ctx.printer.diagnostic(warning);
+            }
+            Ok(checked)
+        }
+        Err(crate::manifest::ManifestError::Invalid { path, diagnostics }) => {
+            for d in diagnostics.iter() {
+                ctx.printer.diagnostic(d);
+            }
+            Err(CliError::InvalidManifest {
+                path,
+                errors: diagnostics.error_count(),
+            })
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+impl CliError {
+    /// Several problems, each rendered.
+    pub fn many<E: miette::Diagnostic + Send + Sync + 'static>(errors: Vec<E>) -> Self {
+        CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect())
+    }
 }

@@ -5,6 +5,8 @@
 //! terminal and `NO_COLOR` is not set. A closed stdout (`| head`) is not an
 //! error: writing stops quietly.
 
+pub mod progress;
+
 use std::io::{IsTerminal, Write};
 
 use miette::{GraphicalReportHandler, GraphicalTheme, ThemeCharacters, ThemeStyles};

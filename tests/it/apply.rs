@@ -244,7 +244,10 @@ fn a_deleted_package_is_planned_as_an_update_and_reinstalled() {
     assert_eq!(out.status.code(), Some(2));
     let plan = stdout(&out);
     assert!(plan.contains("~ env.b"), "{plan}");
-    assert!(plan.contains("update: 1 package drifted"), "{plan}");
+    assert!(
+        plan.contains("update: 1 installed package drifted"),
+        "{plan}"
+    );
     assert!(plan.contains("+ gamma==3.1.0"), "{plan}");
     assert!(
         plan.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
@@ -274,6 +277,8 @@ default = true
 
 [environments.d]
 path = ".venvs/d"
+# The copied interpreter bundles no pip wheel to seed.
+pip = false
 packages = ["gamma"]
 "#,
     );
@@ -421,12 +426,19 @@ fn sigkill_during_install_is_rolled_back_by_the_next_command() {
     child.wait().unwrap();
     assert!(p.home().join("journal.json").exists());
 
-    let out = p.run(&["plan"]);
-    let err = stderr(&out);
+    // `plan` is read-only: it says an apply was interrupted, and the next
+    // mutating command (here `recover`) rolls it back.
+    let err = stderr(&p.cmd().arg("plan").output().unwrap());
+    assert!(
+        err.contains("an apply is in progress or was interrupted"),
+        "{err}"
+    );
+    let err = stderr(&p.run(&["recover"]));
     assert!(
         err.contains("was interrupted") && err.contains("rolled back"),
         "{err}"
     );
+    let out = p.run(&["plan"]);
     assert!(p.asides().is_empty(), "{:?}", p.asides());
     assert!(!p.home().join("journal.json").exists());
     assert_eq!(p.installed("a"), ["alpha==2.0.0", "beta==0.5.0"]);
@@ -535,10 +547,10 @@ fn plan_json_lists_changes_and_a_summary() {
     p.manifest("uv", &three_envs(""));
     let out = p.run(&["plan", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["format_version"], 2);
     assert_eq!(
         json["summary"],
-        serde_json::json!({"add": 3, "change": 0, "destroy": 0})
+        serde_json::json!({"add": 3, "change": 0, "destroy": 0, "rename": 0, "move": 0})
     );
     let first = &json["changes"][0];
     assert_eq!(first["address"], "env.a");
@@ -550,9 +562,11 @@ fn plan_json_lists_changes_and_a_summary() {
     let out = p.run(&["--format", "json", "apply", "--auto-approve"]);
     let events: Vec<serde_json::Value> = stdout(&out)
         .lines()
-        .skip(1) // the plan
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // The first event carries the plan.
+    assert_eq!(events[0]["event"], "plan");
+    assert_eq!(events[0]["summary"]["add"], 3);
     assert!(
         events
             .iter()

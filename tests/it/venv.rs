@@ -650,6 +650,7 @@ fn observe_reports_what_is_on_disk() {
         owner: tmp.path().join("beep-python.toml"),
         spec_hash: "h".into(),
         created_at: jiff::Timestamp::now(),
+        built: None,
     };
     venv::write_marker(&env, &marker).unwrap();
     assert_eq!(venv::observe(&env).marker, Some(marker));
