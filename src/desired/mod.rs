@@ -281,6 +281,10 @@ pub fn build(
                 ..DiscoverOptions::default()
             }
         };
+        // Planning never creates the home: without one, no cache is kept.
+        if !home.root().is_dir() {
+            options.cache_path = None;
+        }
         // Runtimes given by path: scan their folders too, so that the
         // discovery cache answers for them as well.
         for dir in path_dirs {

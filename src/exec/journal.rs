@@ -356,7 +356,9 @@ impl Journal {
             Err(e) => Err(io(e)),
             Ok(meta) if !meta.is_dir() => Err(occupied()),
             Ok(_) => {
-                if !files::is_empty_dir(path, &[]).map_err(io)? {
+                // Empty, or holding only what this program reserves there
+                // (a mount point's contents set aside by this run).
+                if !files::holds_only_reserved(path).map_err(io)? {
                     return Err(occupied());
                 }
                 let entry = Entry::Claimed {
@@ -366,7 +368,7 @@ impl Journal {
                 let claimed = write_claim(path, &id, true).and_then(|()| {
                     // Something may have arrived between the look and the
                     // claim: then it is not ours to build in.
-                    files::is_empty_dir(path, &[CLAIM_FILE])
+                    files::holds_only_reserved(path)
                 });
                 match claimed {
                     Ok(true) => Ok(()),
