@@ -5,6 +5,7 @@ mod apply;
 mod archive;
 mod cli;
 mod common;
+mod crash;
 mod discover;
 mod fetch;
 mod installer;

@@ -151,11 +151,6 @@ impl Project {
             .collect()
     }
 
-    /// The registry as JSON.
-    pub fn registry(&self) -> serde_json::Value {
-        registry_of(&self.home())
-    }
-
     /// The names of the environments the registry records.
     pub fn recorded(&self) -> Vec<String> {
         recorded_in(&self.home())
