@@ -250,10 +250,17 @@ pub fn open_home_for_change(
 ) -> Result<(crate::registry::HomeLock, crate::registry::Registry), CliError> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let lock = home.lock(ctx.lock_timeout, &command)?;
-    let recovery = crate::exec::journal::recover(home, &|_run| {})?;
+    let recovery = crate::exec::journal::recover(home, &stop_run)?;
     report_recovery(ctx, &recovery);
     let registry = read_registry(ctx, home)?;
     Ok((lock, registry))
+}
+
+/// Stops what a crashed run started and is still running (an installer
+/// writing into an environment), before recovery undoes anything.
+pub(crate) fn stop_run(run: &str) {
+    // Best effort: a failure to look is no reason not to recover.
+    let _ = crate::process::kill_run(run);
 }
 
 /// Tells the user what recovery did and what is still left where.

@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: &RecoverArgs) -> Result<Outcome, CliError> {
         ctx.printer.data(&out)?;
         return Ok(Outcome::Success);
     }
-    let recovery = journal::recover(&home, &|_run| {})?;
+    let recovery = journal::recover(&home, &super::stop_run)?;
     super::report_recovery(ctx, &recovery);
     if recovery.journal.is_none() && recovery.still_stuck.is_empty() && recovery.resolved == 0 {
         ctx.printer

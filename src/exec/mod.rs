@@ -246,6 +246,9 @@ pub fn apply(
     settings: &Settings<'_>,
 ) -> Result<Applied, ApplyError> {
     let journal = Journal::begin(settings.home, registry, settings.command)?;
+    // Every child this run starts carries its id, so that a recovery after
+    // a crash can stop the ones still running before it undoes anything.
+    crate::process::set_run_id(&journal.id().to_string());
     let jobs = graph::runtime_jobs(changes);
     let graph = graph::build(changes, &jobs, settings.selected.kind);
     let run = steps::Run {
