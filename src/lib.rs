@@ -24,6 +24,7 @@
 //! | [`archive`]   | safe extraction of tar.gz, tar.zst and zip                  |
 //! | [`lockfile`]  | `beep-python.lock`: format, resolution through the installer |
 //! | [`diagnostic`]| problems in a source file, with spans                       |
+//! | [`usage`]     | using an environment: activation variables, the check before use, `run`, `shell`, `.vscode/settings.json` |
 //! | [`report`]    | the terminal: the only module that prints                   |
 //! | [`cli`]       | clap structs and one thin function per command              |
 
@@ -50,4 +51,5 @@ pub mod reconcile;
 pub mod registry;
 pub mod report;
 pub mod runtimes;
+pub mod usage;
 pub mod venv;

@@ -185,6 +185,10 @@ pub struct Environment {
     pub system_site_packages: Option<bool>,
     pub path: Option<Spanned<String>>,
     pub kind: EnvironmentKind,
+    /// `vscode = true`: `apply` points the manifest folder's
+    /// `.vscode/settings.json` at this environment
+    /// ([`crate::usage::vscode::for_manifest`]).
+    pub vscode: Option<Spanned<bool>>,
 }
 
 /// A manifest as written, with the built-in profiles and templates added

@@ -219,6 +219,11 @@ pub const ENVIRONMENT: &[Field] = &[
         Ty::Enum(ENVIRONMENT_KINDS),
         "`venv` (default) or `conda`.",
     ),
+    field(
+        "vscode",
+        Ty::Bool,
+        "Point VS Code at this environment: `apply` writes `.vscode/settings.json` in the manifest's folder (at most one environment).",
+    ),
 ];
 
 /// The tables of named items at the top level: (key, fields, what an item is).
