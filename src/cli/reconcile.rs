@@ -267,12 +267,12 @@ fn confirm(question: &str) -> Result<(), CliError> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::NeedsApproval);
     }
-    eprint!("{question} Only `yes` is accepted: ");
+    eprint!("{question} [yes/no]: ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
         .map_err(|e| CliError::Write(PathBuf::from("<stdin>"), e))?;
-    if answer.trim() == "yes" {
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y") {
         Ok(())
     } else {
         Err(CliError::Declined)
