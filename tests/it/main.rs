@@ -1,13 +1,18 @@
 //! The one integration-test binary (as in uv and just): every test module
 //! shares one build and one link.
 
+mod applied;
 mod apply;
 mod archive;
 mod cli;
 mod common;
+mod completions;
 mod discover;
+mod env;
 mod fetch;
 mod installer;
+mod interface;
+mod json_shapes;
 mod lock;
 mod lockfile;
 mod pbs;
@@ -15,9 +20,12 @@ mod plan;
 mod provision;
 mod registry;
 mod resolve;
+mod run;
 mod runtimes;
 mod schema;
 mod server;
+mod shell;
 mod validate;
 mod venv;
+mod vscode;
 mod wheels;
