@@ -10,12 +10,16 @@ pub struct EnvArgs {
     /// The environment (a name from the manifest's `[environments]`).
     #[arg(value_name = "ENV")]
     pub env: String,
-    /// The syntax to print: sh (the default), fish, powershell, dotenv or json.
+    /// The syntax to print [default: sh].
     //
     // The same argument as the global `--format` (same id and type), so
-    // that clap does not propagate the global one here; `cli::run` refuses
-    // the shell syntaxes for every other command.
-    #[arg(long = "format", id = "format", value_enum, value_name = "FORMAT")]
+    // that clap does not propagate the global one here.
+    #[arg(
+        long = "format",
+        id = "format",
+        value_parser = super::format_parser(&["sh", "fish", "powershell", "dotenv", "json"]),
+        value_name = "FORMAT"
+    )]
     pub format: Option<FormatArg>,
     #[command(flatten)]
     pub check: CheckArgs,

@@ -42,13 +42,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub home: Option<PathBuf>,
 
-    /// Output format of stdout: human or json (`env` also takes sh, fish, powershell, dotenv).
+    /// Output format of stdout.
     #[arg(
         long,
         global = true,
-        value_enum,
-        default_value_t = FormatArg::Human,
-        hide_possible_values = true,
+        value_parser = format_parser(&["human", "json"]),
+        default_value = "human",
         value_name = "FORMAT",
         help_heading = GLOBAL
     )]
@@ -70,6 +69,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A `--format` parser that accepts only `names` (each a [`FormatArg`]).
+pub(crate) fn format_parser(
+    names: &'static [&'static str],
+) -> impl clap::builder::TypedValueParser<Value = FormatArg> {
+    use clap::builder::TypedValueParser as _;
+    // Every name given is a `FormatArg`'s (the `env` tests use each one).
+    clap::builder::PossibleValuesParser::new(names.iter().copied()).map(|name: String| {
+        <FormatArg as clap::ValueEnum>::from_str(&name, false).unwrap_or_default()
+    })
+}
+
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && (0.0..=86_400.0 * 7.0).contains(&v) => Ok(v),
@@ -79,9 +89,10 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
-/// `--format`: `human` or `json` for every command; `env` also prints
-/// shell syntaxes. One value type for both, so that `env --format fish`
-/// and the global option are the same argument to clap.
+/// `--format`: `human` or `json` for every command; `env` prints shell
+/// syntaxes instead. One value type for both, so that `env --format fish`
+/// and the global option are the same argument to clap (an argument with
+/// the global one's id is not overridden by it), each with its own values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum FormatArg {
     #[default]
@@ -328,13 +339,6 @@ pub enum CliError {
         source: std::io::Error,
     },
 
-    #[error("`--format {format}` is for `beep-python env` only")]
-    #[diagnostic(
-        code(cli::format),
-        help("this command prints `--format human` or `--format json`")
-    )]
-    FormatNotHere { format: String },
-
     #[error("no command `{name}`")]
     #[diagnostic(code(cli::unknown_command))]
     UnknownCommand {
@@ -362,7 +366,7 @@ impl CliError {
             CliError::Apply(crate::exec::ApplyError::Interrupted) => 130,
             CliError::BrokenPipe => 0,
             CliError::Usage(e) => e.exit_code(),
-            CliError::FormatNotHere { .. } | CliError::UnknownCommand { .. } => 64,
+            CliError::UnknownCommand { .. } => 64,
             _ => 1,
         }
     }
@@ -395,23 +399,13 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     } else {
         Verbosity::Normal
     };
-    let format = match (cli.format, &cli.command) {
-        (FormatArg::Human, _) => Format::Human,
-        (FormatArg::Json, _) => Format::Json,
-        // `env` reads its syntax from its own arguments.
-        (
-            FormatArg::Sh | FormatArg::Fish | FormatArg::Powershell | FormatArg::Dotenv,
-            Command::Env(_),
-        ) => Format::Human,
-        (
-            other @ (FormatArg::Sh | FormatArg::Fish | FormatArg::Powershell | FormatArg::Dotenv),
-            _,
-        ) => {
-            return Err(CliError::FormatNotHere {
-                format: clap::ValueEnum::to_possible_value(&other)
-                    .map(|v| v.get_name().to_string())
-                    .unwrap_or_default(),
-            });
+    let format = match cli.format {
+        FormatArg::Human => Format::Human,
+        FormatArg::Json => Format::Json,
+        // Only `env` accepts these (the global option's parser refuses
+        // them), and it reads its syntax from its own arguments.
+        FormatArg::Sh | FormatArg::Fish | FormatArg::Powershell | FormatArg::Dotenv => {
+            Format::Human
         }
     };
     let ctx = Context {

@@ -137,5 +137,10 @@ fn env_refuses_a_shell_format_for_other_commands() {
     let p = Project::applied();
     let out = p.cmd().args(["plan", "--format", "fish"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
-    assert!(stderr(&out).contains("`--format fish` is for `beep-python env` only"));
+    assert!(
+        stderr(&out).contains("invalid value 'fish' for '--format <FORMAT>'")
+            && stderr(&out).contains("[possible values: human, json]"),
+        "{}",
+        stderr(&out)
+    );
 }
