@@ -33,6 +33,7 @@
 //! | [`process`]   | child processes: own process group, stopped as a whole      |
 //! | [`failpoint`] | failure injection and crash points, compiled in only for tests |
 //! | [`diagnostic`]| problems in a source file, with spans                       |
+//! | [`usage`]     | using an environment: activation variables, the check before use, `run`, `shell`, `.vscode/settings.json` |
 //! | [`report`]    | the terminal: the only module that prints; apply's progress |
 //! | [`cli`]       | clap structs and one thin function per command              |
 
@@ -61,4 +62,5 @@ pub mod provision;
 pub mod registry;
 pub mod report;
 pub mod runtimes;
+pub mod usage;
 pub mod venv;

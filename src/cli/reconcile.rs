@@ -351,6 +351,7 @@ pub fn apply(ctx: &Context, args: &ApplyArgs) -> Result<Outcome, CliError> {
         }
     }
     if changes.is_empty() {
+        point_vscode(ctx, &opened.loaded);
         return Ok(Outcome::Success);
     }
     if !from_file && !args.auto_approve {
@@ -377,7 +378,32 @@ pub fn apply(ctx: &Context, args: &ApplyArgs) -> Result<Outcome, CliError> {
         line.push('.');
         ctx.printer.info(&line);
     }
+    point_vscode(ctx, &opened.loaded);
     Ok(Outcome::Success)
+}
+
+/// `vscode = true` on an environment: after a successful apply, the
+/// manifest folder's `.vscode/settings.json` points at it. A settings file
+/// that cannot be edited is worth a warning, not a failed apply.
+fn point_vscode(ctx: &Context, loaded: &Loaded) {
+    use crate::usage::vscode;
+    match vscode::for_manifest(&loaded.checked.manifest, loaded.home.root()) {
+        Ok(Some(edit)) if !edit.changes.is_empty() => {
+            ctx.printer.info(&format!(
+                "pointing VS Code at the environment (`{}`):\n{}",
+                edit.path.display(),
+                edit.preview()
+            ));
+            match edit.write() {
+                Ok(()) => ctx.printer.warn(vscode::REMEMBERED_CHOICE_WINS),
+                Err(e) => ctx.printer.warn(&format!("{e}; VS Code settings left as they were")),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => ctx
+            .printer
+            .warn(&format!("{e}; VS Code settings left as they were")),
+    }
 }
 
 pub fn destroy(ctx: &Context, args: &DestroyArgs) -> Result<Outcome, CliError> {
@@ -418,7 +444,7 @@ pub(super) fn confirm(question: &str) -> Result<(), CliError> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::NeedsApproval);
     }
-    eprint!("{question} Type `yes` to proceed: ");
+    eprint!("{question} [yes/no] ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)

@@ -253,7 +253,32 @@ pub fn build(
     lock: &LockUse,
     interpreters: Interpreters<'_>,
 ) -> Result<Desired, Vec<DesiredError>> {
-    let resolved = resolve::resolve(manifest, home.root());
+    build_scoped(manifest, home, lock, interpreters, None)
+}
+
+/// [`build`] for one environment and its runtime only (`run`'s check):
+/// another environment's missing runtime is not this one's problem.
+pub fn build_one(
+    manifest: &Manifest,
+    home: &Home,
+    lock: &LockUse,
+    interpreters: Interpreters<'_>,
+    environment: &str,
+) -> Result<Desired, Vec<DesiredError>> {
+    build_scoped(manifest, home, lock, interpreters, Some(environment))
+}
+
+fn build_scoped(
+    manifest: &Manifest,
+    home: &Home,
+    lock: &LockUse,
+    interpreters: Interpreters<'_>,
+    only: Option<&str>,
+) -> Result<Desired, Vec<DesiredError>> {
+    let mut resolved = resolve::resolve(manifest, home.root());
+    if let Some(name) = only {
+        resolved.retain(|env| env.name == name);
+    }
     let mut errors = Vec::new();
     let mut stale = Vec::new();
     // Only what the manifest needs is probed: runtimes named by `path`
@@ -302,7 +327,9 @@ pub fn build(
     let mut managed: BTreeMap<String, RuntimeSpec> = BTreeMap::new();
     let mut catalog: Option<Catalog> = None;
     for (name, runtime) in &manifest.runtimes {
-        if runtime.source == RuntimeSource::System {
+        if runtime.source == RuntimeSource::System
+            || only.is_some() && !resolved.iter().any(|env| env.runtime == *name)
+        {
             continue;
         }
         let locked = lock.lock().and_then(|l| l.runtimes.get(name));
@@ -441,7 +468,7 @@ pub fn build(
             }
         }
     }
-    if let Some(l) = lock.lock() {
+    if let (Some(l), None) = (lock.lock(), only) {
         for name in l.environments.keys() {
             if !resolved.iter().any(|e| &e.name == name) {
                 stale.push(format!(

@@ -189,6 +189,10 @@ pub struct Environment {
     pub path: Option<Spanned<String>>,
     pub kind: EnvironmentKind,
     pub pip: Option<bool>,
+    /// `vscode = true`: `apply` points the manifest folder's
+    /// `.vscode/settings.json` at this environment
+    /// ([`crate::usage::vscode::for_manifest`]).
+    pub vscode: Option<Spanned<bool>>,
 }
 
 /// A manifest as written, with the built-in profiles and templates added

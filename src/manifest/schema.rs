@@ -234,6 +234,11 @@ pub const ENVIRONMENT: &[Field] = &[
         Ty::Bool,
         "Seed pip into the environment (default: its template's, else `settings.pip`).",
     ),
+    field(
+        "vscode",
+        Ty::Bool,
+        "Point VS Code at this environment: `apply` writes `.vscode/settings.json` in the manifest's folder (at most one environment).",
+    ),
 ];
 
 /// The tables of named items at the top level: (key, fields, what an item is).

@@ -186,7 +186,33 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
     }
     check_paths(manifest, home, diagnostics);
     check_moved(manifest, diagnostics);
+    check_vscode(manifest, diagnostics);
     check_unused(manifest, diagnostics);
+}
+
+/// `vscode = true` on one environment at most: there is one
+/// `.vscode/settings.json` per workspace folder.
+fn check_vscode(manifest: &Manifest, diagnostics: &mut Diagnostics) {
+    let mut first: Option<&str> = None;
+    for env in manifest.environments.values() {
+        let Some(flag) = env.vscode.as_ref().filter(|f| f.value) else {
+            continue;
+        };
+        match first {
+            None => first = Some(&env.name.value),
+            Some(first) => diagnostics.push(
+                Diagnostic::error(
+                    "manifest::several-vscode",
+                    format!(
+                        "environments `{first}` and `{}` both have `vscode = true`",
+                        env.name.value
+                    ),
+                )
+                .label(flag.span.clone(), "second one")
+                .help("VS Code uses one interpreter per workspace folder: keep `vscode = true` on one environment"),
+            ),
+        }
+    }
 }
 
 /// `[moved]`: each entry renames an environment that is no longer declared

@@ -325,7 +325,8 @@ fn sigkill_takes_the_installer_and_its_build_backend_down(installer: &str) {
 
     // The next command rolls the interrupted apply back, with nothing left
     // running to write into the environment.
-    let out = p.cmd().arg("plan").output().unwrap();
+    // (`plan` is read-only; `recover` is the command that only recovers.)
+    let out = p.cmd().arg("recover").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("rolled back"), "{}", stderr(&out));
     assert!(!p.path(".venvs/slow").exists());

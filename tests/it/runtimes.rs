@@ -78,8 +78,7 @@ impl Machine {
 
     fn list(&self) -> Vec<serde_json::Value> {
         let out = self.run(&["runtimes", "list", "--format", "json"]);
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .unwrap()
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["runtimes"]
             .as_array()
             .unwrap()
             .clone()

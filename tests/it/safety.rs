@@ -89,7 +89,7 @@ fn data_that_appears_while_the_prompt_waits_is_never_deleted() {
             }
         })
     };
-    wait_for("the prompt", || seen.lock().unwrap().contains("Type `yes`"));
+    wait_for("the prompt", || seen.lock().unwrap().contains("[yes/no]"));
     std::fs::create_dir(p.path("app-env")).unwrap();
     std::fs::write(p.path("app-env/thesis.txt"), "work").unwrap();
     use std::io::Write as _;
