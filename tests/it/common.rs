@@ -113,6 +113,17 @@ pub fn expect_exit(mut cmd: Command, args: &[&str], code: i32) -> Output {
     out
 }
 
+/// Whether process `pid` is gone: no such process, or a zombie that
+/// nothing reaped (a container's init may not).
+pub fn process_is_gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
 /// Waits until `check` holds, for up to a minute.
 #[track_caller]
 pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
@@ -209,8 +220,6 @@ pub struct Python {
     pub micro: u64,
     /// `sys.prefix` (the interpreter's own, as it is never a venv).
     pub prefix: PathBuf,
-    /// The standard library folder (`lib/python3.X`).
-    pub stdlib: PathBuf,
     pub has_venv: bool,
     pub has_ensurepip: bool,
     /// pip importable from the base's own site-packages.
@@ -270,7 +279,7 @@ for folder in [os.path.join(stdlib, "ensurepip", "_bundled"), os.path.join(sys.p
         wheel = names[-1].split("-")[1]
         break
 fields = [platform.python_implementation(), platform.python_version(), sys.prefix,
-          getattr(sys, "base_prefix", sys.prefix), stdlib, str(int(has("venv"))),
+          getattr(sys, "base_prefix", sys.prefix), str(int(has("venv"))),
           str(int(has("ensurepip"))), str(int(has("pip"))), wheel]
 sys.stdout.write("\n".join(fields) + "\n")
 "#;
@@ -374,7 +383,6 @@ fn probe_python(path: &Path) -> Option<Python> {
         version,
         prefix,
         base_prefix,
-        stdlib,
         venv,
         ensurepip,
         pip,
@@ -401,7 +409,6 @@ fn probe_python(path: &Path) -> Option<Python> {
         minor,
         micro,
         prefix: PathBuf::from(prefix),
-        stdlib: PathBuf::from(stdlib),
         has_venv: *venv == "1",
         has_ensurepip: *ensurepip == "1",
         has_pip: *pip == "1",

@@ -636,17 +636,6 @@ fn a_uv_that_is_not_executable_or_dangling_is_not_picked() {
     assert_eq!(installer::select(&config, Some(&path)).unwrap(), pip());
 }
 
-/// Whether process `pid` is gone: no such process, or a zombie that
-/// nothing reaped (a container's init may not).
-fn process_is_gone(pid: &str) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-    }
-}
-
 #[test]
 fn cancelling_kills_a_long_install_and_its_whole_process_group() {
     let tmp = tempfile::tempdir().unwrap();
@@ -700,7 +689,7 @@ fn cancelling_kills_a_long_install_and_its_whole_process_group() {
         let pid = fs_err::read_to_string(pid_file).unwrap();
         let pid = pid.trim();
         crate::common::wait_for(&format!("process {pid} to be killed"), || {
-            process_is_gone(pid)
+            crate::common::process_is_gone(pid)
         });
     }
 }
