@@ -324,7 +324,7 @@ fn two_processes_contend_for_the_home_lock() {
 /// A lock held by a process that was killed is free: the OS released it.
 /// The holder is an `apply` paused mid-install (a failpoint): while it
 /// lives, another command is refused with exit 3 naming it; right after
-/// its SIGKILL the lock is free.
+/// its SIGKILL at the pause the lock is free.
 #[test]
 fn a_killed_holder_does_not_leave_a_stale_lock() {
     let python = require!(
@@ -376,25 +376,67 @@ packages = ["anything"]
             std::io::Read::read_to_string(&mut holder.stderr.take().unwrap(), &mut err).unwrap();
             panic!("the apply ended before it was killed ({status}):\n{err}");
         }
+        // Exit 3 naming the holder (which writes its name just after it
+        // takes the lock).
         let out = m.cmd().args(["runtimes", "discover"]).output().unwrap();
-        let held = out.status.code() == Some(3);
-        if held {
-            refused = Some(out);
-        }
+        let held =
+            out.status.code() == Some(3) && stderr(&out).contains(&format!("pid {}", holder.id()));
+        refused = Some(out);
         held
     });
     let refused = refused.unwrap();
-    assert!(
-        stderr(&refused).contains(&format!("pid {}", holder.id())),
-        "{}",
-        stderr(&refused)
-    );
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
 
+    // Kill it at the pause, not while it starts a child (a child between
+    // fork and exec shares the lock for that moment): pip's `RECORD`, the
+    // last file seeding writes, is there once the step before the pause is
+    // done.
+    let site = project.join(format!(
+        ".venvs/e/lib/python{}/site-packages",
+        python.short()
+    ));
+    wait_for("pip to be seeded, just before the pause", || {
+        std::fs::read_dir(&site)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with("pip-")
+                    && name.ends_with(".dist-info")
+                    && e.path().join("RECORD").exists()
+            })
+    });
     holder.kill().unwrap();
     holder.wait().unwrap();
-    Home::new(m.home())
-        .lock(Duration::ZERO, "after the kill")
-        .expect("the lock of a killed holder is free at once");
+    if let Err(e) = Home::new(m.home()).lock(Duration::ZERO, "after the kill") {
+        panic!(
+            "the lock of a killed holder is not free: {e:?}\nprocesses with it open: {:?}",
+            openers(&m.home().join(".lock"))
+        );
+    }
+}
+
+/// `pid: command line` of every process that has `path` open.
+fn openers(path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for proc_dir in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let fds = std::fs::read_dir(proc_dir.path().join("fd"));
+        let has_it = fds
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == path));
+        if has_it {
+            let cmdline = std::fs::read(proc_dir.path().join("cmdline")).unwrap_or_default();
+            out.push(format!(
+                "{}: {}",
+                proc_dir.file_name().to_string_lossy(),
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    out
 }
 
 /// `source = "system"`: the highest discovered interpreter that satisfies
