@@ -396,7 +396,9 @@ fn point_vscode(ctx: &Context, loaded: &Loaded) {
             ));
             match edit.write() {
                 Ok(()) => ctx.printer.warn(vscode::REMEMBERED_CHOICE_WINS),
-                Err(e) => ctx.printer.warn(&format!("{e}; VS Code settings left as they were")),
+                Err(e) => ctx
+                    .printer
+                    .warn(&format!("{e}; VS Code settings left as they were")),
             }
         }
         Ok(_) => {}

@@ -13,9 +13,9 @@
 
 use std::fmt;
 
+use crate::desired::{self, Interpreters, LockUse};
 use crate::lockfile::{self, LockError};
 use crate::manifest::Manifest;
-use crate::desired::{self, Interpreters, LockUse};
 use crate::observe;
 use crate::plan::{self, Action, Mode};
 use crate::registry::{Home, RegistryError, store};

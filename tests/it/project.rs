@@ -11,33 +11,26 @@ use std::process::{Command, Output};
 use crate::common::{beep, expect_exit, isolate_installers, stdout};
 use crate::wheels::{WheelSpec, wheelhouse};
 
-/// A prerequisite the test cannot run without: under `CI=true` its absence
-/// fails the test; elsewhere the test says (on the real stderr, which the
-/// harness does not capture) what it skipped, and returns `None`.
+/// A prerequisite the test cannot run without: the value, or
+/// [`crate::common::skip_or_fail`] (a failure under `CI=true`, a visible
+/// skip elsewhere) and `None`.
 #[track_caller]
 pub fn require<T>(what: &str, found: Option<T>) -> Option<T> {
-    if found.is_some() {
-        return found;
+    if found.is_none() {
+        crate::common::skip_or_fail(what);
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("missing prerequisite (CI=true): {what}; `.ci/run` installs it");
-    }
-    use std::io::Write as _;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {}: missing {what}",
-        std::thread::current().name().unwrap_or("a test")
-    );
-    None
+    found
 }
 
-/// Debian's `python3.11` (`.ci/run` installs it), or `None` with a note.
+/// Debian's `python3.11` (`.ci/run` installs it, with the pip wheel in
+/// `/usr/share/python-wheels` that seeding uses), or `None` with a note.
 #[track_caller]
 pub fn python() -> Option<PathBuf> {
-    let path = PathBuf::from("/usr/bin/python3.11");
     require(
-        "Debian's /usr/bin/python3.11 (apt-get install python3.11 python3-pip-whl)",
-        path.is_file().then_some(path),
+        "Debian's python3.11 with its pip wheel (apt-get install python3.11 python3-pip-whl)",
+        crate::common::debian_python()
+            .filter(|p| p.pip_wheel.is_some())
+            .map(|p| p.path.clone()),
     )
 }
 
