@@ -14,6 +14,7 @@ mod pbs;
 mod plan;
 mod provision;
 mod registry;
+mod registry_safety;
 mod resolve;
 mod runtimes;
 mod schema;
