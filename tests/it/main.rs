@@ -22,6 +22,7 @@ mod plan;
 mod project;
 mod provision;
 mod registry;
+mod registry_safety;
 mod resolve;
 mod run;
 mod runtimes;
