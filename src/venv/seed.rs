@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use super::layout::{Layout, Platform, base_layout, bundled_wheel_dirs, major_minor};
 use super::{BaseInterpreter, VenvError, real_base, write_if_changed};
+use crate::process::Prepared as _;
 
 /// What [`seed_pip`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +142,7 @@ fn run_ensurepip(layout: &Layout) -> Result<(), VenvError> {
         .env_remove("PYTHONPATH")
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         .env("PIP_NO_INPUT", "1")
+        .prepared()
         .output()
         .map_err(|e| {
             io::Error::new(

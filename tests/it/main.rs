@@ -3,6 +3,7 @@
 
 mod apply;
 mod archive;
+mod children;
 mod cli;
 mod common;
 mod discover;
