@@ -10,6 +10,7 @@ mod discover;
 mod fetch;
 mod installer;
 mod lock;
+mod lock_speed;
 mod lockfile;
 mod pbs;
 mod plan;
