@@ -16,6 +16,7 @@ mod installer;
 mod interface;
 mod json_shapes;
 mod lock;
+mod lock_speed;
 mod lockfile;
 mod pbs;
 mod plan;
