@@ -19,6 +19,8 @@
 //! | [`exec`]      | the step graph, the executor, `<home>/journal.json`         |
 //! | [`venv`]      | native venvs, pip seeding, observation without Python       |
 //! | [`installer`] | pip and uv                                                  |
+//! | [`wheel`]     | the native installer: `<home>/cache/unpacked/`, wheels linked into environments, uninstall by `RECORD` |
+//! | [`inventory`] | `<env>/.beep-python-inventory.json`: every installed file, its owner, damage checks |
 //! | [`provision`] | managed runtimes: catalog, mirrors, platform, runtime steps, `<home>/runtimes/` |
 //! | [`fetch`]     | verified downloads into `<home>/cache/downloads/`           |
 //! | [`archive`]   | safe extraction of tar.gz, tar.zst and zip                  |
@@ -41,6 +43,7 @@ pub mod exec;
 pub mod failpoint;
 pub mod fetch;
 pub mod installer;
+pub mod inventory;
 pub mod lockfile;
 pub mod manifest;
 pub mod plan;
@@ -51,3 +54,4 @@ pub mod registry;
 pub mod report;
 pub mod runtimes;
 pub mod venv;
+pub mod wheel;
