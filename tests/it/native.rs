@@ -912,3 +912,142 @@ fn a_cache_file_changed_in_place_is_unpacked_again() {
         "the damaged cache entry was not linked"
     );
 }
+
+/// The `.py` files under `dir` (in `site-packages`) whose `.pyc` for the
+/// environment's Python is missing or stale (another magic number, or not
+/// for this source's modification time and size), as the environment's
+/// Python judges them; and how many `.py` files there are.
+#[track_caller]
+fn stale_bytecode(layout: &Layout, dir: &str) -> (usize, Vec<String>) {
+    let code = r#"
+import importlib.util, os, struct, sys
+bad, n = [], 0
+for d, _, files in os.walk(sys.argv[1]):
+    if "__pycache__" in d:
+        continue
+    for f in files:
+        if not f.endswith(".py"):
+            continue
+        n += 1
+        src = os.path.join(d, f)
+        try:
+            head = open(importlib.util.cache_from_source(src), "rb").read(16)
+        except OSError:
+            bad.append(src + ": none")
+            continue
+        flags, mtime, size = struct.unpack("<III", head[4:16])
+        st = os.stat(src)
+        if (head[:4] != importlib.util.MAGIC_NUMBER or flags != 0
+                or mtime != int(st.st_mtime) & 0xFFFFFFFF or size != st.st_size & 0xFFFFFFFF):
+            bad.append(src)
+print(n)
+print("\n".join(bad))
+"#;
+    let out = command(&layout.python)
+        .args(["-c", code])
+        .arg(layout.site_packages.join(dir))
+        .output()
+        .unwrap();
+    let text = ok_stdout(&out);
+    let mut lines = text.lines();
+    let n = lines.next().unwrap().parse().unwrap();
+    (n, lines.map(str::to_string).collect())
+}
+
+#[test]
+fn seeded_pip_carries_valid_bytecode_rebuilt_for_a_new_interpreter_version() {
+    let fx = Fixture::new();
+    let a = fx.env_with_pip("a");
+    let (sources, stale) = stale_bytecode(&a.layout, "pip");
+    assert!(sources > 100, "pip has {sources} sources?");
+    assert!(stale.is_empty(), "{} stale: {stale:?}", stale.len());
+
+    // The bytecode lives in the cache, recorded for this interpreter version.
+    let unpacked = fx.cache().join("unpacked");
+    let entry = std::fs::read_dir(&unpacked)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("local-pip-")
+        })
+        .expect("pip's cache entry");
+    let stamp_path = entry.join(format!("bytecode-{}.json", cache_tag(&fx.base)));
+    let stamp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stamp_path).unwrap()).unwrap();
+    assert_eq!(stamp["python"], fx.base.version.as_str());
+
+    // As if another release of this Python had compiled the cache: its
+    // version in the stamp, another magic number in every `.pyc`.
+    let mut old = stamp.clone();
+    old["python"] = "3.0.0".into();
+    std::fs::write(&stamp_path, old.to_string()).unwrap();
+    for file in stamp["files"].as_array().unwrap() {
+        let pyc = entry.join("tree").join(file["pyc"].as_str().unwrap());
+        let mut bytes = std::fs::read(&pyc).unwrap();
+        bytes[0] ^= 0xff;
+        let temp = pyc.with_extension("old");
+        std::fs::write(&temp, bytes).unwrap();
+        std::fs::rename(&temp, &pyc).unwrap();
+    }
+    let b = fx.env_with_pip("b");
+    let (_, stale) = stale_bytecode(&b.layout, "pip");
+    assert!(
+        stale.is_empty(),
+        "{} stale after the version changed: {stale:?}",
+        stale.len()
+    );
+    let stamp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stamp_path).unwrap()).unwrap();
+    assert_eq!(stamp["python"], fx.base.version.as_str(), "compiled again");
+    let pip = ok_stdout(
+        &command(&b.layout.bin.join("pip"))
+            .arg("--version")
+            .output()
+            .unwrap(),
+    );
+    assert!(pip.starts_with("pip "), "{pip}");
+}
+
+#[test]
+fn compiled_bytecode_is_recorded_and_uninstalled_with_its_package() {
+    let fx = Fixture::new();
+    let spec = Custom::new("beep-compiled", "1.0")
+        .file("beep_compiled/a.py", "A = 1\n")
+        .file("beep_compiled/sub/b.py", "B = 2\n")
+        .file("beep_compiled/broken.py", "def (:\n");
+    let pin = fx.pin(&spec);
+    let cancel = AtomicBool::new(false);
+    let mut opts = fx.options(&cancel);
+    opts.compile_bytecode = true;
+    let target = fx.env("env");
+    let report = wheel::install(&target, std::slice::from_ref(&pin), &opts).unwrap();
+    assert_eq!(
+        report.bytecode_files, 3,
+        "a source that does not compile has none"
+    );
+    let (_, stale) = stale_bytecode(&target.layout, "beep_compiled");
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    assert!(stale[0].ends_with("broken.py: none"), "{stale:?}");
+    let record = std::fs::read_to_string(
+        target
+            .layout
+            .site_packages
+            .join(spec.dist_info())
+            .join("RECORD"),
+    )
+    .unwrap();
+    let tag = cache_tag(&fx.base);
+    assert!(
+        record.contains(&format!(
+            "beep_compiled/sub/__pycache__/b.{tag}.pyc,sha256="
+        )),
+        "{record}"
+    );
+    wheel::uninstall(&target.layout, "beep-compiled")
+        .unwrap()
+        .unwrap();
+    assert!(!target.layout.site_packages.join("beep_compiled").exists());
+}
