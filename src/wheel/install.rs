@@ -6,7 +6,7 @@
 //! first; then old versions are removed; then files are linked, scripts
 //! written, and each distribution's `RECORD` is written last.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -133,30 +133,6 @@ pub(super) fn apply(
                 fs_err::remove_dir_all(&old.dist_info)?;
             }
             replaced.insert(&p.name, old.version);
-        }
-    }
-
-    let mut dirs: BTreeSet<&Path> = BTreeSet::new();
-    for plan in &plans {
-        for (dest, _) in &plan.files {
-            dirs.extend(dest.parent());
-        }
-        for (dest, _) in &plan.launchers {
-            dirs.extend(dest.parent());
-        }
-    }
-    for dir in dirs {
-        match std::fs::create_dir(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => fs_err::create_dir_all(dir)?,
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("failed to create `{}`: {e}", dir.display()),
-                )
-                .into());
-            }
         }
     }
 
@@ -330,8 +306,21 @@ fn place_all(
     let Some((first_src, first_dest)) = links.first() else {
         return Ok(());
     };
+    // Folders are made when a link finds none, by the thread that needs
+    // them: creating a folder costs as much as a few links on slow disks,
+    // and the kernel makes them in parallel too (`create_dir_all` takes a
+    // folder another thread made as success).
     let place = |src: &Path, dest: &Path| {
-        linker.place(src, dest).map_err(|e| {
+        let placed = match linker.place(src, dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match dest.parent() {
+                Some(parent) => {
+                    std::fs::create_dir_all(parent).and_then(|()| linker.place(src, dest))
+                }
+                None => Err(e),
+            },
+            other => other,
+        };
+        placed.map_err(|e| {
             WheelError::Io(io::Error::new(
                 e.kind(),
                 format!(
@@ -346,7 +335,7 @@ fn place_all(
     place(first_src, first_dest)?;
     let rest = &links[1..];
     let threads = (std::thread::available_parallelism().map_or(2, |n| n.get()) * 2)
-        .clamp(1, opts.jobs.max(1).max(2))
+        .clamp(2, 8)
         .min(rest.len().div_ceil(64).max(1));
     let next = AtomicUsize::new(0);
     let error: Mutex<Option<WheelError>> = Mutex::new(None);
@@ -406,6 +395,9 @@ fn finish(target: &Target, plan: &Plan<'_>) -> Result<usize, WheelError> {
                 let contents = fs_err::read(src)?;
                 let contents =
                     scripts::rewrite_shebang(&contents, &layout.python).unwrap_or(contents);
+                if let Some(parent) = dest.parent() {
+                    fs_err::create_dir_all(parent)?;
+                }
                 write_if_changed(dest, &contents, true)?;
                 add(
                     dest,
@@ -416,6 +408,9 @@ fn finish(target: &Target, plan: &Plan<'_>) -> Result<usize, WheelError> {
         }
     }
     for (dest, body) in &plan.launchers {
+        if let Some(parent) = dest.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
         write_if_changed(dest, body.as_bytes(), true)?;
         add(
             dest,

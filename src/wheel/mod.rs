@@ -213,7 +213,9 @@ pub struct Options<'a> {
     pub fetch: fetch::Options,
     /// Hears the downloads.
     pub progress: &'a dyn fetch::Progress,
-    /// Pins prepared (downloaded, unpacked) at once, and threads linking.
+    /// Pins prepared (downloaded, unpacked) at once: downloads wait on the
+    /// network, so more than the cores pay. Linking uses up to twice the
+    /// cores, whatever this says.
     pub jobs: usize,
     pub link: LinkPolicy,
     /// Compile bytecode (once per wheel and interpreter, in the cache).
@@ -231,15 +233,14 @@ pub struct Options<'a> {
 
 impl<'a> Options<'a> {
     /// Defaults: no find-links, default network options, no progress,
-    /// `jobs` = available cores (at least 4, for downloads), automatic link
-    /// mode, no bytecode.
+    /// 8 `jobs` (or the cores, if more), automatic link mode, no bytecode.
     pub fn new(cache_dir: &Path, cancel: &'a AtomicBool) -> Options<'a> {
         Options {
             cache_dir: cache_dir.to_path_buf(),
             find_links: Vec::new(),
             fetch: fetch::Options::default(),
             progress: &fetch::NoProgress,
-            jobs: std::thread::available_parallelism().map_or(4, |n| n.get().max(4)),
+            jobs: std::thread::available_parallelism().map_or(8, |n| n.get().max(8)),
             link: LinkPolicy::Auto,
             compile_bytecode: false,
             unverified_record: BTreeSet::new(),
