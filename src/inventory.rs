@@ -485,11 +485,7 @@ pub fn untracked(env: &Path, inventory: &Inventory) -> Vec<String> {
     }
     if let Ok(entries) = std::fs::read_dir(&bin) {
         for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name().to_string_lossy().to_ascii_lowercase();
-            let ours = name.starts_with("python")
-                || name.starts_with("pypy")
-                || name.starts_with("activate")
-                || name.starts_with("deactivate");
+            let ours = wheel::is_environment_script(&entry.file_name().to_string_lossy());
             if ours || entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }

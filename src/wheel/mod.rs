@@ -102,7 +102,7 @@ use crate::venv::{BaseInterpreter, Layout, major_minor, normalize_name};
 
 pub use install::{Installed, Report};
 pub use link::{LinkMode, LinkPolicy};
-pub use uninstall::{InstalledDist, Uninstalled, installed, uninstall};
+pub use uninstall::{InstalledDist, Uninstalled, installed, is_environment_script, uninstall};
 
 /// The `INSTALLER` we write.
 pub const INSTALLER: &str = "beep-python";

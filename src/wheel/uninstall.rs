@@ -183,24 +183,39 @@ fn clean(path: &Path) -> PathBuf {
     record::resolve(path, ".").unwrap_or_else(|| path.to_path_buf())
 }
 
-/// Whether `path` is one of the files that make the folder an environment.
+/// Whether `path` is one of the files that make the folder an environment:
+/// anything directly in its root (`pyvenv.cfg`, our marker and inventory),
+/// and in `bin/` the interpreter links and activation scripts.
 pub(super) fn environment_owns(layout: &Layout, path: &Path) -> bool {
     let root = clean(&layout.root);
     if path.parent() == Some(root.as_path()) {
-        return true; // pyvenv.cfg, our marker and inventory, .gitignore
+        return true;
     }
-    if path.parent() == Some(clean(&layout.bin).as_path()) {
-        let name = path
+    path.parent() == Some(clean(&layout.bin).as_path())
+        && path
             .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_ascii_lowercase();
-        return name.starts_with("python")
-            || name.starts_with("pypy")
-            || name.starts_with("activate")
-            || name.starts_with("deactivate");
-    }
-    false
+            .and_then(|n| n.to_str())
+            .is_some_and(is_environment_script)
+}
+
+/// The file names `venv` (CPython's, uv's, ours) puts in `bin/`:
+/// `python`, `python3`, `python3.12`, `pythonw`, `pypy3.10` (with `.exe`
+/// on Windows), and the activation scripts. A console script merely
+/// starting with `python` (`python-lsp`) is not one.
+pub fn is_environment_script(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let stem = lower.strip_suffix(".exe").unwrap_or(&lower);
+    let interpreter = ["python", "pythonw", "pypy", "pypyw"].iter().any(|base| {
+        stem.strip_prefix(base).is_some_and(|rest| {
+            rest.is_empty()
+                || rest.strip_prefix('3').is_some_and(|v| {
+                    v.is_empty()
+                        || v.strip_prefix('.')
+                            .is_some_and(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()))
+                })
+        })
+    });
+    interpreter || lower.starts_with("activate") || lower.starts_with("deactivate")
 }
 
 fn remove_dist_info(dir: &Path) -> Result<usize, WheelError> {
@@ -262,6 +277,29 @@ fn prune(layout: &Layout, root: &Path, dirs: BTreeSet<PathBuf>) {
             }
             let Some(parent) = dir.parent() else { break };
             dir = parent;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_scripts() {
+        for ours in [
+            "python",
+            "python3",
+            "python3.12",
+            "pythonw.exe",
+            "pypy3.10",
+            "activate.fish",
+            "Activate.ps1",
+        ] {
+            assert!(is_environment_script(ours), "{ours}");
+        }
+        for theirs in ["python-lsp", "pythonista", "pip", "python3x", "python3."] {
+            assert!(!is_environment_script(theirs), "{theirs}");
         }
     }
 }
