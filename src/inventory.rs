@@ -3,7 +3,7 @@
 //! gone, an edited file) is seen without starting Python.
 //!
 //! Owns `<env>/.beep-python-inventory.json` ([`INVENTORY_FILE`]), beside
-//! our marker. It is built by [`record`] after any install (native, pip or
+//! our marker. It is built by [`record()`] after any install (native, pip or
 //! uv) from the installed distributions' `RECORD` files: each listed file
 //! with its size and modification time (from the file system) and its
 //! sha256 (from `RECORD`, which for native installs holds the hashes
@@ -254,7 +254,7 @@ pub fn write(env: &Path, inventory: &Inventory) -> Result<(), InventoryError> {
     venv::write_atomic(&path, &json, false, true).map_err(io_error(&path))
 }
 
-/// [`record`], then [`write`]: what to call after any install.
+/// [`record()`], then [`write()`]: what to call after any install.
 pub fn update(env: &Path) -> Result<Inventory, InventoryError> {
     let inventory = record(env)?;
     write(env, &inventory)?;

@@ -10,7 +10,7 @@
 //! already at the path, created under a temporary name beside it and
 //! renamed over: the old inode is unlinked from this path, never modified.
 //! Generated files (scripts, `RECORD`, ...) go through
-//! [`crate::venv::write_atomic`], which does the same.
+//! `venv::write_atomic`, which does the same.
 
 use std::collections::HashMap;
 use std::io;

@@ -40,7 +40,7 @@
 //!   used is in [`Report::link_mode`]. Before an entry is linked, each of its
 //!   files is checked against the size and modification time recorded at
 //!   unpacking: a damaged entry is discarded and unpacked again.
-//! - **Installing** ([`mod@install`]): purelib and platlib by
+//! - **Installing** (`install.rs`): purelib and platlib by
 //!   `Root-Is-Purelib` (both are `site-packages` in a virtual environment),
 //!   the `.data/` folders (`scripts` into `bin/` with `#!python` rewritten to
 //!   the environment's interpreter, `headers` into
@@ -65,8 +65,8 @@
 //! that links the same wheel. So nothing in this module ever opens an
 //! existing file for writing: files are created new (`link`, `O_EXCL`), and
 //! a file already at the path is replaced by creating the new one under a
-//! temporary name and renaming it over ([`link`] and
-//! [`crate::venv::write_atomic`] are the only writers). pip and uv behave
+//! temporary name and renaming it over ([`link`] and `venv::write_atomic`
+//! are the only writers). pip and uv behave
 //! the same way on upgrade (they remove, then write); a tool that edits an
 //! installed file in place (an editor keeping hard links) changes the
 //! cache too, which the size and modification-time check above then
