@@ -277,6 +277,17 @@ pub enum WheelError {
     )]
     NoHash { package: String, version: String },
 
+    #[error("`{hash}` (for `{package}` {version}) is not a sha256 digest")]
+    #[diagnostic(
+        code(wheel::invalid_hash),
+        help("a digest is 64 hexadecimal characters, optionally after `sha256:`")
+    )]
+    InvalidHash {
+        package: String,
+        version: String,
+        hash: String,
+    },
+
     #[error("no wheel for `{package}` {version}: {reason}")]
     #[diagnostic(
         code(wheel::no_artifact),
@@ -410,6 +421,25 @@ fn run(
     opts: &Options<'_>,
     exact: bool,
 ) -> Result<Report, WheelError> {
+    // Names and digests are compared and used as cache folder names: made
+    // canonical, and checked, before anything else.
+    let mut checked = Vec::with_capacity(pins.len());
+    for pin in pins {
+        let hashes: Vec<String> = pin.hashes.iter().map(|h| plain_hex(h)).collect();
+        if let Some(bad) = hashes.iter().find(|h| !fetch::is_sha256(h)) {
+            return Err(WheelError::InvalidHash {
+                package: pin.name.clone(),
+                version: pin.version.clone(),
+                hash: bad.clone(),
+            });
+        }
+        checked.push(Pin {
+            name: normalize_name(&pin.name),
+            hashes,
+            ..pin.clone()
+        });
+    }
+    let pins = checked.as_slice();
     let present = installed(&target.layout.site_packages);
     let same_version = |pin: &Pin, dist: &InstalledDist| {
         dist.complete

@@ -1051,3 +1051,14 @@ fn compiled_bytecode_is_recorded_and_uninstalled_with_its_package() {
         .unwrap();
     assert!(!target.layout.site_packages.join("beep_compiled").exists());
 }
+
+#[test]
+fn a_pin_with_a_digest_that_is_not_sha256_is_refused_before_anything() {
+    let fx = Fixture::new();
+    let target = fx.env("env");
+    // A digest is also a cache folder name: `..` must never reach a path.
+    let pin = Pin::new("beep-x", "1.0", vec!["../../outside".into()]);
+    let err = fx.install(&target, &[pin]).unwrap_err();
+    assert!(matches!(err, WheelError::InvalidHash { .. }), "{err:?}");
+    assert!(!fx.cache().exists(), "nothing was created");
+}
