@@ -121,18 +121,13 @@ pub(super) fn apply(
         }
     }
     let mut replaced: BTreeMap<&str, String> = BTreeMap::new();
+    let present = uninstall::installed(&layout.site_packages);
     for p in &prepared {
-        for old in uninstall::installed(&layout.site_packages)
-            .into_iter()
-            .filter(|d| d.name == p.name)
-        {
-            if old.complete {
-                uninstall::uninstall(layout, &p.name)?;
-            } else {
-                // An interrupted install: its files are overwritten below.
-                fs_err::remove_dir_all(&old.dist_info)?;
-            }
-            replaced.insert(&p.name, old.version);
+        for old in present.iter().filter(|d| d.name == p.name) {
+            // An interrupted install has no `RECORD`: only its folder goes,
+            // and its files are overwritten below.
+            uninstall::remove(layout, old, &present)?;
+            replaced.insert(&p.name, old.version.clone());
         }
     }
 

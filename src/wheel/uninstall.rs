@@ -79,9 +79,24 @@ pub struct Uninstalled {
 pub fn uninstall(layout: &Layout, name: &str) -> Result<Option<Uninstalled>, WheelError> {
     let wanted = normalize_name(name);
     let dists = installed(&layout.site_packages);
-    let Some(dist) = dists.iter().find(|d| d.name == wanted) else {
+    // A finished install first: a `.dist-info` without `RECORD` beside it
+    // is an interrupted one, removed by the next call.
+    let Some(dist) = dists
+        .iter()
+        .filter(|d| d.name == wanted)
+        .max_by_key(|d| d.complete)
+    else {
         return Ok(None);
     };
+    remove(layout, dist, &dists).map(Some)
+}
+
+/// Removes `dist`, one of `dists` (everything installed).
+pub(super) fn remove(
+    layout: &Layout,
+    dist: &InstalledDist,
+    dists: &[InstalledDist],
+) -> Result<Uninstalled, WheelError> {
     let site = &layout.site_packages;
     let listed: Vec<PathBuf> = match fs_err::read_to_string(dist.dist_info.join("RECORD")) {
         Ok(text) => record::parse(&text)
@@ -170,12 +185,12 @@ pub fn uninstall(layout: &Layout, name: &str) -> Result<Option<Uninstalled>, Whe
     // `RECORD` goes last.
     removed += remove_dist_info(&dist.dist_info)?;
     prune(layout, &root, dirs);
-    Ok(Some(Uninstalled {
+    Ok(Uninstalled {
         name: dist.name.clone(),
         version: dist.version.clone(),
         files: removed,
         kept,
-    }))
+    })
 }
 
 /// `path` with `.` and `..` resolved lexically.

@@ -1062,3 +1062,21 @@ fn a_pin_with_a_digest_that_is_not_sha256_is_refused_before_anything() {
     assert!(matches!(err, WheelError::InvalidHash { .. }), "{err:?}");
     assert!(!fx.cache().exists(), "nothing was created");
 }
+
+#[test]
+fn an_install_interrupted_before_its_record_is_redone() {
+    let fx = Fixture::new();
+    let spec = Custom::new("beep-half", "1.0").file("beep_half/core.py", "C = 1\n");
+    let pin = fx.pin(&spec);
+    let target = fx.env("env");
+    fx.install(&target, std::slice::from_ref(&pin)).unwrap();
+    // RECORD is written last: without it the install did not finish.
+    let dist_info = target.layout.site_packages.join(spec.dist_info());
+    std::fs::remove_file(dist_info.join("RECORD")).unwrap();
+    std::fs::remove_file(target.layout.site_packages.join("beep_half/core.py")).unwrap();
+    let report = fx.install(&target, std::slice::from_ref(&pin)).unwrap();
+    assert_eq!(report.installed.len(), 1, "{report:?}");
+    assert!(dist_info.join("RECORD").is_file());
+    ok_stdout(&python(&target.layout, "import beep_half.core"));
+    assert_eq!(wheel::installed(&target.layout.site_packages).len(), 1);
+}
