@@ -83,8 +83,10 @@ PYEOF
 
 HOME_CACHE="$TMP/home/cache"
 UV_CACHE="$TMP/uv-cache"
-ours_env() { rm -rf "$TMP/env"; "$VENV" "$PYTHON" "$VERSION" "$TMP/env"; }
-uv_env() { rm -rf "$TMP/uenv"; "$UV" venv --quiet --python "$PYTHON" "$TMP/uenv"; }
+# `sync` after each removal, so that writing back what the previous run
+# deleted does not land in the next run's time.
+ours_env() { rm -rf "$TMP/env"; "$VENV" "$PYTHON" "$VERSION" "$TMP/env"; sync; }
+uv_env() { rm -rf "$TMP/uenv"; "$UV" venv --quiet --python "$PYTHON" "$TMP/uenv"; sync; }
 ours() { measure "$BENCH" "$PYTHON" "$VERSION" "$TMP/env" "$TMP/pins.json" "$HOME_CACHE"; }
 uv_sync() {
     measure "$UV" pip sync --quiet --python "$TMP/uenv/bin/python" --cache-dir "$UV_CACHE" "$@" "$TMP/pinned.txt"

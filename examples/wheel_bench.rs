@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example wheel_bench -- <python> <version> <env> <pins.json> <cache-dir>
-//!     [--create] [--link=auto|clone|hardlink|copy] [--compile] [--find-links=DIR]
+//!     [--create] [--link=auto|clone|hardlink|copy] [--compile] [--find-links=DIR] [--jobs=N]
 //! ```
 //!
 //! `<pins.json>` is a list of `{"name", "version", "url", "sha256"}`
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         args.iter().partition(|a| !a.starts_with("--"));
     let [python, version, env, pins, cache] = positional.as_slice() else {
         eprintln!(
-            "usage: wheel_bench <python> <version> <env> <pins.json> <cache-dir> [--create] [--link=MODE] [--compile] [--find-links=DIR]"
+            "usage: wheel_bench <python> <version> <env> <pins.json> <cache-dir> [--create] [--link=MODE] [--compile] [--find-links=DIR] [--jobs=N]"
         );
         return ExitCode::from(64);
     };
@@ -84,6 +84,9 @@ fn main() -> ExitCode {
     let cancel = AtomicBool::new(false);
     let mut opts = Options::new(Path::new(cache.as_str()), &cancel);
     opts.compile_bytecode = flag("--compile");
+    if let Some(jobs) = value("--jobs").and_then(|j| j.parse().ok()) {
+        opts.jobs = jobs;
+    }
     opts.find_links = flags
         .iter()
         .filter_map(|f| f.strip_prefix("--find-links="))

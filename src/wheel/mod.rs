@@ -25,7 +25,8 @@
 //!   (the pin's version of the package, the best fitting file whose sha256
 //!   is the pin's), else the URL through [`crate::fetch`] into
 //!   `cache/downloads/<sha256>`. Pins are prepared in parallel, bounded by
-//!   [`Options::jobs`].
+//!   [`Options::jobs`] (and unpacking by the cores: on slow disks creating
+//!   files gets slower with more at once).
 //! - **Unpacking** ([`unpack`]): once per wheel, into a temporary folder
 //!   renamed into place, so concurrent installers of the same wheel are
 //!   safe. Every file is hashed while written and compared with the wheel's
@@ -93,6 +94,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use pep440_rs::Version;
 
@@ -482,13 +484,10 @@ fn prepare(
     opts: &Options<'_>,
 ) -> Result<Vec<install::Prepared>, WheelError> {
     let find_links = artifact::FindLinks::scan(&opts.find_links);
+    let unpack_slots = Slots::new(cores());
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let workers = opts.jobs.clamp(1, 16).min(pins.len().max(1));
-    // A wheel's files are spread over threads too when few wheels are
-    // prepared at once (one big wheel, or pip's seed).
-    let threads =
-        (std::thread::available_parallelism().map_or(2, |n| n.get()) * 2 / workers).max(1);
     let work = || {
         let mut done = Vec::new();
         loop {
@@ -501,7 +500,7 @@ fn prepare(
                 done.push((i, Err(WheelError::Cancelled)));
                 return done;
             }
-            let result = prepare_one(target, pins[i], opts, &find_links, threads);
+            let result = prepare_one(target, pins[i], opts, &find_links, &unpack_slots);
             if result.is_err() {
                 failed.store(true, Ordering::SeqCst);
             }
@@ -534,7 +533,7 @@ fn prepare_one(
     pin: &Pin,
     opts: &Options<'_>,
     find_links: &artifact::FindLinks,
-    threads: usize,
+    unpack_slots: &Slots,
 ) -> Result<install::Prepared, WheelError> {
     let root = opts.unpacked();
     let unverified = opts.unverified_record.contains(&pin.name);
@@ -557,6 +556,10 @@ fn prepare_one(
                 unpack::discard(&entry)?;
             }
             let found = artifact::resolve(pin, target, opts, find_links)?;
+            // Downloads wait on the network; unpacking is file creation,
+            // which on slow disks gets slower, not faster, with more at once:
+            // as many unpack at a time as there are cores.
+            let _slot = unpack_slots.take();
             let (entry, manifest) = unpack::ensure(
                 &root,
                 &found.sha256,
@@ -565,7 +568,7 @@ fn prepare_one(
                     label: &found.label,
                     expect_name: Some(&pin.name),
                     unverified_record: unverified,
-                    threads,
+                    threads: 1,
                 },
             )?;
             (entry, manifest, found.label)
@@ -611,6 +614,47 @@ fn prepare_one(
         entry,
         manifest,
     })
+}
+
+/// A counting semaphore: at most `n` holders at once.
+struct Slots {
+    free: Mutex<usize>,
+    released: Condvar,
+}
+
+/// One taken slot, given back on drop.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots {
+            free: Mutex::new(n.max(1)),
+            released: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .released
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.0.released.notify_one();
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// PEP 610's `direct_url.json` for an archive at `url` with `sha256`.
