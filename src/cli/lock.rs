@@ -14,10 +14,11 @@ use serde_json::json;
 
 use super::reconcile::{CANCEL, open, run_changes};
 use super::{CliError, Context, Outcome};
+use crate::desired::{self, Desired, Interpreters, LockUse};
 use crate::installer;
 use crate::lockfile::{self, Lock, LockedEnvironment, LockedRuntime, Upgrade};
 use crate::manifest::resolve;
-use crate::reconcile::{self, Desired, LockUse};
+use crate::plan::{self, Change, RuntimeAction};
 use crate::report::Format;
 use crate::venv::BaseInterpreter;
 
@@ -34,7 +35,7 @@ pub struct LockArgs {
 
 pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
     let mut opened = open(ctx)?;
-    let path = lockfile::path_for(&opened.manifest_path);
+    let path = lockfile::path_for(&opened.loaded.manifest_path);
     let existing = lockfile::read(&path)?;
     let upgrade = if args.upgrade {
         Upgrade::All
@@ -49,18 +50,23 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
         (Some(lock), Upgrade::None | Upgrade::Packages(_)) => LockUse::Prefer(lock.clone()),
         _ => LockUse::None,
     };
-    let manifest = &opened.checked.manifest;
-    let desired = reconcile::desired_state(manifest, &opened.home, &lock_use)
-        .map_err(|errors| CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect()))?;
+    let manifest = &opened.loaded.checked.manifest;
+    let desired = desired::build(
+        manifest,
+        &opened.loaded.home,
+        &lock_use,
+        Interpreters::Discover,
+    )
+    .map_err(CliError::many)?;
 
     provision_runtimes(ctx, &mut opened, &desired)?;
 
     let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
-    let manifest = &opened.checked.manifest;
-    let config = reconcile::installer_config(manifest);
+    let manifest = &opened.loaded.checked.manifest;
+    let config = desired::installer_config(manifest);
     let selected = installer::select(&config, std::env::var_os("PATH").as_deref())?;
-    let resolved = resolve::resolve(manifest, opened.home.root());
-    let cache_dir = opened.home.cache_dir();
+    let resolved = resolve::resolve(manifest, opened.loaded.home.root());
+    let cache_dir = opened.loaded.home.cache_dir();
 
     let mut lock = Lock::default();
     for spec in &desired.runtimes {
@@ -127,7 +133,7 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
             LockedEnvironment {
                 runtime: spec.runtime.clone(),
                 python_version: spec.python_version.clone(),
-                inputs_hash: reconcile::env_inputs_hash(env, runtime),
+                inputs_hash: desired::env_inputs_hash(env, runtime),
                 packages,
             },
         );
@@ -168,19 +174,32 @@ fn provision_runtimes(
         runtimes: desired.runtimes.clone(),
         ..Desired::default()
     };
-    let changes: Vec<_> =
-        reconcile::plan_changes(&opened.owner, &only_runtimes, &opened.registry, &[])
-            .map_err(|problems| {
-                CliError::Many(problems.into_iter().map(|e| Box::new(e) as _).collect())
-            })?
-            .into_iter()
-            .filter(|c| c.is_runtime() && c.runtime.is_some())
-            // Old folders are retired by `apply`, which knows what uses them.
-            .map(|mut c| {
-                c.retire = None;
-                c
-            })
-            .collect();
+    let loaded = &opened.loaded;
+    let observed = crate::observe::observe(&only_runtimes, &loaded.registry, &loaded.owner);
+    let changes: Vec<Change> = plan::diff(&plan::Inputs {
+        owner: &loaded.owner,
+        desired: &only_runtimes,
+        registry: &loaded.registry,
+        observed: &observed,
+        targets: &[],
+        replace: &[],
+        mode: plan::Mode::Apply,
+    })
+    .map_err(CliError::many)?
+    .into_iter()
+    .filter_map(|c| match c {
+        // Old folders are retired by `apply`, which knows what uses them.
+        Change::Runtime(mut r) => {
+            match &mut r.action {
+                RuntimeAction::Create { .. } | RuntimeAction::Adopt { .. } => {}
+                RuntimeAction::Replace { retire, .. } => *retire = None,
+                RuntimeAction::Delete { .. } | RuntimeAction::Forget { .. } => return None,
+            }
+            Some(Change::Runtime(r))
+        }
+        Change::Environment(_) => None,
+    })
+    .collect();
     if changes.is_empty() {
         return Ok(());
     }
@@ -188,7 +207,7 @@ fn provision_runtimes(
         "provisioning {} to resolve against",
         changes
             .iter()
-            .map(|c| c.address.as_str())
+            .map(Change::address)
             .collect::<Vec<_>>()
             .join(", ")
     ));

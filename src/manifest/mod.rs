@@ -124,6 +124,8 @@ pub struct Settings {
     pub find_links: Vec<Spanned<String>>,
     pub offline: bool,
     pub jobs: Option<u32>,
+    /// Seed pip into environments (`pip`, default true).
+    pub pip: Option<Spanned<bool>>,
 }
 
 /// `[runtimes.NAME]`.
@@ -165,6 +167,7 @@ pub struct Template {
     pub packages: Vec<Spanned<String>>,
     pub env: BTreeMap<String, Spanned<String>>,
     pub system_site_packages: Option<bool>,
+    pub pip: Option<bool>,
 }
 
 impl Default for Spanned<String> {
@@ -185,6 +188,11 @@ pub struct Environment {
     pub system_site_packages: Option<bool>,
     pub path: Option<Spanned<String>>,
     pub kind: EnvironmentKind,
+    pub pip: Option<bool>,
+    /// `vscode = true`: `apply` points the manifest folder's
+    /// `.vscode/settings.json` at this environment
+    /// ([`crate::usage::vscode::for_manifest`]).
+    pub vscode: Option<Spanned<bool>>,
 }
 
 /// A manifest as written, with the built-in profiles and templates added
@@ -202,6 +210,9 @@ pub struct Manifest {
     pub profiles: BTreeMap<String, Profile>,
     pub templates: BTreeMap<String, Template>,
     pub environments: BTreeMap<String, Environment>,
+    /// `[moved]`: renamed environments, `env.OLD -> env.NEW`, with the span
+    /// of each entry's key.
+    pub moved: Vec<(Spanned<String>, Spanned<String>)>,
 }
 
 /// A manifest that passed every check, and the warnings found on the way.

@@ -32,6 +32,9 @@ pub struct ResolvedEnvironment {
     pub packages: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub system_site_packages: bool,
+    /// pip is seeded: the environment's `pip`, else its nearest template's,
+    /// else `settings.pip`, else true.
+    pub pip: bool,
 }
 
 /// The runtime an environment resolves to, if any.
@@ -152,7 +155,14 @@ fn resolve_one(manifest: &Manifest, env: &Environment, home: &Path) -> ResolvedE
         system_site_packages = s;
     }
 
+    let pip = env
+        .pip
+        .or_else(|| chain.iter().find_map(|t| t.pip))
+        .or(manifest.settings.pip.as_ref().map(|p| p.value))
+        .unwrap_or(true);
+
     ResolvedEnvironment {
+        pip,
         name: env.name.value.clone(),
         path: environment_path(manifest, env, home),
         kind: env.kind,

@@ -116,6 +116,11 @@ pub const SETTINGS: &[Field] = &[
         Ty::Integer { min: 1 },
         "How many independent steps run at once (default: the number of cores).",
     ),
+    field(
+        "pip",
+        Ty::Bool,
+        "Seed pip into every environment, whichever installer runs (default `true`).",
+    ),
 ];
 
 pub const RUNTIME: &[Field] = &[
@@ -184,6 +189,11 @@ pub const TEMPLATE: &[Field] = &[
         Ty::Bool,
         "Give the environment access to the base interpreter's packages.",
     ),
+    field(
+        "pip",
+        Ty::Bool,
+        "Seed pip into environments using it (default: `settings.pip`).",
+    ),
 ];
 
 pub const ENVIRONMENT: &[Field] = &[
@@ -219,6 +229,16 @@ pub const ENVIRONMENT: &[Field] = &[
         Ty::Enum(ENVIRONMENT_KINDS),
         "`venv` (default) or `conda`.",
     ),
+    field(
+        "pip",
+        Ty::Bool,
+        "Seed pip into the environment (default: its template's, else `settings.pip`).",
+    ),
+    field(
+        "vscode",
+        Ty::Bool,
+        "Point VS Code at this environment: `apply` writes `.vscode/settings.json` in the manifest's folder (at most one environment).",
+    ),
 ];
 
 /// The tables of named items at the top level: (key, fields, what an item is).
@@ -237,6 +257,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "profiles",
     "templates",
     "environments",
+    "moved",
 ];
 
 fn fields_schema(fields: &[Field]) -> Value {
@@ -313,6 +334,12 @@ pub fn json_schema() -> Value {
             "profiles": named("Profile", "Package profiles"),
             "templates": named("Template", "Environment templates"),
             "environments": named("Environment", "Virtual environments"),
+            "moved": {
+                "type": "object",
+                "description": "Renamed environments: `\"env.OLD\" = \"env.NEW\"`. The record moves to the new name; nothing is rebuilt unless its path or packages changed too.",
+                "propertyNames": { "pattern": "^env\\.[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" },
+                "additionalProperties": { "type": "string", "pattern": "^env\\.[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" },
+            },
         },
         "definitions": {
             "Settings": settings,

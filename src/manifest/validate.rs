@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use pep440_rs::{Version, VersionSpecifiers};
 
-use super::{Manifest, RuntimeSource, Spanned, builtin, resolve};
+use super::{Manifest, RuntimeSource, Spanned, builtin, resolve, schema};
 use crate::diagnostic::{Diagnostic, Diagnostics, suggestion};
 
 pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics) {
@@ -144,6 +144,18 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
         }
         check_requirements(&env.packages, diagnostics);
         check_env_vars(&env.env, diagnostics);
+        if env.kind == super::EnvironmentKind::Conda {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::unsupported-kind",
+                    format!(
+                        "{context} has `kind = \"conda\"`, which this beep-python cannot build yet"
+                    ),
+                )
+                .label(env.name.span.clone(), "a conda environment")
+                .help("use `kind = \"venv\"` (the default)"),
+            );
+        }
         if let Some(path) = &env.path
             && path.value.trim().is_empty()
         {
@@ -173,7 +185,107 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
         }
     }
     check_paths(manifest, home, diagnostics);
+    check_moved(manifest, diagnostics);
+    check_vscode(manifest, diagnostics);
     check_unused(manifest, diagnostics);
+}
+
+/// `vscode = true` on one environment at most: there is one
+/// `.vscode/settings.json` per workspace folder.
+fn check_vscode(manifest: &Manifest, diagnostics: &mut Diagnostics) {
+    let mut first: Option<&str> = None;
+    for env in manifest.environments.values() {
+        let Some(flag) = env.vscode.as_ref().filter(|f| f.value) else {
+            continue;
+        };
+        match first {
+            None => first = Some(&env.name.value),
+            Some(first) => diagnostics.push(
+                Diagnostic::error(
+                    "manifest::several-vscode",
+                    format!(
+                        "environments `{first}` and `{}` both have `vscode = true`",
+                        env.name.value
+                    ),
+                )
+                .label(flag.span.clone(), "second one")
+                .help("VS Code uses one interpreter per workspace folder: keep `vscode = true` on one environment"),
+            ),
+        }
+    }
+}
+
+/// `[moved]`: each entry renames an environment that is no longer declared
+/// to one that is; an address at most once on each side.
+fn check_moved(manifest: &Manifest, diagnostics: &mut Diagnostics) {
+    let environments: Vec<&str> = manifest.environments.keys().map(String::as_str).collect();
+    let mut seen_from: Vec<&str> = Vec::new();
+    let mut seen_to: Vec<&str> = Vec::new();
+    for (from, to) in &manifest.moved {
+        let mut ok = true;
+        for (side, address) in [("from", from), ("to", to)] {
+            let valid = address
+                .value
+                .strip_prefix("env.")
+                .is_some_and(schema::is_valid_name);
+            if !valid {
+                ok = false;
+                diagnostics.push(
+                    Diagnostic::error(
+                        "manifest::invalid-moved",
+                        format!("`{}` is not an environment address", address.value),
+                    )
+                    .label(
+                        address.span.clone(),
+                        format!("expected `env.NAME` ({side})"),
+                    )
+                    .help("write renames as `\"env.OLD\" = \"env.NEW\"` under `[moved]`"),
+                );
+            }
+        }
+        if !ok {
+            continue;
+        }
+        let (old, new) = (&from.value[4..], &to.value[4..]);
+        if environments.contains(&old) {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-moved",
+                    format!("`{}` is renamed, but is still declared", from.value),
+                )
+                .label(from.span.clone(), "still an environment of this manifest")
+                .help("remove the old `[environments.NAME]` table, or this `[moved]` entry"),
+            );
+        }
+        if !environments.contains(&new) {
+            let help = suggestion(new, environments.iter().copied())
+                .unwrap_or_else(|| "the new name must be declared under `[environments]`".into());
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-moved",
+                    format!("`{}` is not declared", to.value),
+                )
+                .label(to.span.clone(), "not an environment of this manifest")
+                .help(help),
+            );
+        }
+        for (seen, address, side) in [
+            (&mut seen_from, from, "renamed from"),
+            (&mut seen_to, to, "renamed to"),
+        ] {
+            if seen.contains(&address.value.as_str()) {
+                diagnostics.push(
+                    Diagnostic::error(
+                        "manifest::invalid-moved",
+                        format!("`{}` is {side} twice", address.value),
+                    )
+                    .label(address.span.clone(), "second entry")
+                    .help("each environment can be renamed once per apply"),
+                );
+            }
+            seen.push(address.value.as_str());
+        }
+    }
 }
 
 fn check_reference(

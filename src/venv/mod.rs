@@ -79,6 +79,9 @@ pub struct Marker {
     pub spec_hash: String,
     /// When the environment was created.
     pub created_at: jiff::Timestamp,
+    /// What it was built from (absent in markers older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built: Option<crate::registry::model::BuiltFrom>,
 }
 
 /// Errors from creating or seeding an environment.
@@ -223,7 +226,7 @@ pub fn create(
         Ok(_) => match fs_err::read_to_string(&cfg_path) {
             Ok(text) => check_existing(path, &text, &home, (major, minor))?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if fs_err::read_dir(path)?.next().is_some() {
+                if !crate::files::holds_only_reserved(path)? {
                     return Err(VenvError::NotEmpty {
                         path: path.to_path_buf(),
                     });
@@ -553,6 +556,7 @@ mod tests {
             owner: "/p/beep-python.toml".into(),
             spec_hash: "abc".into(),
             created_at: "2024-01-02T03:04:05Z".parse().unwrap(),
+            built: None,
         };
         write_marker(dir.path(), &marker).unwrap();
         assert_eq!(read_marker(dir.path()), Some(marker));

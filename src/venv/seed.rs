@@ -24,6 +24,7 @@ use pep440_rs::Version;
 
 use super::layout::{Layout, base_layout, bundled_wheel_dirs, major_minor};
 use super::{BaseInterpreter, VenvError, real_base};
+use crate::process::Prepared as _;
 use crate::wheel;
 
 /// What [`seed_pip`] did.
@@ -156,6 +157,7 @@ fn run_ensurepip(layout: &Layout) -> Result<(), VenvError> {
         .env_remove("PYTHONPATH")
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         .env("PIP_NO_INPUT", "1")
+        .prepared()
         .output()
         .map_err(|e| {
             io::Error::new(

@@ -22,14 +22,14 @@
 
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
 use super::WheelError;
 use super::unpack::{self, Manifest, mtime_ns};
+use crate::process::{Group, Waited};
 
 /// The stamp format this program writes.
 const STAMP_VERSION: u32 = 1;
@@ -221,7 +221,9 @@ fn sources_of(manifest: &Manifest) -> impl Iterator<Item = &str> {
     sources(manifest).into_iter()
 }
 
-/// Runs `compileall` over `files`, spread over up to `workers` processes.
+/// Runs `compileall` over `files`, spread over up to `workers` processes,
+/// each started, waited for and reaped on this thread through
+/// [`crate::process::Group`] (its own process group, killed with us).
 fn compile(
     python: &Python<'_>,
     files: &[PathBuf],
@@ -236,70 +238,55 @@ fn compile(
     // Each process costs its start-up (~20 ms); below ~200 files per worker
     // more processes do not pay.
     let workers = workers.clamp(1, 8).min(files.len().div_ceil(200)).max(1);
-    let mut children: Vec<Child> = Vec::with_capacity(workers);
-    let result = (|| {
-        for w in 0..workers {
-            let mut command = Command::new(python.executable);
-            // Isolated: no user site, no PYTHON* variables (a
-            // PYTHONPYCACHEPREFIX would put the files elsewhere).
-            command.args(["-I", "-m", "compileall", "-q"]);
-            if minor >= 7 {
-                // `SOURCE_DATE_EPOCH` would otherwise switch to hash-based
-                // files, which are checked against the source on every import.
-                command.args(["--invalidation-mode", "timestamp"]);
-            }
-            command
-                .args(["-i", "-"])
-                .env_remove("SOURCE_DATE_EPOCH")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            crate::process::own_group(&mut command);
-            let mut child = command
-                .spawn()
-                .map_err(|e| failed(format!("cannot start it: {e}")))?;
-            let mut list = Vec::new();
-            for file in files.iter().skip(w).step_by(workers) {
-                list.extend_from_slice(file.to_string_lossy().as_bytes());
-                list.push(b'\n');
-            }
-            let mut stdin = child
-                .stdin
-                .take()
-                .ok_or_else(|| failed("no stdin".into()))?;
-            children.push(child);
-            stdin
-                .write_all(&list)
-                .map_err(|e| failed(format!("cannot give it the files: {e}")))?;
+    // Dropping a group kills it: an early return leaves no worker behind.
+    let mut groups: Vec<Group> = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let mut command = Command::new(python.executable);
+        // Isolated: no user site, no PYTHON* variables (a
+        // PYTHONPYCACHEPREFIX would put the files elsewhere).
+        command.args(["-I", "-m", "compileall", "-q"]);
+        if minor >= 7 {
+            // `SOURCE_DATE_EPOCH` would otherwise switch to hash-based
+            // files, which are checked against the source on every import.
+            command.args(["--invalidation-mode", "timestamp"]);
         }
-        // Exit statuses are not checked: `compileall` fails when one file
-        // does not compile, which is not an installation error.
-        loop {
-            if cancel.load(Ordering::SeqCst) {
-                return Err(WheelError::Cancelled);
-            }
-            let mut running = false;
-            for child in &mut children {
-                if child
-                    .try_wait()
-                    .map_err(|e| failed(e.to_string()))?
-                    .is_none()
-                {
-                    running = true;
-                }
-            }
-            if !running {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        command
+            .args(["-i", "-"])
+            .env_remove("SOURCE_DATE_EPOCH")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut group =
+            Group::spawn(&mut command).map_err(|e| failed(format!("cannot start it: {e}")))?;
+        let mut list = Vec::new();
+        for file in files.iter().skip(w).step_by(workers) {
+            list.extend_from_slice(file.to_string_lossy().as_bytes());
+            list.push(b'\n');
         }
-    })();
-    if result.is_err() {
-        for child in &mut children {
-            crate::process::kill_group(child);
+        let mut stdin = group
+            .child()
+            .stdin
+            .take()
+            .ok_or_else(|| failed("no stdin".into()))?;
+        groups.push(group);
+        stdin
+            .write_all(&list)
+            .map_err(|e| failed(format!("cannot give it the files: {e}")))?;
+    }
+    // Exit statuses are not checked: `compileall` fails when one file does
+    // not compile, which is not an installation error.
+    for mut group in groups {
+        match group
+            .wait(Some(cancel), None)
+            .map_err(|e| failed(e.to_string()))?
+        {
+            Waited::Exited => {
+                group.finish().map_err(|e| failed(e.to_string()))?;
+            }
+            Waited::Cancelled | Waited::TimedOut => return Err(WheelError::Cancelled),
         }
     }
-    result
+    Ok(())
 }
 
 #[cfg(test)]

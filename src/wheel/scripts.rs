@@ -32,28 +32,22 @@ pub fn entry_points(
             out.insert(name.trim().to_string(), target.trim().to_string());
         }
     }
-    if dist_name.eq_ignore_ascii_case("pip") {
-        let versioned: Vec<String> = out
-            .keys()
-            .filter(|k| {
-                k.strip_prefix("pip").is_some_and(|rest| {
-                    rest.split_once('.').is_some_and(|(a, b)| {
-                        !a.is_empty()
-                            && !b.is_empty()
-                            && a.chars().all(|c| c.is_ascii_digit())
-                            && b.chars().all(|c| c.is_ascii_digit())
-                    })
-                })
+    // pip's installer writes `pip`, `pipX` and `pipX.Y` for the Python it
+    // installs into, whatever versioned names the wheel lists (pip 24.1
+    // dropped them from its wheel); so do we.
+    if dist_name.eq_ignore_ascii_case("pip")
+        && let Some(target) = out.get("pip").cloned()
+    {
+        out.retain(|name, _| {
+            !name.strip_prefix("pip").is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .split('.')
+                        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
             })
-            .cloned()
-            .collect();
-        if let Some(first) = versioned.first() {
-            let target = out[first].clone();
-            for key in &versioned {
-                out.remove(key);
-            }
-            out.insert(format!("pip{major}.{minor}"), target);
-        }
+        });
+        out.insert(format!("pip{major}"), target.clone());
+        out.insert(format!("pip{major}.{minor}"), target);
     }
     out
 }
@@ -146,6 +140,14 @@ mod tests {
         assert_eq!(
             scripts.keys().map(String::as_str).collect::<Vec<_>>(),
             ["pip", "pip3", "pip3.12"]
+        );
+        // pip 24.1 and later list no versioned name: pip's installer still
+        // writes one.
+        let text = "[console_scripts]\npip = pip._internal.cli.main:main\npip3 = pip._internal.cli.main:main\n";
+        let scripts = entry_points(text, "pip", (3, 13));
+        assert_eq!(
+            scripts.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["pip", "pip3", "pip3.13"]
         );
         let gui = entry_points("[gui_scripts]\nviewer = v.app:run\n", "v", (3, 12));
         assert_eq!(gui["viewer"], "v.app:run");

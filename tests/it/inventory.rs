@@ -11,7 +11,8 @@ use std::sync::atomic::AtomicBool;
 use beep_python::inventory::{self, DamageKind, INVENTORY_FILE};
 use beep_python::wheel;
 
-use crate::native::{Fixture, command, ok_stdout};
+use crate::common::{require, tool};
+use crate::native::{Fixture, NEEDS, command, ok_stdout};
 use crate::wheels::Custom;
 
 /// Replaces `path` with `contents` the way a careful editor does (a new
@@ -28,7 +29,7 @@ fn sha256(path: &Path) -> String {
 
 #[test]
 fn check_cheap_names_the_package_of_a_deleted_and_a_changed_file() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let a = Custom::new("beep-a", "1.0")
         .file("beep_a/console.py", "def show():\n    pass\n")
         .file("beep_a/style.py", "S = 1\n");
@@ -138,7 +139,7 @@ fn check_cheap_names_the_package_of_a_deleted_and_a_changed_file() {
 
 #[test]
 fn inventories_of_pip_and_uv_installs_hash_what_record_lacks() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let spec = Custom::new("beep-by-tool", "1.0").file("beep_by_tool/x.py", "X = 1\n");
     spec.build(&fx.house());
 
@@ -153,19 +154,7 @@ fn inventories_of_pip_and_uv_installs_hash_what_record_lacks() {
     );
     check_tool_inventory(&by_pip.layout.root, "pip");
 
-    let uv = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join("uv"))
-            .find(|p| p.is_file())
-    });
-    let Some(uv) = uv else {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "uv is not on PATH (CI installs it)"
-        );
-        eprintln!("note: uv is not on PATH; its half of this test did not run");
-        return;
-    };
+    let uv = require!("uv on PATH", tool("uv"));
     let by_uv = fx.env("uv");
     ok_stdout(
         &command(&uv)

@@ -11,40 +11,30 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock};
 
 use beep_python::lockfile::{self, Lock, LockedEnvironment};
 use beep_python::venv::{self, BaseInterpreter, CreateOptions, Layout};
 use beep_python::wheel::{self, LinkMode, LinkPolicy, Options, Pin, Target, WheelError};
 
+use crate::common::require;
 use crate::server::Server;
 use crate::wheels::{Custom, sha256_hex};
 
-/// The interpreter the tests build environments from: `python3` on `PATH`,
-/// resolved to its real executable (shims and links followed by Python
-/// itself), with its version asked once.
-pub fn base() -> BaseInterpreter {
-    static BASE: OnceLock<BaseInterpreter> = OnceLock::new();
-    BASE.get_or_init(|| {
-        let out = Command::new("python3")
-            .args([
-                "-c",
-                "import sys, platform; print(sys.executable); print(platform.python_version()); print(sys.implementation.name)",
-            ])
-            .output()
-            .expect("these tests need `python3` on PATH");
-        assert!(out.status.success(), "{out:?}");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut lines = text.lines();
-        let exe = lines.next().expect("sys.executable");
-        BaseInterpreter {
-            executable: std::fs::canonicalize(exe).expect("python3's executable"),
-            version: lines.next().expect("version").to_string(),
-            implementation: lines.next().expect("implementation").to_string(),
-        }
+/// What the tests need of the machine: a CPython 3.8+ that bundles a pip
+/// wheel (pip seeds the environments that pip itself judges).
+pub const NEEDS: &str = "a CPython 3.8+ that bundles a pip wheel";
+
+/// The interpreter the tests build environments from, chosen at run time
+/// ([`crate::common::python_where`]).
+pub fn base() -> Option<BaseInterpreter> {
+    let python = crate::common::python_where(|p| p.pip_wheel.is_some())?;
+    Some(BaseInterpreter {
+        executable: python.path.clone(),
+        version: python.version.clone(),
+        implementation: "cpython".to_string(),
     })
-    .clone()
 }
 
 /// A home cache, a wheelhouse and environments, in one temporary folder.
@@ -54,11 +44,12 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub fn new() -> Fixture {
-        Fixture {
+    /// `None` when the machine lacks [`NEEDS`]: `require!` it.
+    pub fn new() -> Option<Fixture> {
+        Some(Fixture {
             tmp: tempfile::tempdir().unwrap(),
-            base: base(),
-        }
+            base: base()?,
+        })
     }
 
     pub fn cache(&self) -> PathBuf {
@@ -189,7 +180,7 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
 
 #[test]
 fn purelib_and_platlib_wheels_install_and_import() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let pure = Custom::new("beep-pure", "1.0").file("beep_pure/util.py", "X = 'pure'\n");
     let mut plat = Custom::new("beep-plat", "2.0").file("beep_plat/util.py", "X = 'plat'\n");
     plat.purelib = false;
@@ -215,7 +206,7 @@ fn purelib_and_platlib_wheels_install_and_import() {
 
 #[test]
 fn data_scripts_headers_and_data_go_where_pip_puts_them() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let mut spec = Custom::new("beep-data", "1.0");
     let data = spec.data();
     spec = spec
@@ -295,7 +286,7 @@ fn data_scripts_headers_and_data_go_where_pip_puts_them() {
 
 #[test]
 fn console_and_gui_entry_points_run() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let mut spec = Custom::new("beep-cli", "1.0")
         .file(
             "beep_cli/main.py",
@@ -346,7 +337,7 @@ fn console_and_gui_entry_points_run() {
 
 #[test]
 fn namespace_packages_from_two_wheels_share_a_folder() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let mut a = Custom::new("beep-ns-a", "1.0");
     a.files = vec![("beepns/a/__init__.py".into(), b"A = 1\n".to_vec(), 0o644)];
     let mut b = Custom::new("beep-ns-b", "1.0");
@@ -377,7 +368,7 @@ fn namespace_packages_from_two_wheels_share_a_folder() {
 
 #[test]
 fn a_record_mismatch_is_refused_naming_the_file() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let mut spec = Custom::new("beep-bad", "1.0").file("beep_bad/core.py", "X = 1\n");
     spec.wrong_hash_for = Some("beep_bad/core.py".into());
     let pin = fx.pin(&spec);
@@ -411,7 +402,7 @@ fn a_record_mismatch_is_refused_naming_the_file() {
 
 #[test]
 fn a_wheel_with_parent_entries_is_refused() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let spec = Custom::new("beep-evil", "1.0").file("../../evil.py", "print('escaped')\n");
     let target = fx.env("env");
     let err = fx.install(&target, &[fx.pin(&spec)]).unwrap_err();
@@ -481,7 +472,7 @@ fn locked_pins_install_without_pip_or_uv_on_path() {
         child_install(&spec);
         return;
     }
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let mut app = Custom::new("beep-app", "1.0").file(
         "beep_app/main.py",
         "import beep_lib, beep_remote\ndef main():\n    print('app', beep_lib.__version__, beep_remote.__version__)\n",
@@ -570,7 +561,7 @@ pub fn cache_tag(base: &BaseInterpreter) -> String {
 
 #[test]
 fn uninstall_removes_only_its_own_files_and_keeps_the_others_inodes() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let mut a = Custom::new("beep-a", "1.0").file("beep_a/sub/deep.py", "D = 1\n");
     a.entry_points = Some("[console_scripts]\nbeep-a = beep_a:main\n".into());
     let b = Custom::new("beep-b", "1.0").file("beep_b/other.py", "O = 1\n");
@@ -625,7 +616,7 @@ fn uninstall_removes_only_its_own_files_and_keeps_the_others_inodes() {
 
 #[test]
 fn an_uninstall_never_leaves_the_environment() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let target = fx.env("env");
     let spec = Custom::new("beep-rogue", "1.0");
     fx.install(&target, &[fx.pin(&spec)]).unwrap();
@@ -652,7 +643,7 @@ fn an_uninstall_never_leaves_the_environment() {
 
 #[test]
 fn sync_replaces_changed_versions_and_removes_unpinned_packages() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let a1 = Custom::new("beep-a", "1.0").file("beep_a/only_in_1.py", "");
     let a2 = Custom::new("beep-a", "2.0");
     let b = Custom::new("beep-b", "1.0");
@@ -702,7 +693,7 @@ fn sync_replaces_changed_versions_and_removes_unpinned_packages() {
 
 #[test]
 fn a_failed_download_changes_nothing() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let good = Custom::new("beep-good", "1.0");
     let remote = Custom::new("beep-remote", "1.0");
     let remote_path = remote.build(&fx.tmp.path().join("served"));
@@ -728,7 +719,7 @@ fn a_failed_download_changes_nothing() {
 
 #[test]
 fn pip_and_importlib_metadata_see_native_installs() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let target = fx.env_with_pip("env");
     let top = Custom::new("Beep.Top", "1.2.3").file("beep_top/mod.py", "");
     let dep = Custom::new("beep-dep", "0.1");
@@ -835,7 +826,7 @@ print(json.dumps(out))
 
 #[test]
 fn environments_from_one_cache_share_files_and_copies_keep_their_own() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let spec = Custom::new("beep-shared", "1.0").file("beep_shared/big.py", &"# x\n".repeat(1000));
     let pin = fx.pin(&spec);
     let a = fx.env("a");
@@ -857,12 +848,11 @@ fn environments_from_one_cache_share_files_and_copies_keep_their_own() {
 
     // Another file system (/dev/shm is a tmpfs): copies, with the cache
     // file's modification time.
-    let shm = Path::new("/dev/shm");
-    assert!(
-        shm.is_dir()
-            && std::fs::metadata(shm).unwrap().dev()
-                != std::fs::metadata(fx.tmp.path()).unwrap().dev(),
-        "this test needs /dev/shm on another file system than the temporary folder"
+    let tmp_dev = std::fs::metadata(fx.tmp.path()).unwrap().dev();
+    let shm = require!(
+        "/dev/shm on another file system than the temporary folder",
+        Some(Path::new("/dev/shm"))
+            .filter(|shm| std::fs::metadata(shm).is_ok_and(|m| m.is_dir() && m.dev() != tmp_dev))
     );
     let other = tempfile::tempdir_in(shm).unwrap();
     let c = fx.env_at(&other.path().join("c"));
@@ -892,7 +882,7 @@ fn environments_from_one_cache_share_files_and_copies_keep_their_own() {
 
 #[test]
 fn a_cache_file_changed_in_place_is_unpacked_again() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let spec = Custom::new("beep-edit", "1.0").file("beep_edit/core.py", "VALUE = 1\n");
     let pin = fx.pin(&spec);
     let a = fx.env("a");
@@ -956,7 +946,7 @@ print("\n".join(bad))
 
 #[test]
 fn seeded_pip_carries_valid_bytecode_rebuilt_for_a_new_interpreter_version() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let a = fx.env_with_pip("a");
     let (sources, stale) = stale_bytecode(&a.layout, "pip");
     assert!(sources > 100, "pip has {sources} sources?");
@@ -1013,7 +1003,7 @@ fn seeded_pip_carries_valid_bytecode_rebuilt_for_a_new_interpreter_version() {
 
 #[test]
 fn compiled_bytecode_is_recorded_and_uninstalled_with_its_package() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let spec = Custom::new("beep-compiled", "1.0")
         .file("beep_compiled/a.py", "A = 1\n")
         .file("beep_compiled/sub/b.py", "B = 2\n")
@@ -1054,7 +1044,7 @@ fn compiled_bytecode_is_recorded_and_uninstalled_with_its_package() {
 
 #[test]
 fn a_pin_with_a_digest_that_is_not_sha256_is_refused_before_anything() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let target = fx.env("env");
     // A digest is also a cache folder name: `..` must never reach a path.
     let pin = Pin::new("beep-x", "1.0", vec!["../../outside".into()]);
@@ -1065,7 +1055,7 @@ fn a_pin_with_a_digest_that_is_not_sha256_is_refused_before_anything() {
 
 #[test]
 fn an_install_interrupted_before_its_record_is_redone() {
-    let fx = Fixture::new();
+    let fx = require!(NEEDS, Fixture::new());
     let spec = Custom::new("beep-half", "1.0").file("beep_half/core.py", "C = 1\n");
     let pin = fx.pin(&spec);
     let target = fx.env("env");

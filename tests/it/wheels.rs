@@ -367,6 +367,10 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn pip_installs_wheels_offline_with_their_dependencies() {
+        let base = crate::common::require!(
+            crate::installer::BASE_PYTHON,
+            crate::installer::base_python()
+        );
         let tmp = tempfile::tempdir().unwrap();
         let house = wheelhouse(
             &tmp.path().join("wheels"),
@@ -389,7 +393,7 @@ mod tests {
             ],
         );
         let venv = tmp.path().join("venv");
-        let out = Command::new(crate::installer::base_python())
+        let out = Command::new(&base.path)
             .args(["-m", "venv"])
             .arg(&venv)
             .output()
