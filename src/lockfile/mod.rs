@@ -64,6 +64,13 @@
 //! See [`mod@resolve`]: existing pins are kept as constraints unless they are
 //! being upgraded or no longer satisfy the manifest.
 //!
+//! # Building
+//!
+//! [`build()`] (what `beep-python lock` calls) resolves every environment,
+//! in parallel up to `--jobs`; pip runs from one cached resolver
+//! environment per base interpreter, `<home>/cache/resolvers/<key>/`
+//! ([`RESOLVERS`]), built once, atomically, with pip's bytecode compiled.
+//!
 //! Invariants:
 //!
 //! - The file is replaced atomically (temporary file in the same folder,
@@ -73,9 +80,11 @@
 //!   are PEP 508 names (stored PEP 503 normalized), versions are PEP 440
 //!   versions, hashes are `sha256:` and 64 hex digits.
 
+pub mod build;
 mod compare;
 mod format;
 pub mod resolve;
+pub mod resolvers;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -84,9 +93,11 @@ use std::path::{Path, PathBuf};
 use miette::{NamedSource, SourceSpan};
 use serde::{Deserialize, Serialize};
 
+pub use build::{Inputs, Options, Progress, Target, build};
 pub use compare::{PackageDiff, inputs_hash, package_diff};
 pub use format::{HEADER, parse, render};
 pub use resolve::{ResolveError, ResolveRequest, Upgrade, resolve};
+pub use resolvers::RESOLVERS;
 
 /// The lock file's name, next to the manifest.
 pub const LOCK_FILE: &str = "beep-python.lock";
@@ -144,7 +155,7 @@ pub struct LockedEnvironment {
     /// The version of the interpreter it was resolved for, `3.11.9`.
     pub python_version: String,
     /// The hash of the environment's manifest inputs, computed by the
-    /// caller (see [`inputs_hash`]); compared by `reconcile::desired_state` to decide whether the entry
+    /// caller (see [`inputs_hash`]); compared by `desired::build` to decide whether the entry
     /// still applies.
     pub inputs_hash: String,
     /// Sorted by normalized name, one entry per name.
