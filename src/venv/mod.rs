@@ -11,8 +11,9 @@
 //!   activation scripts that also export the environment's variables. No
 //!   Python process is started.
 //! - [`seed_pip`] installs the pip wheel that the base interpreter bundles
-//!   for `ensurepip`, unpacked in Rust; only when there is no such wheel
-//!   does it run `python -m ensurepip`.
+//!   for `ensurepip` through [`crate::wheel`] (with its bytecode, compiled
+//!   once into the cache); only when there is no such wheel does it run
+//!   `python -m ensurepip`.
 //! - [`observe`] reports what is on disk; it never starts a process and
 //!   never fails.
 //!
