@@ -34,6 +34,7 @@ mod schema;
 mod server;
 mod shell;
 mod truth;
+mod update;
 mod validate;
 mod venv;
 mod vscode;
