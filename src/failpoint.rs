@@ -72,3 +72,34 @@ impl Drop for Armed {
         ARMED.with(|armed| armed.borrow_mut().retain(|a| *a != self.0));
     }
 }
+
+/// A point where a crash test may kill the process: with
+/// `BEEP_PYTHON_CRASH_AT=N`, the Nth crash point this process reaches (of
+/// any name) kills it with SIGKILL, as a power cut or `kill -9` would.
+/// Enumerating N walks a transaction through every recorded step.
+#[cfg(feature = "failpoints")]
+pub fn crash_point(name: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let Some(at) = std::env::var("BEEP_PYTHON_CRASH_AT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    let hit = HITS.fetch_add(1, Ordering::SeqCst) + 1;
+    if hit == at {
+        eprintln!("crash point {hit} (`{name}`): killing this process");
+        #[cfg(unix)]
+        // SAFETY: sending a signal to ourselves has no memory effects.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+        std::process::abort();
+    }
+}
+
+/// A point where a crash test may kill the process (tests only).
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn crash_point(_name: &str) {}

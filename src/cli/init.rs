@@ -1,6 +1,8 @@
 //! `beep-python init`: a starter manifest that validates and uses an
 //! interpreter already on the machine, so that the first `apply` needs no
-//! download.
+//! download; `init --example` prints the annotated manifest with every key,
+//! which is compiled into the binary (a user who installed only the binary
+//! has no `beep-python.toml.example`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,7 +11,15 @@ use super::{CliError, Context, Outcome};
 use crate::manifest::MANIFEST_FILE;
 
 #[derive(Debug, clap::Args)]
-pub struct InitArgs {}
+pub struct InitArgs {
+    /// Print an annotated manifest with every key explained to stdout;
+    /// write nothing.
+    #[arg(long)]
+    pub example: bool,
+}
+
+/// The annotated example, as in the repository.
+pub const EXAMPLE: &str = include_str!("../../beep-python.toml.example");
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum InitError {
@@ -31,7 +41,7 @@ pub enum InitError {
 
 /// The starter manifest. `tests/it` checks that it validates.
 pub const STARTER: &str = r#"# beep-python manifest: the Python interpreters and environments of this project.
-# `beep-python validate` checks it; see beep-python.toml.example for every key.
+# `beep-python validate` checks it; `beep-python init --example` shows every key.
 version = 1
 
 [settings]
@@ -49,7 +59,11 @@ path = ".venv"                # relative to this file
 packages = []
 "#;
 
-pub fn run(ctx: &Context, _args: &InitArgs) -> Result<Outcome, CliError> {
+pub fn run(ctx: &Context, args: &InitArgs) -> Result<Outcome, CliError> {
+    if args.example {
+        ctx.printer.data(&example_for_users())?;
+        return Ok(Outcome::Success);
+    }
     let path = match &ctx.manifest {
         Some(p) => p.clone(),
         None => ctx.cwd()?.join(MANIFEST_FILE),
@@ -79,4 +93,15 @@ pub fn run(ctx: &Context, _args: &InitArgs) -> Result<Outcome, CliError> {
         path.display()
     ));
     Ok(Outcome::Success)
+}
+
+/// [`EXAMPLE`] without its `#:schema` line, which points at the
+/// repository's copy of the schema: a manifest saved from this output
+/// would name a file its user does not have.
+fn example_for_users() -> String {
+    EXAMPLE
+        .lines()
+        .filter(|line| !line.starts_with("#:schema"))
+        .map(|line| format!("{line}\n"))
+        .collect()
 }

@@ -3,10 +3,16 @@
 //!
 //! Resolution needs each environment's interpreter, so managed runtimes
 //! that are not installed yet are provisioned first (the same journaled
-//! steps as `apply`); environments themselves are not touched. Existing
-//! pins that still satisfy the manifest are kept ([`lockfile::resolve`]'s
-//! minimal churn), and so is a locked runtime build that still satisfies
-//! the manifest's version, unless `--upgrade` asks for the newest.
+//! steps as `apply`, under the home lock); environments themselves are not
+//! touched. The home lock is released before resolution, which writes only
+//! into the caches (atomically, see `lockfile::resolvers`) and next to the
+//! manifest, so that a long pip resolution does not hold up every other
+//! command on the home, and two `lock`s run side by side. The lock
+//! itself is built by [`lockfile::build()`]: environments in parallel (up
+//! to `--jobs`), existing pins kept where they still satisfy the manifest
+//! ([`lockfile::resolve`]'s minimal churn), and so is a locked runtime
+//! build that still satisfies the manifest's version, unless `--upgrade`
+//! asks for the newest.
 
 use std::sync::atomic::Ordering;
 
@@ -14,12 +20,11 @@ use serde_json::json;
 
 use super::reconcile::{CANCEL, open, run_changes};
 use super::{CliError, Context, Outcome};
+use crate::desired::{self, Desired, Interpreters, LockUse};
 use crate::installer;
-use crate::lockfile::{self, Lock, LockedEnvironment, LockedRuntime, Upgrade};
-use crate::manifest::resolve;
-use crate::reconcile::{self, Desired, LockUse};
-use crate::report::Format;
-use crate::venv::BaseInterpreter;
+use crate::lockfile::{self, Upgrade};
+use crate::plan::{self, Change, RuntimeAction};
+use crate::report::{Format, Printer};
 
 #[derive(Debug, clap::Args)]
 pub struct LockArgs {
@@ -30,11 +35,14 @@ pub struct LockArgs {
     /// Re-resolve this package (in every environment); repeatable.
     #[arg(long, value_name = "NAME", conflicts_with = "upgrade")]
     pub upgrade_package: Vec<String>,
+    /// How many environments resolve at once (default: `settings.jobs`, else the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: Option<u32>,
 }
 
 pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
     let mut opened = open(ctx)?;
-    let path = lockfile::path_for(&opened.manifest_path);
+    let path = lockfile::path_for(&opened.loaded.manifest_path);
     let existing = lockfile::read(&path)?;
     let upgrade = if args.upgrade {
         Upgrade::All
@@ -49,89 +57,49 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
         (Some(lock), Upgrade::None | Upgrade::Packages(_)) => LockUse::Prefer(lock.clone()),
         _ => LockUse::None,
     };
-    let manifest = &opened.checked.manifest;
-    let desired = reconcile::desired_state(manifest, &opened.home, &lock_use)
-        .map_err(|errors| CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect()))?;
+    let manifest = &opened.loaded.checked.manifest;
+    let desired = desired::build(
+        manifest,
+        &opened.loaded.home,
+        &lock_use,
+        Interpreters::Discover,
+    )
+    .map_err(|errors| CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect()))?;
 
     provision_runtimes(ctx, &mut opened, &desired)?;
 
     let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
-    let manifest = &opened.checked.manifest;
-    let config = reconcile::installer_config(manifest);
+    let manifest = &opened.loaded.checked.manifest;
+    let config = desired::installer_config(manifest);
     let selected = installer::select(&config, std::env::var_os("PATH").as_deref())?;
-    let resolved = resolve::resolve(manifest, opened.home.root());
-    let cache_dir = opened.home.cache_dir();
-
-    let mut lock = Lock::default();
-    for spec in &desired.runtimes {
-        lock.runtimes.insert(
-            spec.name.clone(),
-            LockedRuntime {
-                source: spec.source.as_str().to_string(),
-                version: spec.python_version.clone(),
-                url: Some(spec.upstream_url.clone()),
-                sha256: Some(spec.sha256.clone()),
-                path: None,
-                // A standalone build is one platform's; the others take the
-                // same version from their catalog.
-                platform: (spec.source == crate::manifest::RuntimeSource::Standalone)
-                    .then(|| spec.platform.clone()),
-            },
-        );
-    }
-    for spec in &desired.environments {
-        let Some(env) = resolved.iter().find(|e| e.name == spec.name) else {
-            continue;
-        };
-        let runtime = manifest.runtimes.get(&spec.runtime);
-        if runtime.is_some_and(|r| r.source == crate::manifest::RuntimeSource::System) {
-            lock.runtimes
-                .entry(spec.runtime.clone())
-                .or_insert_with(|| LockedRuntime {
-                    source: "system".into(),
-                    version: spec.python_version.clone(),
-                    url: None,
-                    sha256: None,
-                    path: Some(spec.interpreter.clone()),
-                    platform: None,
-                });
-        }
-        let preferences = existing
-            .as_ref()
-            .and_then(|l| l.environments.get(&spec.name))
-            .filter(|l| l.runtime == spec.runtime)
-            .map(|l| l.packages.clone())
-            .unwrap_or_default();
-        ctx.printer.info(&format!(
-            "resolving env.{} ({} requirements)",
-            spec.name,
-            spec.packages.len()
-        ));
-        let packages = lockfile::resolve(&lockfile::ResolveRequest {
-            base: &BaseInterpreter {
-                executable: spec.interpreter.clone(),
-                version: spec.python_version.clone(),
-                implementation: spec.implementation.clone(),
-            },
-            requirements: &spec.packages,
-            preferences: &preferences,
+    let jobs = args
+        .jobs
+        .or(manifest.settings.jobs)
+        .map(|j| j as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let inputs = lockfile::Inputs::from_desired(manifest, &desired, opened.loaded.home.root());
+    let cache_dir = opened.loaded.home.cache_dir();
+    // Resolution changes nothing in the home but its caches, whose entries
+    // are built aside and renamed into place: the home lock is not held
+    // while pip or uv work, which can take minutes.
+    drop(opened);
+    let lock = lockfile::build(
+        &inputs,
+        &lockfile::Options {
+            existing: existing.as_ref(),
             upgrade: &upgrade,
             selected: &selected,
             config: &config,
             cache_dir: &cache_dir,
-            environment: &spec.name,
+            jobs,
             cancel: &CANCEL,
-        })?;
-        lock.environments.insert(
-            spec.name.clone(),
-            LockedEnvironment {
-                runtime: spec.runtime.clone(),
-                python_version: spec.python_version.clone(),
-                inputs_hash: reconcile::env_inputs_hash(env, runtime),
-                packages,
-            },
-        );
-    }
+            progress: &Progress(&ctx.printer),
+        },
+    )
+    .map_err(|mut errors| match errors.len() {
+        1 => CliError::Resolve(errors.remove(0)),
+        _ => CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect()),
+    })?;
 
     let changed = lockfile::write(&path, &lock)?;
     match ctx.printer.format {
@@ -157,6 +125,17 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
     Ok(Outcome::Success)
 }
 
+/// Progress lines on stderr.
+struct Progress<'a>(&'a Printer);
+
+impl lockfile::Progress for Progress<'_> {
+    fn resolving(&self, environment: &str, requirements: usize) {
+        self.0.info(&format!(
+            "resolving env.{environment} ({requirements} requirements)"
+        ));
+    }
+}
+
 /// Installs the managed runtimes that resolution needs and that are not in
 /// place yet (journaled like `apply`; nothing else is changed).
 fn provision_runtimes(
@@ -168,19 +147,32 @@ fn provision_runtimes(
         runtimes: desired.runtimes.clone(),
         ..Desired::default()
     };
-    let changes: Vec<_> =
-        reconcile::plan_changes(&opened.owner, &only_runtimes, &opened.registry, &[])
-            .map_err(|problems| {
-                CliError::Many(problems.into_iter().map(|e| Box::new(e) as _).collect())
-            })?
-            .into_iter()
-            .filter(|c| c.is_runtime() && c.runtime.is_some())
-            // Old folders are retired by `apply`, which knows what uses them.
-            .map(|mut c| {
-                c.retire = None;
-                c
-            })
-            .collect();
+    let loaded = &opened.loaded;
+    let observed = crate::observe::observe(&only_runtimes, &loaded.registry, &loaded.owner);
+    let changes: Vec<Change> = plan::diff(&plan::Inputs {
+        owner: &loaded.owner,
+        desired: &only_runtimes,
+        registry: &loaded.registry,
+        observed: &observed,
+        targets: &[],
+        replace: &[],
+        mode: plan::Mode::Apply,
+    })
+    .map_err(CliError::many)?
+    .into_iter()
+    .filter_map(|c| match c {
+        // Old folders are retired by `apply`, which knows what uses them.
+        Change::Runtime(mut r) => {
+            match &mut r.action {
+                RuntimeAction::Create { .. } | RuntimeAction::Adopt { .. } => {}
+                RuntimeAction::Replace { retire, .. } => *retire = None,
+                RuntimeAction::Delete { .. } | RuntimeAction::Forget { .. } => return None,
+            }
+            Some(Change::Runtime(r))
+        }
+        Change::Environment(_) => None,
+    })
+    .collect();
     if changes.is_empty() {
         return Ok(());
     }
@@ -188,7 +180,7 @@ fn provision_runtimes(
         "provisioning {} to resolve against",
         changes
             .iter()
-            .map(|c| c.address.as_str())
+            .map(Change::address)
             .collect::<Vec<_>>()
             .join(", ")
     ));

@@ -1,17 +1,26 @@
 //! The command line: clap structs (their doc comments are the help text) and
 //! one thin function per command that calls into the library.
 
+mod completions;
+mod env;
 mod init;
 mod lock;
 mod reconcile;
+mod recover;
+mod run;
 mod runtimes;
+mod shell;
 mod validate;
+mod vscode;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::report::{BrokenPipe, Format, Printer, Verbosity};
+
+/// The heading of the options every command takes, apart from its own.
+const GLOBAL: &str = "Global options";
 
 /// Declare Python interpreters and virtual environments in
 /// `beep-python.toml`, then plan and apply them like infrastructure.
@@ -20,35 +29,56 @@ use crate::report::{BrokenPipe, Format, Printer, Verbosity};
     name = "beep-python",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    // Our own `help` command: clap's treats `help --help` as a usage error.
+    disable_help_subcommand = true,
+    after_help = EXAMPLES_MAIN
 )]
 pub struct Cli {
     /// The manifest to use (default: `beep-python.toml` in this folder or the nearest one above).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub manifest: Option<PathBuf>,
 
     /// Where beep-python keeps its state [env: BEEP_PYTHON_HOME] [default: ~/.beep-python].
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub home: Option<PathBuf>,
 
     /// Output format of stdout.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(
+        long,
+        global = true,
+        value_parser = format_parser(&["human", "json"]),
+        default_value = "human",
+        value_name = "FORMAT",
+        help_heading = GLOBAL
+    )]
+    pub format: FormatArg,
 
     /// Print only errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
 
     /// Print more about what is happening.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub verbose: bool,
 
     /// Seconds to wait for another beep-python using the same home (0: fail at once, exit 3).
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 0.0, value_parser = parse_seconds)]
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 0.0, value_parser = parse_seconds, help_heading = GLOBAL)]
     pub lock_timeout: f64,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A `--format` parser that accepts only `names` (each a [`FormatArg`]).
+pub(crate) fn format_parser(
+    names: &'static [&'static str],
+) -> impl clap::builder::TypedValueParser<Value = FormatArg> {
+    use clap::builder::TypedValueParser as _;
+    // Every name given is a `FormatArg`'s (the `env` tests use each one).
+    clap::builder::PossibleValuesParser::new(names.iter().copied()).map(|name: String| {
+        <FormatArg as clap::ValueEnum>::from_str(&name, false).unwrap_or_default()
+    })
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -60,27 +90,169 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--format`: `human` or `json` for every command; `env` prints shell
+/// syntaxes instead. One value type for both, so that `env --format fish`
+/// and the global option are the same argument to clap (an argument with
+/// the global one's id is not overridden by it), each with its own values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FormatArg {
+    #[default]
+    Human,
+    Json,
+    Sh,
+    Fish,
+    Powershell,
+    Dotenv,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a starter `beep-python.toml` (never overwrites one).
+    #[command(after_help = EXAMPLES_INIT)]
     Init(init::InitArgs),
     /// Check the manifest and report every problem, with its place in the file.
+    #[command(after_help = EXAMPLES_VALIDATE)]
     Validate,
     /// Resolve every environment to exact versions with hashes, and pin
     /// the runtimes, in `beep-python.lock` next to the manifest.
+    #[command(after_help = EXAMPLES_LOCK)]
     Lock(lock::LockArgs),
     /// Show what `apply` would change.
+    #[command(after_help = EXAMPLES_PLAN)]
     Plan(reconcile::PlanArgs),
     /// Make the machine match the manifest, all or nothing.
+    #[command(after_help = EXAMPLES_APPLY)]
     Apply(reconcile::ApplyArgs),
-    /// Remove every environment this manifest created.
+    /// Remove every environment and runtime this manifest manages.
+    #[command(after_help = EXAMPLES_DESTROY)]
     Destroy(reconcile::DestroyArgs),
-    /// Managed environments and runtimes, with their state.
+    /// Managed environments and runtimes, with the plan's verdict on each.
+    #[command(after_help = EXAMPLES_STATUS)]
     Status,
+    /// Finish or undo what an interrupted apply left, and retry what a
+    /// rollback could not undo; `--abandon` sets it aside, deleting nothing.
+    #[command(after_help = EXAMPLES_RECOVER)]
+    Recover(recover::RecoverArgs),
     /// Interpreters: list the registered ones, discover them, set the default.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXAMPLES_RUNTIMES)]
     Runtimes(runtimes::RuntimesCommand),
+    /// Run a command inside an environment (it becomes the command: same
+    /// stdin, signals and exit status).
+    ///
+    /// The environment is first checked against the manifest and the lock;
+    /// an out-of-date one is an error that says why (`--sync` applies it
+    /// first, `--no-check` skips the check). The command sees
+    /// `VIRTUAL_ENV`, the environment's scripts first on `PATH`, the
+    /// manifest's `env` variables, and no `PYTHONHOME`. A command that
+    /// cannot be found exits 127, one that cannot be run 126.
+    #[command(after_help = EXAMPLES_RUN)]
+    Run(run::RunArgs),
+    /// Print the variables that activating an environment sets, for `eval`,
+    /// direnv and tools.
+    #[command(after_help = EXAMPLES_ENV)]
+    Env(env::EnvArgs),
+    /// Start your shell (`$SHELL`) with an environment active; leave it with
+    /// `exit`.
+    #[command(after_help = EXAMPLES_SHELL)]
+    Shell(shell::ShellArgs),
+    /// Point VS Code at an environment: edit the workspace's
+    /// `.vscode/settings.json`, keeping its comments and other settings.
+    #[command(after_help = EXAMPLES_VSCODE)]
+    Vscode(vscode::VscodeArgs),
+    /// Print a completion script for a shell.
+    #[command(after_help = EXAMPLES_COMPLETIONS)]
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages (one per command).
+    #[command(after_help = EXAMPLES_MAN)]
+    Man(completions::ManArgs),
+    /// Print the help of beep-python or of a command (`help runtimes list`).
+    #[command(after_help = EXAMPLES_HELP)]
+    Help {
+        /// The command whose help to print.
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
+
+// Examples at the end of each `--help`. `tests/it/completions.rs` parses
+// every line that starts with `beep-python`, so they stay real.
+const EXAMPLES_MAIN: &str = "\
+Examples:
+  beep-python init && beep-python apply       # a starter manifest, then build it
+  beep-python run dev -- python -m pytest     # run the tests in environment `dev`
+  beep-python help run                        # the help of one command";
+const EXAMPLES_INIT: &str = "\
+Examples:
+  beep-python init                            # write ./beep-python.toml
+  beep-python init --example > reference.toml # every key, explained";
+const EXAMPLES_VALIDATE: &str = "\
+Examples:
+  beep-python validate
+  beep-python --manifest ci/beep-python.toml validate --format json";
+const EXAMPLES_LOCK: &str = "\
+Examples:
+  beep-python lock                            # pin what is not pinned yet
+  beep-python lock --upgrade-package requests # move one package to its newest version
+  beep-python lock --upgrade                  # re-resolve everything";
+const EXAMPLES_PLAN: &str = "\
+Examples:
+  beep-python plan
+  beep-python plan --locked --detailed-exitcode   # in CI: exit 2 when changes are pending
+  beep-python plan --target env.analysis --out analysis.plan
+  beep-python plan --replace env.analysis      # rebuild it on purpose";
+const EXAMPLES_APPLY: &str = "\
+Examples:
+  beep-python apply                           # show the plan, ask, apply
+  beep-python apply --locked --auto-approve   # in CI: exactly what the lock pins
+  beep-python apply analysis.plan             # exactly a plan saved with `plan --out`";
+const EXAMPLES_DESTROY: &str = "\
+Examples:
+  beep-python destroy
+  beep-python destroy --auto-approve";
+const EXAMPLES_STATUS: &str = "\
+Examples:
+  beep-python status
+  beep-python status --format json";
+const EXAMPLES_RECOVER: &str = "\
+Examples:
+  beep-python recover                         # roll back an interrupted apply, retry what is stuck
+  beep-python recover --abandon               # forget it (deleting nothing); lists the paths it named";
+const EXAMPLES_RUNTIMES: &str = "\
+Examples:
+  beep-python runtimes discover               # find every Python on this machine
+  beep-python runtimes list --format json
+  beep-python runtimes default /usr/bin/python3.11";
+const EXAMPLES_RUN: &str = "\
+Examples:
+  beep-python run analysis -- python -m pytest -x
+  beep-python run analysis pytest -x          # `--` is optional; `pytest` is the environment's
+  beep-python run --sync analysis -- python train.py   # apply the environment first if needed";
+const EXAMPLES_ENV: &str = "\
+Examples:
+  eval \"$(beep-python env analysis)\"          # bash, zsh
+  beep-python env analysis --format fish | source
+  beep-python env analysis --format dotenv > .env      # direnv's `dotenv`, Docker";
+const EXAMPLES_SHELL: &str = "\
+Examples:
+  beep-python shell analysis
+  beep-python shell --sync analysis           # apply the environment first if needed";
+const EXAMPLES_VSCODE: &str = "\
+Examples:
+  beep-python vscode analysis                 # the manifest's folder
+  beep-python vscode analysis --folder services/api --dry-run";
+const EXAMPLES_COMPLETIONS: &str = "\
+Examples:
+  beep-python completions bash > ~/.local/share/bash-completion/completions/beep-python
+  beep-python completions zsh > ~/.zfunc/_beep-python
+  beep-python completions fish > ~/.config/fish/completions/beep-python.fish";
+const EXAMPLES_MAN: &str = "\
+Examples:
+  beep-python man --out-dir ~/.local/share/man/man1   # then `man beep-python-run`
+  beep-python man | man -l -                          # read the main page now";
+const EXAMPLES_HELP: &str = "\
+Examples:
+  beep-python help apply
+  beep-python help runtimes default";
 
 /// How a command ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +312,14 @@ pub enum CliError {
     #[error("{} problems", .0.len())]
     Many(Vec<Box<dyn miette::Diagnostic + Send + Sync>>),
 
+    /// The manifest is invalid; its diagnostics were printed already.
+    #[error("`{}` has {errors} error{}; nothing was changed", path.display(), if *errors == 1 { "" } else { "s" })]
+    #[diagnostic(
+        code(manifest::invalid),
+        help("fix the problems above; `beep-python validate` checks the manifest alone")
+    )]
+    InvalidManifest { path: PathBuf, errors: usize },
+
     #[error("could not write `{}`", .0.display())]
     #[diagnostic(code(cli::write))]
     Write(PathBuf, #[source] std::io::Error),
@@ -161,6 +341,30 @@ pub enum CliError {
     #[diagnostic(code(cli::cwd))]
     CurrentDir(#[source] std::io::Error),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Usage(#[from] crate::usage::UsageError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Vscode(#[from] crate::usage::vscode::VscodeError),
+
+    #[error("could not start the shell `{}`", shell.display())]
+    #[diagnostic(code(cli::shell), help("set `SHELL` to the shell you use"))]
+    Shell {
+        shell: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("no command `{name}`")]
+    #[diagnostic(code(cli::unknown_command))]
+    UnknownCommand {
+        name: String,
+        #[help]
+        help: Option<String>,
+    },
+
     /// stdout was closed by its reader: not an error (exit 0).
     #[error("broken pipe")]
     BrokenPipe,
@@ -179,6 +383,8 @@ impl CliError {
             CliError::Registry(crate::registry::RegistryError::Locked { .. }) => 3,
             CliError::Apply(crate::exec::ApplyError::Interrupted) => 130,
             CliError::BrokenPipe => 0,
+            CliError::Usage(e) => e.exit_code(),
+            CliError::UnknownCommand { .. } => 64,
             _ => 1,
         }
     }
@@ -211,10 +417,19 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     } else {
         Verbosity::Normal
     };
+    let format = match cli.format {
+        FormatArg::Human => Format::Human,
+        FormatArg::Json => Format::Json,
+        // Only `env` accepts these (the global option's parser refuses
+        // them), and it reads its syntax from its own arguments.
+        FormatArg::Sh | FormatArg::Fish | FormatArg::Powershell | FormatArg::Dotenv => {
+            Format::Human
+        }
+    };
     let ctx = Context {
         manifest: cli.manifest,
         home: cli.home,
-        printer: Printer::new(cli.format, verbosity),
+        printer: Printer::new(format, verbosity),
         lock_timeout: std::time::Duration::from_secs_f64(cli.lock_timeout),
     };
     match cli.command {
@@ -226,7 +441,47 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Apply(args) => reconcile::apply(&ctx, &args),
         Command::Destroy(args) => reconcile::destroy(&ctx, &args),
         Command::Status => reconcile::status(&ctx),
+        Command::Recover(args) => recover::run(&ctx, &args),
+        Command::Run(args) => run::run(&ctx, &args),
+        Command::Env(args) => env::run(&ctx, &args),
+        Command::Shell(args) => shell::run(&ctx, &args),
+        Command::Vscode(args) => vscode::run(&ctx, &args),
+        Command::Completions(args) => completions::completions(&ctx, &args),
+        Command::Man(args) => completions::man(&ctx, &args),
+        Command::Help { command } => help(&command),
     }
+}
+
+/// `beep-python help [COMMAND...]`: exactly what `COMMAND --help` prints
+/// (clap renders it, so colour and layout are the same).
+fn help(path: &[String]) -> Result<Outcome, CliError> {
+    let mut command = Cli::command();
+    let mut current = &mut command;
+    for name in path {
+        let names: Vec<String> = current
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        current = match current.find_subcommand_mut(name) {
+            Some(sub) => sub,
+            None => {
+                return Err(CliError::UnknownCommand {
+                    name: name.clone(),
+                    help: crate::diagnostic::suggestion(name, names.iter().map(String::as_str))
+                        .or_else(|| Some(format!("the commands are: {}", names.join(", ")))),
+                });
+            }
+        };
+    }
+    let args = std::iter::once("beep-python")
+        .chain(path.iter().map(String::as_str))
+        .chain(std::iter::once("--help"));
+    // Every name was found above, so parsing stops at `--help` with the
+    // help as its "error".
+    if let Err(e) = Cli::try_parse_from(args) {
+        let _ = e.print();
+    }
+    Ok(Outcome::Success)
 }
 
 /// Takes the home lock for a change, finishing or undoing first what a
@@ -237,27 +492,104 @@ pub fn open_home_for_change(
 ) -> Result<(crate::registry::HomeLock, crate::registry::Registry), CliError> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let lock = home.lock(ctx.lock_timeout, &command)?;
-    match crate::exec::journal::recover(home)? {
-        Some(crate::exec::journal::Recovered::RolledBack {
-            entries,
+    let recovery = crate::exec::journal::recover(home, &stop_run)?;
+    report_recovery(ctx, &recovery);
+    let registry = read_registry(ctx, home)?;
+    Ok((lock, registry))
+}
+
+/// Stops what a crashed run started and is still running (an installer
+/// writing into an environment), before recovery undoes anything.
+pub(crate) fn stop_run(run: &str) {
+    // Best effort: a failure to look is no reason not to recover.
+    let _ = crate::process::kill_run(run);
+}
+
+/// Tells the user what recovery did and what is still left where.
+pub(crate) fn report_recovery(ctx: &Context, recovery: &crate::exec::journal::Recovery) {
+    use crate::exec::journal::Recovered;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    match &recovery.journal {
+        Some(Recovered::RolledBack {
+            undone,
             pid,
             command,
-        }) => {
-            ctx.printer.warn(&format!(
-                "an apply was interrupted (pid {pid}, `{command}`); rolled back its {entries} change{} first",
-                if entries == 1 { "" } else { "s" }
-            ));
-        }
-        Some(crate::exec::journal::Recovered::Completed { pid, command }) => {
-            ctx.printer.warn(&format!(
-                "an apply (pid {pid}, `{command}`) was interrupted after it committed; finished its clean-up first"
-            ));
-        }
+        }) => ctx.printer.warn(&format!(
+            "an apply was interrupted (pid {pid}, `{command}`); rolled back its {} change{} first",
+            undone.entries,
+            plural(undone.entries)
+        )),
+        Some(Recovered::Completed { pid, command, .. }) => ctx.printer.warn(&format!(
+            "an apply (pid {pid}, `{command}`) was interrupted after it committed; finished its clean-up first"
+        )),
         None => {}
     }
+    let leftovers = match &recovery.journal {
+        Some(Recovered::RolledBack { undone, .. } | Recovered::Completed { undone, .. }) => {
+            undone.leftovers.as_slice()
+        }
+        None => &[],
+    };
+    for leftover in leftovers.iter().chain(&recovery.still_stuck) {
+        ctx.printer.warn(&leftover.to_string());
+    }
+    if recovery.resolved > 0 {
+        ctx.printer.warn(&format!(
+            "finished {} change{} an earlier rollback could not undo",
+            recovery.resolved,
+            plural(recovery.resolved)
+        ));
+    }
+    if !recovery.still_stuck.is_empty() {
+        ctx.printer.warn(
+            "other resources and manifests are not blocked by this; `beep-python recover --abandon` forgets it (deleting nothing) once you have looked at the paths above",
+        );
+    }
+}
+
+/// The last committed registry, read without the lock (it is replaced by
+/// an atomic rename, so it is always whole); warnings are printed.
+pub fn read_registry(
+    ctx: &Context,
+    home: &crate::registry::Home,
+) -> Result<crate::registry::Registry, CliError> {
     let loaded = crate::registry::store::load(home)?;
     for warning in &loaded.warnings {
         ctx.printer.warn(warning);
     }
-    Ok((lock, loaded.registry))
+    Ok(loaded.registry)
+}
+
+/// Reads and checks the manifest; an invalid one has each of its
+/// diagnostics printed exactly as `validate` prints them.
+pub fn load_manifest(
+    ctx: &Context,
+    path: &std::path::Path,
+    home: &crate::registry::Home,
+) -> Result<crate::manifest::Checked, CliError> {
+    match crate::manifest::load(path, home.root()) {
+        Ok(checked) => {
+            for warning in checked.warnings.iter() {
+                ctx.printer.diagnostic(warning);
+            }
+            Ok(checked)
+        }
+        Err(crate::manifest::ManifestError::Invalid { path, diagnostics }) => {
+            for d in diagnostics.iter() {
+                ctx.printer.diagnostic(d);
+            }
+            Err(CliError::InvalidManifest {
+                path,
+                errors: diagnostics.error_count(),
+            })
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+impl CliError {
+    /// Several problems, each rendered.
+    pub fn many<E: miette::Diagnostic + Send + Sync + 'static>(errors: Vec<E>) -> Self {
+        CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect())
+    }
 }

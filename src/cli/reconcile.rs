@@ -1,4 +1,10 @@
-//! `beep-python plan`, `apply`, `destroy` and `status`.
+//! `beep-python plan`, `apply`, `destroy` and `status`: thin wrappers that
+//! read the manifest and the registry, call the pipeline
+//! (`desired -> observe -> plan -> exec`) and print.
+//!
+//! `plan` and `status` are read-only: they take no lock, read the last
+//! committed registry (always whole, thanks to the atomic rename), and work
+//! on a read-only home and while another `apply` runs (they say so).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -7,16 +13,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::json;
 
 use super::{CliError, Context, Outcome};
-use crate::exec::{self, Event, Progress};
+use crate::desired::{self, Desired, Interpreters, LockUse};
+use crate::exec::{self, journal::Journal};
 use crate::installer;
 use crate::lockfile;
-use crate::manifest::{self, Checked};
+use crate::manifest::Checked;
+use crate::observe;
 use crate::plan::saved::{SavedPlan, manifest_sha256};
-use crate::plan::{Change, render};
-use crate::reconcile;
-use crate::registry::{Home, HomeLock, Registry, store};
+use crate::plan::{self, Change, Mode, health, render};
+use crate::registry::{Home, HomeLock, Registry};
+use crate::report::progress::Reporter;
 use crate::report::{Format, Printer};
-use crate::venv;
 
 /// How the lock file is used (`plan` and `apply`).
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
@@ -38,12 +45,30 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes, 0 when there are none (1 is an error).
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Save the plan for `beep-python apply FILE`.
+    /// Save the plan for `beep-python apply FILE` (a new file, or one
+    /// holding an earlier saved plan).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Limit the plan to this resource (`env.NAME`, `runtime.NAME`); repeatable.
     #[arg(long, value_name = "ADDR")]
     pub target: Vec<String>,
+    /// Rebuild this resource even if nothing changed (`env.NAME`,
+    /// `runtime.NAME`); repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub replace: Vec<String>,
+    /// How installed files are checked against each environment's
+    /// inventory: `cheap` (existence, size, time; the default) or `full`
+    /// (every file hashed).
+    #[arg(long, value_enum, default_value_t = Refresh::Cheap, value_name = "HOW")]
+    pub refresh: Refresh,
+}
+
+/// `--refresh`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Refresh {
+    #[default]
+    Cheap,
+    Full,
 }
 
 #[derive(Debug, clap::Args)]
@@ -52,7 +77,7 @@ pub struct ApplyArgs {
     pub lock: LockFlags,
     /// A plan saved with `plan --out`; applied without a prompt, exactly as
     /// saved (it carries its lock pins and targets).
-    #[arg(value_name = "PLANFILE", conflicts_with_all = ["locked", "frozen", "target"])]
+    #[arg(value_name = "PLANFILE", conflicts_with_all = ["locked", "frozen", "target", "replace"])]
     pub plan: Option<PathBuf>,
     /// Do not ask for confirmation.
     #[arg(long)]
@@ -60,6 +85,10 @@ pub struct ApplyArgs {
     /// Limit the apply to this resource (`env.NAME`, `runtime.NAME`); repeatable.
     #[arg(long, value_name = "ADDR")]
     pub target: Vec<String>,
+    /// Rebuild this resource even if nothing changed (`env.NAME`,
+    /// `runtime.NAME`); repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub replace: Vec<String>,
     /// How many steps run at once (default: `settings.jobs`, else the number of cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: Option<u32>,
@@ -70,81 +99,127 @@ pub struct DestroyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
+    /// Limit the destroy to this resource (`env.NAME`, `runtime.NAME`); repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
 }
 
-/// The manifest, the locked home and the registry, ready for a change.
-pub(super) struct Opened {
+/// The manifest and the last committed registry.
+pub(super) struct Loaded {
     pub(super) manifest_path: PathBuf,
     pub(super) checked: Checked,
     manifest_sha256: String,
     pub(super) owner: PathBuf,
     pub(super) home: Home,
-    lock: HomeLock,
     pub(super) registry: Registry,
 }
 
-pub(super) fn open(ctx: &Context) -> Result<Opened, CliError> {
-    let manifest_path = manifest::find(ctx.manifest.as_deref(), &ctx.cwd()?)?;
-    let home = ctx.home()?;
-    let checked = manifest::load(&manifest_path, home.root())?;
-    for warning in checked.warnings.iter() {
-        ctx.printer.diagnostic(warning);
-    }
+/// [`Loaded`] with the home lock held, for a change.
+pub(super) struct Opened {
+    pub(super) loaded: Loaded,
+    pub(super) lock: HomeLock,
+}
+
+fn load_manifest(ctx: &Context, home: &Home) -> Result<(PathBuf, Checked, String), CliError> {
+    let manifest_path = crate::manifest::find(ctx.manifest.as_deref(), &ctx.cwd()?)?;
+    let checked = super::load_manifest(ctx, &manifest_path, home)?;
     // The text was read once, as UTF-8 exactly as on disk: hash that.
-    let manifest_sha256 = manifest_sha256(checked.manifest.source.text.as_bytes());
-    let (lock, registry) = super::open_home_for_change(ctx, &home)?;
-    Ok(Opened {
-        owner: reconcile::owner_of(&manifest_path),
+    let sha = manifest_sha256(checked.manifest.source.text.as_bytes());
+    Ok((manifest_path, checked, sha))
+}
+
+/// Reads the manifest and the last committed registry, without the lock.
+pub(super) fn load(ctx: &Context) -> Result<Loaded, CliError> {
+    let home = ctx.home()?;
+    let (manifest_path, checked, manifest_sha256) = load_manifest(ctx, &home)?;
+    let registry = super::read_registry(ctx, &home)?;
+    Ok(Loaded {
+        owner: desired::owner_of(&manifest_path),
         manifest_sha256,
         manifest_path,
         checked,
         home,
-        lock,
         registry,
+    })
+}
+
+/// Takes the home lock (recovering what a crashed apply left), then reads
+/// the manifest and the registry.
+pub(super) fn open(ctx: &Context) -> Result<Opened, CliError> {
+    let home = ctx.home()?;
+    let (manifest_path, checked, manifest_sha256) = load_manifest(ctx, &home)?;
+    let (lock, registry) = super::open_home_for_change(ctx, &home)?;
+    Ok(Opened {
+        loaded: Loaded {
+            owner: desired::owner_of(&manifest_path),
+            manifest_sha256,
+            manifest_path,
+            checked,
+            home,
+            registry,
+        },
+        lock,
     })
 }
 
 /// How this command uses `beep-python.lock`: as it is (`--frozen`), only
 /// if it matches (`--locked`), else where it matches (the default).
-pub(super) fn lock_use(
-    opened_manifest: &Path,
-    flags: LockFlags,
-) -> Result<reconcile::LockUse, CliError> {
+pub(super) fn lock_use(opened_manifest: &Path, flags: LockFlags) -> Result<LockUse, CliError> {
     let path = lockfile::path_for(opened_manifest);
     let lock = lockfile::read(&path)?;
     Ok(match (lock, flags.locked, flags.frozen) {
-        (None, false, false) => reconcile::LockUse::None,
+        (None, false, false) => LockUse::None,
         (None, _, _) => {
             return Err(CliError::Many(vec![Box::new(
-                reconcile::DesiredError::NoLock { path },
+                desired::DesiredError::NoLock { path },
             )]));
         }
-        (Some(lock), true, _) => reconcile::LockUse::Locked(lock),
-        (Some(lock), _, true) => reconcile::LockUse::Frozen(lock),
-        (Some(lock), false, false) => reconcile::LockUse::Prefer(lock),
+        (Some(lock), true, _) => LockUse::Locked(lock),
+        (Some(lock), _, true) => LockUse::Frozen(lock),
+        (Some(lock), false, false) => LockUse::Prefer(lock),
     })
 }
 
-fn compute(
+/// What the plan is computed from besides the manifest.
+pub(super) struct Request<'a> {
+    pub(super) targets: &'a [String],
+    pub(super) replace: &'a [String],
+    pub(super) flags: LockFlags,
+    pub(super) mode: Mode,
+    pub(super) depth: observe::Depth,
+}
+
+/// The desired state and the plan for `loaded`.
+pub(super) fn compute(
     ctx: &Context,
-    opened: &Opened,
-    targets: &[String],
-    flags: LockFlags,
-) -> Result<Vec<Change>, CliError> {
-    let lock = lock_use(&opened.manifest_path, flags)?;
-    let desired = reconcile::desired_state(&opened.checked.manifest, &opened.home, &lock)
-        .map_err(|errors| CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect()))?;
-    if !desired.stale.is_empty() {
-        ctx.printer.warn(&format!(
-            "beep-python.lock does not match the manifest; these are resolved from the manifest instead (run `beep-python lock`):\n{}",
+    loaded: &Loaded,
+    request: &Request<'_>,
+) -> Result<(Desired, Vec<Change>), CliError> {
+    let desired = match request.mode {
+        Mode::Destroy => Desired::default(),
+        Mode::Apply => {
+            let lock = lock_use(&loaded.manifest_path, request.flags)?;
+            let desired = desired::build(
+                &loaded.checked.manifest,
+                &loaded.home,
+                &lock,
+                Interpreters::Discover,
+            )
+            .map_err(CliError::many)?;
+            if !desired.stale.is_empty() {
+                ctx.printer.warn(&format!(
+                    "beep-python.lock does not match the manifest; these are resolved from the manifest instead (run `beep-python lock`):\n{}",
+                    desired
+                        .stale
+                        .iter()
+                        .map(|l| format!("  - {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ));
+            }
             desired
-                .stale
-                .iter()
-                .map(|l| format!("  - {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ));
-    }
+        }
+    };
     let probes_run = desired.probes_run;
     // Environments are observed by reading files; only interpreter
     // discovery may start Python, and its cache usually answers.
@@ -152,10 +227,23 @@ fn compute(
         "observation started {probes_run} Python process{}",
         if probes_run == 1 { "" } else { "es" }
     ));
-    let changes = reconcile::plan_changes(&opened.owner, &desired, &opened.registry, targets)
-        .map_err(|problems| {
-            CliError::Many(problems.into_iter().map(|e| Box::new(e) as _).collect())
-        })?;
+    let observed = observe::observe_to(&desired, &loaded.registry, &loaded.owner, request.depth);
+    let changes = plan::diff(&plan::Inputs {
+        owner: &loaded.owner,
+        desired: &desired,
+        registry: &loaded.registry,
+        observed: &observed,
+        targets: request.targets,
+        replace: request.replace,
+        mode: request.mode,
+    })
+    .map_err(CliError::many)?;
+    // An installer this machine lacks is a plan-time error, not a failure
+    // half-way through apply.
+    if changes.iter().any(needs_installer) {
+        let config = desired::installer_config(&loaded.checked.manifest);
+        installer::select(&config, std::env::var_os("PATH").as_deref())?;
+    }
     ctx.printer.debug(&format!(
         "planned {} change{} for {} environment{}",
         changes.len(),
@@ -167,7 +255,18 @@ fn compute(
             "s"
         }
     ));
-    Ok(changes)
+    Ok((desired, changes))
+}
+
+/// Whether applying `change` runs pip or uv: building or updating an
+/// environment without a lock (a locked one is installed natively).
+fn needs_installer(change: &Change) -> bool {
+    match change {
+        Change::Environment(e) => {
+            e.action.builds() && e.action.spec().is_some_and(|s| s.locked.is_none())
+        }
+        Change::Runtime(_) => false,
+    }
 }
 
 fn print_plan(printer: &Printer, changes: &[Change]) -> Result<(), CliError> {
@@ -178,23 +277,52 @@ fn print_plan(printer: &Printer, changes: &[Change]) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Says so when an apply holds the home or left a journal: a read-only
+/// command shows the last committed state.
+fn note_apply_in_progress(ctx: &Context, home: &Home) {
+    let Ok(text) = std::fs::read_to_string(Journal::path(home)) else {
+        return;
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let pid = value.get("pid").and_then(serde_json::Value::as_u64);
+    let command = value
+        .get("command")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("?");
+    ctx.printer.warn(&format!(
+        "an apply is in progress or was interrupted ({}`{command}`); this shows the last committed state, and the next mutating command finishes or rolls it back",
+        pid.map(|p| format!("pid {p}, ")).unwrap_or_default()
+    ));
+}
+
 pub fn plan(ctx: &Context, args: &PlanArgs) -> Result<Outcome, CliError> {
-    let opened = open(ctx)?;
-    let changes = compute(ctx, &opened, &args.target, args.lock)?;
-    drop_lock(opened.lock);
+    let loaded = load(ctx)?;
+    note_apply_in_progress(ctx, &loaded.home);
+    let (_, changes) = compute(
+        ctx,
+        &loaded,
+        &Request {
+            targets: &args.target,
+            replace: &args.replace,
+            flags: args.lock,
+            mode: Mode::Apply,
+            depth: match args.refresh {
+                Refresh::Cheap => observe::Depth::Cheap,
+                Refresh::Full => observe::Depth::Full,
+            },
+        },
+    )?;
     print_plan(&ctx.printer, &changes)?;
     if let Some(out) = &args.out {
         let saved = SavedPlan {
             format_version: crate::plan::saved::SAVED_PLAN_VERSION,
-            manifest: opened.manifest_path.clone(),
-            manifest_sha256: opened.manifest_sha256.clone(),
-            lineage: opened.registry.lineage,
-            serial: opened.registry.serial,
+            manifest: loaded.manifest_path.clone(),
+            manifest_sha256: loaded.manifest_sha256.clone(),
+            lineage: loaded.registry.lineage,
+            serial: loaded.registry.serial,
             changes: changes.clone(),
         };
-        saved
-            .write(out)
-            .map_err(|e| CliError::Write(out.clone(), e))?;
+        saved.write(out)?;
         ctx.printer.info(&format!(
             "saved the plan to `{}`; apply it with `beep-python apply {}`",
             out.display(),
@@ -208,74 +336,148 @@ pub fn plan(ctx: &Context, args: &PlanArgs) -> Result<Outcome, CliError> {
     })
 }
 
-fn drop_lock(lock: HomeLock) {
-    drop(lock);
-}
-
 pub fn apply(ctx: &Context, args: &ApplyArgs) -> Result<Outcome, CliError> {
     let mut opened = open(ctx)?;
+    let loaded = &opened.loaded;
     let (changes, from_file) = match &args.plan {
         Some(file) => {
             let saved = SavedPlan::read(file)?;
             saved.check_fresh(
-                &opened.manifest_sha256,
-                opened.registry.lineage,
-                opened.registry.serial,
+                &loaded.manifest_sha256,
+                loaded.registry.lineage,
+                loaded.registry.serial,
             )?;
             (saved.changes, true)
         }
-        None => (compute(ctx, &opened, &args.target, args.lock)?, false),
+        None => {
+            let (_, changes) = compute(
+                ctx,
+                loaded,
+                &Request {
+                    targets: &args.target,
+                    replace: &args.replace,
+                    flags: args.lock,
+                    mode: Mode::Apply,
+                    depth: observe::Depth::Cheap,
+                },
+            )?;
+            (changes, false)
+        }
     };
-    print_plan(&ctx.printer, &changes)?;
+    match ctx.printer.format {
+        Format::Human => print_plan(&ctx.printer, &changes)?,
+        // The event stream's first event carries the plan.
+        Format::Json => {
+            let mut first = render::json(&changes);
+            first["event"] = json!("plan");
+            ctx.printer.json(&first)?;
+        }
+    }
     if changes.is_empty() {
+        point_vscode(ctx, &opened.loaded);
         return Ok(Outcome::Success);
     }
     if !from_file && !args.auto_approve {
         confirm("Apply these changes?")?;
     }
-    let settings = &opened.checked.manifest.settings;
+    let settings = &opened.loaded.checked.manifest.settings;
     let jobs = args
         .jobs
         .or(settings.jobs)
         .map(|j| j as usize)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    run_changes(ctx, &mut opened, &changes, jobs)
+    let applied = run_changes(ctx, &mut opened, &changes, jobs)?;
+    if ctx.printer.format == Format::Human {
+        let mut line = format!(
+            "Apply complete! Resources: {} added, {} changed, {} destroyed",
+            applied.add, applied.change, applied.destroy
+        );
+        if applied.rename > 0 {
+            line.push_str(&format!(", {} renamed", applied.rename));
+        }
+        if applied.moves > 0 {
+            line.push_str(&format!(", {} moved", applied.moves));
+        }
+        line.push('.');
+        ctx.printer.info(&line);
+    }
+    point_vscode(ctx, &opened.loaded);
+    Ok(Outcome::Success)
+}
+
+/// `vscode = true` on an environment: after a successful apply, the
+/// manifest folder's `.vscode/settings.json` points at it. A settings file
+/// that cannot be edited is worth a warning, not a failed apply.
+fn point_vscode(ctx: &Context, loaded: &Loaded) {
+    use crate::usage::vscode;
+    match vscode::for_manifest(&loaded.checked.manifest, loaded.home.root()) {
+        Ok(Some(edit)) if !edit.changes.is_empty() => {
+            ctx.printer.info(&format!(
+                "pointing VS Code at the environment (`{}`):\n{}",
+                edit.path.display(),
+                edit.preview()
+            ));
+            match edit.write() {
+                Ok(()) => ctx.printer.warn(vscode::REMEMBERED_CHOICE_WINS),
+                Err(e) => ctx
+                    .printer
+                    .warn(&format!("{e}; VS Code settings left as they were")),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => ctx
+            .printer
+            .warn(&format!("{e}; VS Code settings left as they were")),
+    }
 }
 
 pub fn destroy(ctx: &Context, args: &DestroyArgs) -> Result<Outcome, CliError> {
     let mut opened = open(ctx)?;
     // Destroying is planning for a manifest that declares nothing: every
     // environment it manages goes, and its runtimes that nothing else uses.
-    let changes = reconcile::plan_changes(
-        &opened.owner,
-        &reconcile::Desired::default(),
-        &opened.registry,
-        &[],
-    )
-    .map_err(|problems| CliError::Many(problems.into_iter().map(|e| Box::new(e) as _).collect()))?;
+    let (_, changes) = compute(
+        ctx,
+        &opened.loaded,
+        &Request {
+            targets: &args.target,
+            replace: &[],
+            flags: LockFlags::default(),
+            mode: Mode::Destroy,
+            depth: observe::Depth::Cheap,
+        },
+    )?;
     print_plan(&ctx.printer, &changes)?;
     if changes.is_empty() {
         return Ok(Outcome::Success);
     }
     if !args.auto_approve {
-        confirm("Destroy every environment this manifest manages?")?;
+        confirm(
+            "Destroy every environment and runtime listed above? They are deleted from the disk.",
+        )?;
     }
-    run_changes(ctx, &mut opened, &changes, 1)
+    let applied = run_changes(ctx, &mut opened, &changes, 1)?;
+    if ctx.printer.format == Format::Human {
+        ctx.printer.info(&format!(
+            "Destroy complete! Resources: {} destroyed.",
+            applied.destroy
+        ));
+    }
+    Ok(Outcome::Success)
 }
 
-fn confirm(question: &str) -> Result<(), CliError> {
+/// Asks on the terminal; `yes` or `y` proceeds.
+pub(super) fn confirm(question: &str) -> Result<(), CliError> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::NeedsApproval);
     }
-    eprint!("{question} Only `yes` is accepted: ");
+    eprint!("{question} [yes/no] ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
         .map_err(|e| CliError::Write(PathBuf::from("<stdin>"), e))?;
-    if answer.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(CliError::Declined)
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "yes" | "y" => Ok(()),
+        _ => Err(CliError::Declined),
     }
 }
 
@@ -287,13 +489,13 @@ pub(super) fn run_changes(
     opened: &mut Opened,
     changes: &[Change],
     jobs: usize,
-) -> Result<Outcome, CliError> {
+) -> Result<exec::Applied, CliError> {
     // A second Ctrl-C while rolling back is ignored: stopping a rollback
     // half-way would leave the machine in neither state.
     let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
-    let config = reconcile::installer_config(&opened.checked.manifest);
-    let needs_installer = changes.iter().any(|c| c.desired.is_some());
-    let selected = if needs_installer {
+    let loaded = &mut opened.loaded;
+    let config = desired::installer_config(&loaded.checked.manifest);
+    let selected = if changes.iter().any(needs_installer) {
         installer::select(&config, std::env::var_os("PATH").as_deref())?
     } else {
         installer::Selected {
@@ -304,205 +506,101 @@ pub(super) fn run_changes(
     let progress = Reporter::new(ctx.printer.clone());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let settings = exec::Settings {
-        home: &opened.home,
+        home: &loaded.home,
         lock: &opened.lock,
-        owner: &opened.owner,
+        owner: &loaded.owner,
         installer: &config,
         selected: &selected,
+        fetch: crate::fetch::Options {
+            allow_insecure_http: loaded.checked.manifest.settings.allow_insecure_http,
+            offline: config.offline,
+            ..crate::fetch::Options::default()
+        },
+        compile_bytecode: loaded.checked.manifest.settings.compile_bytecode,
+        unverified_record: loaded
+            .checked
+            .manifest
+            .settings
+            .unverified_record
+            .iter()
+            .map(|n| crate::venv::normalize_name(&n.value))
+            .collect(),
         jobs,
         cancel: &CANCEL,
         progress: &progress,
         command: &command,
     };
-    let applied = exec::apply(changes, &mut opened.registry, &settings)?;
-    if ctx.printer.format == Format::Human {
-        ctx.printer.info(&format!(
-            "Apply complete! Resources: {} added, {} changed, {} destroyed.",
-            applied.add, applied.change, applied.destroy
+    let applied = exec::apply(changes, &mut loaded.registry, &settings)?;
+    drop(progress);
+    for leftover in &applied.leftovers {
+        ctx.printer.warn(&format!(
+            "{leftover}; it is retried by the next command (`beep-python recover` shows it)"
         ));
     }
-    Ok(Outcome::Success)
+    Ok(applied)
 }
 
-/// Progress of an apply: on a terminal, one line per resource with its
-/// current step and elapsed time, redrawn in place; otherwise plain lines
-/// on stderr; with `--format json`, one JSON event per line on stdout.
-struct Reporter {
-    printer: Printer,
-    live: Option<std::sync::Mutex<Live>>,
-}
-
-/// The lines of the live display.
-#[derive(Default)]
-struct Live {
-    lines: Vec<(String, String, std::time::Instant)>,
-    drawn: usize,
-}
-
-impl Reporter {
-    fn new(printer: Printer) -> Self {
-        let live = (printer.format == Format::Human
-            && printer.verbosity == crate::report::Verbosity::Normal
-            && std::io::stderr().is_terminal())
-        .then(|| std::sync::Mutex::new(Live::default()));
-        Reporter { printer, live }
-    }
-
-    fn redraw(&self, address: &str, state: String) {
-        let Some(live) = &self.live else { return };
-        let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
-        let now = std::time::Instant::now();
-        match live.lines.iter_mut().find(|(a, _, _)| a == address) {
-            Some(line) => line.1 = state,
-            None => live.lines.push((address.to_string(), state, now)),
-        }
-        let mut out = String::new();
-        if live.drawn > 0 {
-            out.push_str(&format!("\x1b[{}A", live.drawn));
-        }
-        for (address, state, started) in &live.lines {
-            out.push_str(&format!(
-                "\x1b[2K  {address:<24} {state:<28} {:>6.1}s\n",
-                now.duration_since(*started).as_secs_f64()
-            ));
-        }
-        live.drawn = live.lines.len();
-        eprint!("{out}");
-    }
-}
-
-impl Progress for Reporter {
-    fn event(&self, event: &Event) {
-        if self.printer.format == Format::Json {
-            let _ = self
-                .printer
-                .json(&serde_json::to_value(event).unwrap_or_default());
-            return;
-        }
-        if self.live.is_some() {
-            match event {
-                Event::StepStarted { address, step } => {
-                    self.redraw(address, format!("{}...", step.as_str()));
-                }
-                Event::StepFinished { address, step, .. } => {
-                    self.redraw(address, format!("{} done", step.as_str()));
-                }
-                Event::StepFailed { address, step, .. } => {
-                    self.redraw(address, format!("{} FAILED", step.as_str()));
-                }
-                Event::Downloading {
-                    address,
-                    bytes,
-                    total,
-                } => self.redraw(address, download_state(&self.live, address, *bytes, *total)),
-                Event::RolledBack { entries } => self.printer.info(&format!(
-                    "rolled back {entries} change{} to the disk",
-                    if *entries == 1 { "" } else { "s" }
-                )),
-                Event::Applied { .. } => {}
-            }
-            return;
-        }
-        match event {
-            Event::StepStarted { address, step } => {
-                self.printer
-                    .debug(&format!("{address}: {}...", step.as_str()));
-            }
-            Event::StepFinished {
-                address,
-                step,
-                elapsed_ms,
-            } => self.printer.info(&format!(
-                "{address}: {} done ({:.2}s)",
-                step.as_str(),
-                *elapsed_ms as f64 / 1000.0
-            )),
-            Event::StepFailed {
-                address,
-                step,
-                error,
-            } => self
-                .printer
-                .info(&format!("{address}: {} failed: {error}", step.as_str())),
-            Event::Downloading { .. } => {}
-            Event::RolledBack { entries } => self.printer.info(&format!(
-                "rolled back {entries} change{} to the disk",
-                if *entries == 1 { "" } else { "s" }
-            )),
-            Event::Applied { .. } => {}
-        }
-    }
-}
-
-/// `download 12.3/30.1 MB, 45.2 MB/s`: the rate since the resource's line
-/// appeared (its download is its first step).
-fn download_state(
-    live: &Option<std::sync::Mutex<Live>>,
-    address: &str,
-    bytes: u64,
-    total: Option<u64>,
-) -> String {
-    let elapsed = live
-        .as_ref()
-        .and_then(|l| {
-            let l = l.lock().unwrap_or_else(|e| e.into_inner());
-            l.lines
-                .iter()
-                .find(|(a, _, _)| a == address)
-                .map(|(_, _, started)| started.elapsed().as_secs_f64())
-        })
-        .unwrap_or(0.0);
-    let mb = |b: u64| b as f64 / 1_000_000.0;
-    let rate = if elapsed > 0.0 {
-        format!(", {:.1} MB/s", mb(bytes) / elapsed)
-    } else {
-        String::new()
-    };
-    match total {
-        Some(total) => format!("download {:.1}/{:.1} MB{rate}", mb(bytes), mb(total)),
-        None => format!("download {:.1} MB{rate}", mb(bytes)),
-    }
+/// One environment's verdict in `status`.
+struct Verdict {
+    name: String,
+    owner: Option<PathBuf>,
+    path: PathBuf,
+    python: String,
+    status: String,
 }
 
 pub fn status(ctx: &Context) -> Result<Outcome, CliError> {
     let home = ctx.home()?;
-    let loaded = store::load(&home)?;
-    for warning in &loaded.warnings {
-        ctx.printer.warn(warning);
-    }
-    let registry = loaded.registry;
-    let envs: Vec<(String, String, &Path, String, String)> = registry
+    let registry = super::read_registry(ctx, &home)?;
+    note_apply_in_progress(ctx, &home);
+    // With a manifest at hand, its environments get the plan's own
+    // verdict; every other record gets the same health classifier the
+    // plan uses.
+    let planned: Option<(PathBuf, Vec<Change>)> = match status_plan(ctx) {
+        Ok(found) => found,
+        Err(e) => {
+            ctx.printer.warn(&format!(
+                "the manifest could not be planned ({e}); showing health only"
+            ));
+            None
+        }
+    };
+    let verdicts: Vec<Verdict> = registry
         .environments
         .iter()
         .map(|e| {
-            let observed = venv::observe(&e.path);
-            let state = if !observed.exists {
-                "missing".to_string()
-            } else if !observed.is_venv {
-                "broken: no pyvenv.cfg".to_string()
-            } else if !observed.base_exists {
-                "broken: base interpreter missing".to_string()
-            } else {
-                e.status.as_str().to_string()
-            };
-            (
-                e.name.clone(),
-                e.version.clone(),
-                e.path.as_path(),
-                state,
-                e.owner
-                    .as_ref()
-                    .map(|o| o.display().to_string())
-                    .unwrap_or_default(),
-            )
+            let observed = observe::environment(&e.path);
+            let health = health::classify(&observed);
+            let from_plan = planned.as_ref().and_then(|(owner, changes)| {
+                (e.owner.as_deref() == Some(owner.as_path())).then(|| {
+                    changes
+                        .iter()
+                        .find(|c| matches!(c, Change::Environment(c) if c.name == e.name || c.action.renamed_from() == Some(&e.name)))
+                        .map_or_else(
+                            || "ready".to_string(),
+                            |c| format!("{}: {}", c.action().as_str(), c.reason_text()),
+                        )
+                })
+            });
+            Verdict {
+                name: e.name.clone(),
+                owner: e.owner.clone(),
+                path: e.path.clone(),
+                python: e.version.clone(),
+                status: from_plan.unwrap_or_else(|| match health {
+                    health::Health::Healthy => e.status.as_str().to_string(),
+                    other => other.describe(),
+                }),
+            }
         })
         .collect();
     match ctx.printer.format {
         Format::Json => ctx.printer.json(&json!({
+            "format_version": 1,
             "serial": registry.serial,
             "default_runtime": registry.default_runtime,
-            "environments": envs.iter().map(|(name, version, path, state, owner)| json!({
-                "name": name, "python": version, "path": path, "status": state, "owner": owner,
+            "environments": verdicts.iter().map(|v| json!({
+                "name": v.name, "python": v.python, "path": v.path, "status": v.status, "owner": v.owner,
             })).collect::<Vec<_>>(),
             "runtimes": registry.runtimes.iter().map(|r| json!({
                 "name": r.name, "version": r.version, "path": r.path, "managed": r.managed,
@@ -512,14 +610,17 @@ pub fn status(ctx: &Context) -> Result<Outcome, CliError> {
         }))?,
         Format::Human => {
             let mut out = String::new();
-            if envs.is_empty() {
+            if verdicts.is_empty() {
                 out.push_str("no environments are managed here yet; run `beep-python apply`\n");
             } else {
                 out.push_str("ENVIRONMENTS\n");
-                for (name, version, path, state, _) in &envs {
+                for v in &verdicts {
                     out.push_str(&format!(
-                        "  {name:<20} python {version:<9} {state:<10} {}\n",
-                        path.display()
+                        "  {:<20} python {:<9} {:<10} {}\n",
+                        v.name,
+                        v.python,
+                        v.status,
+                        v.path.display()
                     ));
                 }
             }
@@ -538,4 +639,27 @@ pub fn status(ctx: &Context) -> Result<Outcome, CliError> {
         }
     }
     Ok(Outcome::Success)
+}
+
+/// The plan of the manifest `status` runs next to, if there is one.
+fn status_plan(ctx: &Context) -> Result<Option<(PathBuf, Vec<Change>)>, CliError> {
+    let Ok(path) = crate::manifest::find(ctx.manifest.as_deref(), &ctx.cwd()?) else {
+        return Ok(None);
+    };
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let loaded = load(ctx)?;
+    let (_, changes) = compute(
+        ctx,
+        &loaded,
+        &Request {
+            targets: &[],
+            replace: &[],
+            flags: LockFlags::default(),
+            mode: Mode::Apply,
+            depth: observe::Depth::Cheap,
+        },
+    )?;
+    Ok(Some((loaded.owner, changes)))
 }

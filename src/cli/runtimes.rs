@@ -79,8 +79,10 @@ fn discover_cmd(ctx: &Context, prune: bool) -> Result<Outcome, CliError> {
             .warn(&format!("the default runtime `{name}` was pruned; set another with `beep-python runtimes default`"));
     }
     match ctx.printer.format {
+        // `runtimes list`'s document, and what discovery found besides.
         Format::Json => ctx.printer.json(&json!({
-            "runtimes": registry.runtimes.iter().map(|r| runtime_json(r, &registry)).collect::<Vec<_>>(),
+            "runtimes": runtimes_json(&registry),
+            "default_runtime": registry.default_runtime,
             "rejected": discovery.rejected,
             "environments": discovery.environments,
             "changes": report,
@@ -104,7 +106,10 @@ fn set_default(ctx: &Context, target: &str) -> Result<Outcome, CliError> {
         .runtime(&name)
         .expect("set_default returns a registered name");
     match ctx.printer.format {
-        Format::Json => ctx.printer.json(&runtime_json(record, &registry))?,
+        Format::Json => ctx.printer.json(&json!({
+            "default_runtime": name,
+            "runtime": runtime_json(record, &registry),
+        }))?,
         Format::Human => ctx.printer.data(&format!(
             "default runtime: {name} ({} {}, `{}`)\n",
             record.implementation.as_deref().unwrap_or("python"),
@@ -136,14 +141,22 @@ fn runtime_json(r: &RuntimeRecord, registry: &Registry) -> serde_json::Value {
     })
 }
 
+fn runtimes_json(registry: &Registry) -> Vec<serde_json::Value> {
+    registry
+        .runtimes
+        .iter()
+        .map(|r| runtime_json(r, registry))
+        .collect()
+}
+
+/// `runtimes list`: `{"format_version", "runtimes": [...], "default_runtime"}`,
+/// the same keys `runtimes discover` starts with.
 fn print_runtimes(printer: &Printer, registry: &Registry) -> Result<(), CliError> {
     if printer.format == Format::Json {
-        let rows: Vec<_> = registry
-            .runtimes
-            .iter()
-            .map(|r| runtime_json(r, registry))
-            .collect();
-        printer.json(&serde_json::Value::Array(rows))?;
+        printer.json(&json!({
+            "runtimes": runtimes_json(registry),
+            "default_runtime": registry.default_runtime,
+        }))?;
         return Ok(());
     }
     if registry.runtimes.is_empty() {

@@ -21,20 +21,18 @@
 //! that any path survives, behind a marker that tells a real answer from a
 //! script that happens to print something.
 //!
-//! Invariant: a probe never outlives its timeout. Past it the child (and its
-//! process group, on Unix) is killed, and the threads reading its pipes are
-//! abandoned rather than waited for.
+//! Invariant: a probe never outlives its timeout. Past it the child and its
+//! process group are killed ([`crate::process::output`]), and so is whatever
+//! the child leaves behind when it exits.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::RejectKind;
+use crate::process::{self, Ran};
 
 /// The probe, as given to `python -c`.
 pub(crate) const SCRIPT: &str = include_str!("probe.py");
@@ -179,95 +177,28 @@ pub(crate) fn run(python: &Path, timeout: Duration) -> Result<ProbeInfo, Problem
     let mut command = Command::new(python);
     command
         .args(["-E", "-s", "-S", "-c", SCRIPT])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         // macOS framework builds take `sys.executable` from it (it is not a
         // `PYTHON*` variable, so `-E` keeps it): run from inside a venv, we
         // would report the venv's path for every interpreter.
         .env_remove("__PYVENV_LAUNCHER__");
-    // Its own process group, so that a timeout kills whatever a wrapper
-    // script started too.
-    crate::process::own_group(&mut command);
-    let mut child = command.spawn().map_err(|err| Problem::Spawn {
-        transient: is_transient(&err),
-        message: err.to_string(),
-    })?;
-
-    // Both pipes are drained on their own threads so that a chatty child
-    // cannot block on a full pipe while we wait on the other one.
-    let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
-    let readers = [
-        child
-            .stdout
-            .take()
-            .map(|p| (true, Box::new(p) as Box<dyn Read + Send>)),
-        child
-            .stderr
-            .take()
-            .map(|p| (false, Box::new(p) as Box<dyn Read + Send>)),
-    ];
-    let mut pending = 0;
-    for (is_stdout, mut pipe) in readers.into_iter().flatten() {
-        let tx = tx.clone();
-        let spawned = thread::Builder::new()
-            .name("beep-probe-pipe".into())
-            .spawn(move || {
-                let mut buf = Vec::new();
-                // A read error leaves what was read so far; the parse judges it.
-                let _ = pipe.read_to_end(&mut buf);
-                let _ = tx.send((is_stdout, buf));
-            });
-        if let Err(err) = spawned {
-            crate::process::kill_group(&mut child);
-            return Err(Problem::Spawn {
-                message: format!("no thread to read its output: {err}"),
-                transient: true,
-            });
-        }
-        pending += 1;
-    }
-    drop(tx);
-
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    while pending > 0 {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((true, buf)) => stdout = buf,
-            Ok((false, buf)) => stderr = buf,
-            Err(_) => {
-                crate::process::kill_group(&mut child);
-                return Err(Problem::TimedOut { timeout });
-            }
-        }
-        pending -= 1;
-    }
-    let status = wait_until(&mut child, deadline).ok_or_else(|| {
-        crate::process::kill_group(&mut child);
-        Problem::TimedOut { timeout }
-    })?;
-    if !status.success() {
+    // In a process group of its own (see `crate::process`), so that a
+    // timeout kills whatever a wrapper script started too.
+    let ran =
+        process::output(&mut command, None, Some(deadline)).map_err(|err| Problem::Spawn {
+            transient: is_transient(&err),
+            message: err.to_string(),
+        })?;
+    let output = match ran {
+        Ran::Exited(output) => output,
+        Ran::TimedOut | Ran::Cancelled => return Err(Problem::TimedOut { timeout }),
+    };
+    if !output.status.success() {
         return Err(Problem::Exited {
-            status: crate::process::describe(status),
-            stderr: last_line(&stderr),
+            status: process::describe(output.status),
+            stderr: last_line(&output.stderr),
         });
     }
-    parse(&stdout)
-}
-
-/// Both pipes are closed, so the child is exiting: poll briefly for its
-/// status rather than block on a child that closed its pipes and hung.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    let mut nap = Duration::from_micros(200);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => {
-                thread::sleep(nap);
-                nap = (nap * 2).min(Duration::from_millis(10));
-            }
-            Ok(None) | Err(_) => return None,
-        }
-    }
+    parse(&output.stdout)
 }
 
 /// The last non-empty line of stderr, which for a Python failure is the

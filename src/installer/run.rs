@@ -9,31 +9,34 @@
 //!   [`super::failure`]), so a long resolver explanation that scrolls out of
 //!   the tail still names it.
 //! - stdout and stderr share one pipe, so the tail is in the order written.
-//! - A cancelled run returns within a poll interval plus the time to kill:
-//!   the child runs in its own process group (Unix) and the whole group is
-//!   killed, and the thread reading its output is never waited for after a
-//!   kill. A child that exits while something it started still holds its
-//!   pipe is not waited for past [`DRAIN_GRACE`] either.
+//! - The child's exit is seen as it happens (a pidfd, or a thread blocked
+//!   in `waitid`; see [`crate::process::Group`]), never rounded up to a
+//!   poll interval.
+//! - A cancelled run returns within [`crate::process::POLL`] plus the time
+//!   to kill: the child runs in its own process group and the whole group
+//!   is killed, and the thread reading its output is never waited for after
+//!   a kill. A child that exits while something it started still holds its
+//!   pipe is not waited for past [`DRAIN_GRACE`] either; whatever is left of
+//!   its group is then killed, so nothing a run started outlives it.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Kind;
 use super::failure::{Finding, scan_line};
+use crate::process::{Group, Waited};
 
 /// Lines of output kept for the error message and the outcome.
 pub const TAIL_LINES: usize = 40;
 
 /// Longer lines are cut; a line is never buffered beyond this.
 const MAX_LINE: usize = 4096;
-
-/// How often the child is checked for exit and the cancel flag for being set.
-const POLL: Duration = Duration::from_millis(50);
 
 /// How long the pipes may stay open after the child exited (a grandchild
 /// may hold them) before the tail is taken as it is.
@@ -99,43 +102,30 @@ pub fn run(command: &mut Command, kind: Kind, cancel: &AtomicBool) -> std::io::R
     // installer started (build backends, a wrapper script's children).
     // Ctrl-C does not reach it directly: the caller's handler sets the
     // cancel flag and we kill it here.
-    crate::process::own_group(command);
-    let spawned = command.spawn();
+    let spawned = Group::spawn(command);
     // The command keeps its copies of the write end until told otherwise;
     // they must go, or the pipe never reports its end.
     command.stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = spawned?;
+    let mut group = spawned?;
 
     let capture = Arc::new(Mutex::new(Capture::default()));
     let shared = Arc::clone(&capture);
-    let spawned = thread::Builder::new()
+    let (done, drained) = channel();
+    thread::Builder::new()
         .name("beep-installer-output".into())
-        .spawn(move || read_lines(reader, kind, &shared));
-    let reader = match spawned {
-        Ok(handle) => handle,
-        Err(err) => {
-            crate::process::kill_group(&mut child);
-            return Err(err);
-        }
-    };
+        .spawn(move || {
+            read_lines(reader, kind, &shared);
+            let _ = done.send(());
+        })?;
 
-    let status = loop {
-        if cancel.load(Ordering::SeqCst) {
-            crate::process::kill_group(&mut child);
-            // The reader ends when the pipe closes; nobody waits for it.
-            return Ok(Ended::Cancelled);
-        }
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => thread::sleep(POLL),
-            Err(err) => {
-                crate::process::kill_group(&mut child);
-                return Err(err);
-            }
-        }
-    };
-
-    drain(reader, cancel);
+    match group.wait(Some(cancel), None)? {
+        Waited::Exited => {}
+        // The group is dead and reaped; the reader ends when the pipe
+        // closes, and nobody waits for it.
+        Waited::Cancelled | Waited::TimedOut => return Ok(Ended::Cancelled),
+    }
+    drain(&drained, cancel);
+    let status = group.finish()?;
     let capture = std::mem::take(&mut *capture.lock().unwrap_or_else(PoisonError::into_inner));
     Ok(Ended::Exited(Finished {
         status,
@@ -147,16 +137,20 @@ pub fn run(command: &mut Command, kind: Kind, cancel: &AtomicBool) -> std::io::R
 
 /// Waits for the reader to see the end of the pipe, for at most
 /// [`DRAIN_GRACE`] (or until cancelled).
-fn drain(reader: JoinHandle<()>, cancel: &AtomicBool) {
+fn drain(drained: &Receiver<()>, cancel: &AtomicBool) {
     let deadline = Instant::now() + DRAIN_GRACE;
-    while !reader.is_finished() {
-        if Instant::now() >= deadline || cancel.load(Ordering::SeqCst) {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || cancel.load(Ordering::SeqCst) {
             return;
         }
-        thread::sleep(Duration::from_millis(5));
+        match drained.recv_timeout(left.min(crate::process::POLL)) {
+            // A reader that panicked (disconnected) lost only output; the
+            // status still stands.
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
     }
-    // A reader that panicked lost only output; the status still stands.
-    let _ = reader.join();
 }
 
 /// Splits a pipe into lines, each cut at [`MAX_LINE`] bytes, and adds them

@@ -64,6 +64,13 @@
 //! See [`mod@resolve`]: existing pins are kept as constraints unless they are
 //! being upgraded or no longer satisfy the manifest.
 //!
+//! # Building
+//!
+//! [`build()`] (what `beep-python lock` calls) resolves every environment,
+//! in parallel up to `--jobs`; pip runs from one cached resolver
+//! environment per base interpreter, `<home>/cache/resolvers/<key>/`
+//! ([`RESOLVERS`]), built once, atomically, with pip's bytecode compiled.
+//!
 //! Invariants:
 //!
 //! - The file is replaced atomically (temporary file in the same folder,
@@ -73,20 +80,23 @@
 //!   are PEP 508 names (stored PEP 503 normalized), versions are PEP 440
 //!   versions, hashes are `sha256:` and 64 hex digits.
 
+pub mod build;
 mod compare;
 mod format;
 pub mod resolve;
+pub mod resolvers;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use miette::{NamedSource, SourceSpan};
 use serde::{Deserialize, Serialize};
 
+pub use build::{Inputs, Options, Progress, Target, build};
 pub use compare::{PackageDiff, inputs_hash, package_diff};
 pub use format::{HEADER, parse, render};
 pub use resolve::{ResolveError, ResolveRequest, Upgrade, resolve};
+pub use resolvers::RESOLVERS;
 
 /// The lock file's name, next to the manifest.
 pub const LOCK_FILE: &str = "beep-python.lock";
@@ -144,7 +154,7 @@ pub struct LockedEnvironment {
     /// The version of the interpreter it was resolved for, `3.11.9`.
     pub python_version: String,
     /// The hash of the environment's manifest inputs, computed by the
-    /// caller (see [`inputs_hash`]); compared by `reconcile::desired_state` to decide whether the entry
+    /// caller (see [`inputs_hash`]); compared by `desired::build` to decide whether the entry
     /// still applies.
     pub inputs_hash: String,
     /// Sorted by normalized name, one entry per name.
@@ -163,13 +173,44 @@ pub struct LockedPackage {
     /// `sha256:<hex>`, sorted, deduplicated: every artifact the installer
     /// may use (pip records the one it chose; uv records them all).
     pub hashes: Vec<String>,
+    /// Each artifact by name, with where it is: what the native installer
+    /// (and a bundle) fetches, by sha256, whichever resolver made the lock.
+    /// Empty in locks written before this field.
+    pub files: Vec<LockedFile>,
+}
+
+/// One artifact of a pinned package.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LockedFile {
+    /// The file name (`rich-13.7.1-py3-none-any.whl`): it carries the
+    /// wheel's tags, and finds the file in a `find-links` folder.
+    pub name: String,
+    /// Where an index serves it; `None` for a file found in a local
+    /// `find-links` folder (never a `file:` URL: the lock is shared).
+    pub url: Option<String>,
+    /// Lowercase hex.
+    pub sha256: String,
 }
 
 impl LockedPackage {
-    /// Sorts and deduplicates the hashes, the order [`render`] writes.
+    /// A pin with no artifact details yet.
+    pub fn new(name: &str, version: &str, hashes: Vec<String>) -> LockedPackage {
+        LockedPackage {
+            name: name.to_string(),
+            version: version.to_string(),
+            url: None,
+            hashes,
+            files: Vec::new(),
+        }
+    }
+
+    /// Sorts and deduplicates the hashes and files, the order [`render`]
+    /// writes.
     pub fn normalize(&mut self) {
         self.hashes.sort();
         self.hashes.dedup();
+        self.files.sort();
+        self.files.dedup();
     }
 }
 
@@ -265,32 +306,19 @@ pub fn write(path: &Path, lock: &Lock) -> Result<bool, LockError> {
     Ok(true)
 }
 
+/// The lock keeps the mode it had (it is committed and read by everyone:
+/// not the 0600 of a fresh temporary file), else 0644.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{LOCK_FILE}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    // A lock is committed and read by everyone: not the 0600 of a fresh
-    // temporary file, but what the file had, or 0644.
     #[cfg(unix)]
-    {
+    let mode = {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
+        std::fs::metadata(path)
             .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0o644);
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    }
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+            .unwrap_or(0o644)
+    };
+    #[cfg(not(unix))]
+    let mode = 0o644;
+    crate::files::write_atomic(path, bytes, crate::files::Durability::Durable, Some(mode))
 }
 
 #[cfg(test)]
@@ -321,6 +349,7 @@ mod tests {
                     version: "13.7.1".into(),
                     url: None,
                     hashes: vec![format!("sha256:{}", "cd".repeat(32))],
+                    files: Vec::new(),
                 }],
             },
         );

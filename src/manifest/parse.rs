@@ -118,6 +118,7 @@ pub fn parse(
         profiles: builtin::profiles(),
         templates: builtin::templates(),
         environments: BTreeMap::new(),
+        moved: Vec::new(),
     };
 
     let mut version_seen = false;
@@ -193,6 +194,7 @@ pub fn parse(
                                     system_site_packages: fields
                                         .bool("system-site-packages")
                                         .map(|b| b.value),
+                                    pip: fields.bool("pip").map(|b| b.value),
                                 },
                             );
                         }
@@ -201,6 +203,30 @@ pub fn parse(
                                 .environments
                                 .insert(item_name, environment(spanned_name, &fields));
                         }
+                    }
+                }
+            }
+            "moved" => {
+                let Some(table) = expect_table(value, "`moved`", diagnostics) else {
+                    continue;
+                };
+                for (from, to) in table.iter() {
+                    let from = Spanned::new(from.get_ref().to_string(), from.span());
+                    match to.get_ref() {
+                        DeValue::String(text) => manifest
+                            .moved
+                            .push((from, Spanned::new(text.to_string(), to.span()))),
+                        other => diagnostics.push(
+                            Diagnostic::error(
+                                "manifest::wrong-type",
+                                format!(
+                                    "`moved.\"{}\"` must be a string, not {}",
+                                    from.value,
+                                    type_name(other)
+                                ),
+                            )
+                            .label(to.span(), "expected an address such as \"env.backend\""),
+                        ),
                     }
                 }
             }
@@ -491,6 +517,7 @@ fn settings(fields: &Fields) -> Settings {
         installer: match fields.string("installer").as_deref().map(String::as_str) {
             Some("pip") => Installer::Pip,
             Some("uv") => Installer::Uv,
+            Some("native") => Installer::Native,
             _ => Installer::Auto,
         },
         python_mirror: fields.string("python-mirror"),
@@ -500,6 +527,9 @@ fn settings(fields: &Fields) -> Settings {
         find_links: fields.strings("find-links"),
         offline: fields.bool("offline").is_some_and(|b| b.value),
         jobs: fields.int("jobs").and_then(|j| u32::try_from(j).ok()),
+        pip: fields.bool("pip"),
+        compile_bytecode: fields.bool("compile-bytecode").is_some_and(|b| b.value),
+        unverified_record: fields.strings("unverified-record"),
     }
 }
 
@@ -532,9 +562,11 @@ fn environment(name: Spanned<String>, fields: &Fields) -> super::Environment {
         env: fields.table("env"),
         system_site_packages: fields.bool("system-site-packages").map(|b| b.value),
         path: fields.string("path"),
+        vscode: fields.bool("vscode"),
         kind: match fields.string("kind").as_deref().map(String::as_str) {
             Some("conda") => EnvironmentKind::Conda,
             _ => EnvironmentKind::Venv,
         },
+        pip: fields.bool("pip").map(|b| b.value),
     }
 }

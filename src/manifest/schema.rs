@@ -67,7 +67,7 @@ const fn field(key: &'static str, ty: Ty, doc: &'static str) -> Field {
 }
 
 pub const RUNTIME_SOURCES: &[&str] = &["standalone", "system", "embeddable", "url"];
-pub const INSTALLERS: &[&str] = &["auto", "pip", "uv"];
+pub const INSTALLERS: &[&str] = &["auto", "pip", "uv", "native"];
 pub const ENVIRONMENT_KINDS: &[&str] = &["venv", "conda"];
 
 pub const SETTINGS: &[Field] = &[
@@ -79,7 +79,7 @@ pub const SETTINGS: &[Field] = &[
     field(
         "installer",
         Ty::Enum(INSTALLERS),
-        "Package installer: `uv` when it is on PATH (`auto`, the default), or always `pip` or `uv`.",
+        "Package installer of environments without a lock: `uv` when it is on PATH (`auto`, the default), or always `pip` or `uv`; `native` requires every environment to be locked. Locked environments are always installed by beep-python itself.",
     ),
     field(
         "python-mirror",
@@ -115,6 +115,21 @@ pub const SETTINGS: &[Field] = &[
         "jobs",
         Ty::Integer { min: 1 },
         "How many independent steps run at once (default: the number of cores).",
+    ),
+    field(
+        "pip",
+        Ty::Bool,
+        "Seed pip into every environment, whichever installer runs (default `true`).",
+    ),
+    field(
+        "compile-bytecode",
+        Ty::Bool,
+        "Compile `.pyc` files when installing locked environments (once per wheel, in the cache; default `false`).",
+    ),
+    field(
+        "unverified-record",
+        Ty::StringArray,
+        "Packages known to ship a wheel whose `RECORD` does not match its files: installed without that check (the lock's sha256 still is).",
     ),
 ];
 
@@ -184,6 +199,11 @@ pub const TEMPLATE: &[Field] = &[
         Ty::Bool,
         "Give the environment access to the base interpreter's packages.",
     ),
+    field(
+        "pip",
+        Ty::Bool,
+        "Seed pip into environments using it (default: `settings.pip`).",
+    ),
 ];
 
 pub const ENVIRONMENT: &[Field] = &[
@@ -219,6 +239,16 @@ pub const ENVIRONMENT: &[Field] = &[
         Ty::Enum(ENVIRONMENT_KINDS),
         "`venv` (default) or `conda`.",
     ),
+    field(
+        "pip",
+        Ty::Bool,
+        "Seed pip into the environment (default: its template's, else `settings.pip`).",
+    ),
+    field(
+        "vscode",
+        Ty::Bool,
+        "Point VS Code at this environment: `apply` writes `.vscode/settings.json` in the manifest's folder (at most one environment).",
+    ),
 ];
 
 /// The tables of named items at the top level: (key, fields, what an item is).
@@ -237,6 +267,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "profiles",
     "templates",
     "environments",
+    "moved",
 ];
 
 fn fields_schema(fields: &[Field]) -> Value {
@@ -313,6 +344,12 @@ pub fn json_schema() -> Value {
             "profiles": named("Profile", "Package profiles"),
             "templates": named("Template", "Environment templates"),
             "environments": named("Environment", "Virtual environments"),
+            "moved": {
+                "type": "object",
+                "description": "Renamed environments: `\"env.OLD\" = \"env.NEW\"`. The record moves to the new name; nothing is rebuilt unless its path or packages changed too.",
+                "propertyNames": { "pattern": "^env\\.[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" },
+                "additionalProperties": { "type": "string", "pattern": "^env\\.[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" },
+            },
         },
         "definitions": {
             "Settings": settings,

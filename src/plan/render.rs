@@ -1,9 +1,15 @@
-//! Rendering a plan: Terraform-style text, and JSON (`format_version` 1).
+//! Rendering a plan: Terraform-style text, and JSON (`format_version` 2).
 //! The text is an interface (people read it in review), so tests snapshot it.
+
+use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Action, Change, summarize};
+use super::{Change, EnvAction, PackageChanges, RuntimeAction, Summary, summarize};
+
+/// The JSON plan's format version: 2 added renames, moves and typed
+/// actions per resource.
+pub const PLAN_JSON_VERSION: u32 = 2;
 
 /// The human plan, ending with the `Plan:` line or `No changes.`.
 pub fn human(changes: &[Change]) -> String {
@@ -12,96 +18,213 @@ pub fn human(changes: &[Change]) -> String {
     }
     let mut out = String::from("beep-python will perform the following actions:\n\n");
     for c in changes {
-        out.push_str(&format!("  {} {}\n", c.action.symbol(), c.address));
-        out.push_str(&format!(
-            "      {}: {}\n",
-            c.action.as_str(),
-            c.reason_text()
-        ));
-        if let Some(r) = &c.runtime {
-            out.push_str(&format!(
-                "      python: cpython {} ({}, {}), path: {}\n",
-                r.python_version,
-                r.source.as_str(),
-                r.platform,
-                r.root.display()
-            ));
-            out.push_str(&format!("      url: {}\n", r.url));
-            out.push_str(&format!("      sha256: {}\n", r.sha256));
-            if let Some(old) = &c.retire {
-                out.push_str(&format!("      removes: {}\n", old.display()));
-            }
-            out.push('\n');
-            continue;
+        let _ = write!(out, "  {} {}", c.action().symbol(), c.address());
+        if let Change::Environment(e) = c
+            && let Some(from) = e.action.renamed_from()
+        {
+            let _ = write!(out, " (renamed from env.{from})");
         }
-        match c.action {
-            Action::Delete => {
-                out.push_str(&format!("      path: {}\n", c.path.display()));
-            }
-            Action::Create | Action::Replace | Action::Update => {
-                if c.action != Action::Update
-                    && let Some(d) = &c.desired
-                {
-                    {
-                        out.push_str(&format!(
-                            "      python: {} {} ({}), path: {}\n",
-                            d.implementation,
-                            d.python_version,
-                            d.runtime,
-                            d.path.display()
-                        ));
-                    }
-                }
-                for add in &c.packages.add {
-                    out.push_str(&format!("      + {add}\n"));
-                }
-                for change in &c.packages.change {
-                    out.push_str(&format!(
-                        "      ~ {} {} -> {}\n",
-                        change.name, change.installed, change.required
-                    ));
-                }
-                for remove in &c.packages.remove {
-                    out.push_str(&format!("      - {remove}\n"));
-                }
-            }
+        out.push('\n');
+        let _ = writeln!(out, "      {}: {}", c.action().as_str(), c.reason_text());
+        match c {
+            Change::Runtime(r) => runtime_lines(&mut out, &r.action),
+            Change::Environment(e) => env_lines(&mut out, &e.action),
         }
         out.push('\n');
     }
-    let s = summarize(changes);
-    out.push_str(&format!(
-        "Plan: {} to add, {} to change, {} to destroy.\n",
-        s.add, s.change, s.destroy
-    ));
+    out.push_str(&summary_line(&summarize(changes)));
     out
+}
+
+/// `Plan: 1 to add, 2 to change, 0 to destroy.` (renames and moves only
+/// when there are some).
+pub fn summary_line(s: &Summary) -> String {
+    let mut line = format!(
+        "Plan: {} to add, {} to change, {} to destroy",
+        s.add, s.change, s.destroy
+    );
+    if s.rename > 0 {
+        let _ = write!(line, ", {} to rename", s.rename);
+    }
+    if s.moves > 0 {
+        let _ = write!(line, ", {} to move", s.moves);
+    }
+    line.push_str(".\n");
+    line
+}
+
+fn runtime_lines(out: &mut String, action: &RuntimeAction) {
+    match action {
+        RuntimeAction::Create { spec }
+        | RuntimeAction::Replace { spec, .. }
+        | RuntimeAction::Adopt { spec } => {
+            let _ = writeln!(
+                out,
+                "      python: cpython {} ({}, {}), path: {}",
+                spec.python_version,
+                spec.source.as_str(),
+                spec.platform,
+                spec.root.display()
+            );
+            let _ = writeln!(out, "      url: {}", spec.url);
+            let _ = writeln!(out, "      sha256: {}", spec.sha256);
+            if let RuntimeAction::Replace {
+                retire: Some(old), ..
+            } = action
+            {
+                let _ = writeln!(out, "      removes: {}", old.display());
+            }
+        }
+        RuntimeAction::Delete { root } => {
+            let _ = writeln!(out, "      path: {}", root.display());
+        }
+        RuntimeAction::Forget { root } => {
+            let _ = writeln!(out, "      path: {} (kept)", root.display());
+        }
+    }
+}
+
+fn env_lines(out: &mut String, action: &EnvAction) {
+    match action {
+        EnvAction::Delete { path } => {
+            let _ = writeln!(out, "      path: {}", path.display());
+        }
+        EnvAction::Create { spec } | EnvAction::Replace { spec, .. } => {
+            python_line(out, spec);
+            for add in &spec.packages {
+                if spec.locked.is_none() {
+                    let _ = writeln!(out, "      + {add}");
+                }
+            }
+            if let Some(locked) = &spec.locked {
+                for p in locked {
+                    let _ = writeln!(out, "      + {} {}", p.name, p.version);
+                }
+            }
+        }
+        EnvAction::Move { spec, from, .. } => {
+            python_line(out, spec);
+            let _ = writeln!(out, "      removes: {}", from.display());
+        }
+        EnvAction::Update { packages, .. } => package_lines(out, packages),
+        EnvAction::Rename { spec, .. } | EnvAction::Adopt { spec } => {
+            let _ = writeln!(out, "      path: {}", spec.path.display());
+        }
+    }
+}
+
+fn python_line(out: &mut String, spec: &super::EnvSpec) {
+    let _ = writeln!(
+        out,
+        "      python: {} {} ({}), path: {}",
+        spec.implementation,
+        spec.python_version,
+        spec.runtime,
+        spec.path.display()
+    );
+}
+
+fn package_lines(out: &mut String, packages: &PackageChanges) {
+    for add in &packages.add {
+        let _ = writeln!(out, "      + {add}");
+    }
+    for change in &packages.change {
+        let _ = writeln!(
+            out,
+            "      ~ {} {} -> {}",
+            change.name, change.installed, change.required
+        );
+    }
+    for remove in &packages.remove {
+        let _ = writeln!(out, "      - {remove}");
+    }
+    for again in &packages.reinstall {
+        let _ = writeln!(out, "      ~ {again} (reinstall)");
+    }
+}
+
+/// One change as JSON.
+pub fn change_json(c: &Change) -> serde_json::Value {
+    let mut value = json!({
+        "address": c.address(),
+        "resource": match c { Change::Environment(_) => "env", Change::Runtime(_) => "runtime" },
+        "action": c.action().as_str(),
+        "reason": c.reason_text(),
+        "reasons": c.reasons(),
+        "path": c.path(),
+    });
+    match c {
+        Change::Environment(e) => {
+            if let Some(from) = e.action.renamed_from() {
+                value["previous_address"] = json!(format!("env.{from}"));
+            }
+            if let EnvAction::Move { from, .. } = &e.action {
+                value["previous_path"] = json!(from);
+            }
+            // A build installs everything it asks for.
+            let built;
+            let packages = match &e.action {
+                EnvAction::Update { packages, .. } => packages,
+                EnvAction::Create { spec }
+                | EnvAction::Replace { spec, .. }
+                | EnvAction::Move { spec, .. } => {
+                    built = PackageChanges {
+                        add: match &spec.locked {
+                            Some(locked) => locked
+                                .iter()
+                                .map(|p| format!("{} {}", p.name, p.version))
+                                .collect(),
+                            None => spec.packages.clone(),
+                        },
+                        ..PackageChanges::default()
+                    };
+                    &built
+                }
+                EnvAction::Rename { .. } | EnvAction::Adopt { .. } | EnvAction::Delete { .. } => {
+                    built = PackageChanges::default();
+                    &built
+                }
+            };
+            value["packages"] = json!({
+                "add": packages.add,
+                "change": packages.change,
+                "remove": packages.remove,
+                "reinstall": packages.reinstall,
+            });
+            if let Some(spec) = e.action.spec() {
+                value["python"] = json!({
+                    "implementation": spec.implementation,
+                    "version": spec.python_version,
+                    "runtime": spec.runtime,
+                    "interpreter": spec.interpreter,
+                });
+            }
+        }
+        Change::Runtime(r) => {
+            if let Some(spec) = r.action.spec() {
+                value["runtime"] = json!({
+                    "source": spec.source,
+                    "version": spec.python_version,
+                    "platform": spec.platform,
+                    "url": spec.url,
+                    "sha256": spec.sha256,
+                    "path": spec.root,
+                    "removes": match &r.action {
+                        RuntimeAction::Replace { retire, .. } => retire.clone(),
+                        _ => None,
+                    },
+                });
+            }
+        }
+    }
+    value
 }
 
 /// The JSON plan (`--format json`); no-ops are omitted.
 pub fn json(changes: &[Change]) -> serde_json::Value {
-    let s = summarize(changes);
     json!({
-        "format_version": 1,
-        "changes": changes.iter().map(|c| json!({
-            "address": c.address,
-            "action": c.action.as_str(),
-            "reason": c.reason_text(),
-            "reasons": c.reasons,
-            "path": c.path,
-            "packages": {
-                "add": c.packages.add,
-                "change": c.packages.change,
-                "remove": c.packages.remove,
-            },
-            "runtime": c.runtime.as_ref().map(|r| json!({
-                "source": r.source,
-                "version": r.python_version,
-                "platform": r.platform,
-                "url": r.url,
-                "sha256": r.sha256,
-                "path": r.root,
-                "removes": c.retire,
-            })),
-        })).collect::<Vec<_>>(),
-        "summary": { "add": s.add, "change": s.change, "destroy": s.destroy },
+        "format_version": PLAN_JSON_VERSION,
+        "changes": changes.iter().map(change_json).collect::<Vec<_>>(),
+        "summary": summarize(changes),
     })
 }

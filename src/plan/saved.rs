@@ -4,8 +4,12 @@
 //! and the registry's lineage and serial. `apply FILE` refuses it when
 //! either has moved since, saying which, because applying a plan made
 //! against another state could undo someone else's change (Terraform's
-//! rule). The plan carries full [`super::EnvSpec`]s, so it applies exactly
-//! what it showed.
+//! rule). The plan carries full typed changes ([`super::Change`]), so it
+//! applies exactly what it showed; a hand-edited one is still checked step
+//! by step (ownership, claims) and can reach no `expect`.
+//!
+//! `plan --out FILE` writes only to a new path or over an earlier saved
+//! plan: never over the manifest, a symlink, a device or any other file.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +19,9 @@ use uuid::Uuid;
 
 use super::Change;
 
-pub const SAVED_PLAN_VERSION: u32 = 1;
+/// Version 2: typed changes (renames, moves). Version 1 plans are refused
+/// with a request to plan again.
+pub const SAVED_PLAN_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedPlan {
@@ -47,6 +53,30 @@ pub enum SavedPlanError {
     )]
     Newer { path: PathBuf, version: u32 },
 
+    #[error("`{}` was saved by an older beep-python (plan format {version}; this one reads {SAVED_PLAN_VERSION})", path.display())]
+    #[diagnostic(
+        code(plan::saved_older),
+        help("nothing was changed; make a new plan with `beep-python plan --out FILE`")
+    )]
+    Older { path: PathBuf, version: u32 },
+
+    #[error("refusing to write the plan to `{}`: {why}", path.display())]
+    #[diagnostic(
+        code(plan::out_refused),
+        help(
+            "`--out` writes a new file, or replaces a plan saved earlier; choose another path such as `plan.json`"
+        )
+    )]
+    OutRefused { path: PathBuf, why: String },
+
+    #[error("could not write the plan to `{}`", path.display())]
+    #[diagnostic(code(plan::out_io))]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("the saved plan is stale: {what} changed since it was made")]
     #[diagnostic(
         code(plan::stale),
@@ -65,18 +95,64 @@ pub fn manifest_sha256(bytes: &[u8]) -> String {
 }
 
 impl SavedPlan {
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let mut text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+    /// Writes the plan to `path`: a new file, or one holding an earlier
+    /// saved plan; anything else (the manifest, a link, a device, any other
+    /// file) is refused and left untouched.
+    pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
+        let refuse = |why: &str| SavedPlanError::OutRefused {
+            path: path.to_path_buf(),
+            why: why.to_string(),
+        };
+        match std::fs::symlink_metadata(path) {
+            Err(e) if crate::files::is_absent(&e) => {}
+            Err(e) => {
+                return Err(SavedPlanError::Write {
+                    path: path.to_path_buf(),
+                    source: e,
+                });
+            }
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(refuse("it is a symbolic link"));
+            }
+            Ok(meta) if !meta.is_file() => {
+                return Err(refuse("it exists and is not a regular file"));
+            }
+            Ok(_) => {
+                let same_as_manifest = match (
+                    std::fs::canonicalize(path),
+                    std::fs::canonicalize(&self.manifest),
+                ) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => false,
+                };
+                if same_as_manifest {
+                    return Err(refuse("it is the manifest"));
+                }
+                let earlier_plan = fs_err::read(path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .is_some_and(|v| {
+                        v.get("format_version")
+                            .is_some_and(serde_json::Value::is_u64)
+                            && v.get("manifest_sha256").is_some()
+                            && v.get("changes").is_some_and(serde_json::Value::is_array)
+                    });
+                if !earlier_plan {
+                    return Err(refuse("it exists and is not a plan saved by beep-python"));
+                }
+            }
+        }
+        let mut text = serde_json::to_vec_pretty(self).map_err(|e| SavedPlanError::Write {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
         text.push(b'\n');
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut temp, &text)?;
-        temp.as_file().sync_all()?;
-        temp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        crate::files::write_atomic(path, &text, crate::files::Durability::Durable, None).map_err(
+            |source| SavedPlanError::Write {
+                path: path.to_path_buf(),
+                source,
+            },
+        )
     }
 
     pub fn read(path: &Path) -> Result<Self, SavedPlanError> {
@@ -94,6 +170,12 @@ impl SavedPlan {
             return Err(SavedPlanError::Newer {
                 path: path.to_path_buf(),
                 version: u32::try_from(version).unwrap_or(u32::MAX),
+            });
+        }
+        if version < u64::from(SAVED_PLAN_VERSION) {
+            return Err(SavedPlanError::Older {
+                path: path.to_path_buf(),
+                version: u32::try_from(version).unwrap_or(0),
             });
         }
         serde_json::from_value(value).map_err(|e| SavedPlanError::Invalid {

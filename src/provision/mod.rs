@@ -309,9 +309,11 @@ pub fn extract(
 }
 
 fn single_top_folder(dir: &Path) -> Result<Option<PathBuf>, ProvisionError> {
+    // The staging folder also holds the transaction's claim file.
     let mut entries = fs_err::read_dir(dir)
         .map_err(io_error("read", dir))?
-        .filter_map(Result::ok);
+        .filter_map(Result::ok)
+        .filter(|e| !crate::files::is_reserved_name(&e.file_name()));
     let (Some(first), None) = (entries.next(), entries.next()) else {
         return Ok(None);
     };
@@ -407,7 +409,7 @@ pub fn verify_interpreter(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    crate::process::own_group(&mut command);
+    crate::process::prepare(&mut command);
     let mut child = command
         .spawn()
         .map_err(|e| broken(format!("it could not be started ({e})")))?;

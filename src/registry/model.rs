@@ -1,6 +1,7 @@
 //! The recorded state: what beep-python manages or has found, as written to
 //! `<home>/registry.json`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use jiff::Timestamp;
@@ -159,6 +160,37 @@ pub struct PackageRecord {
     pub version: String,
 }
 
+/// What an environment was built from. Kept in its marker and its record,
+/// and compared field by field with the desired state, so that a plan's
+/// reasons name exactly what changed (`env var MPLBACKEND changed`,
+/// `template data-science -> web`), and so that only what an environment
+/// *is* decides whether it changes: a lock rewritten with the same versions
+/// (other hashes, another resolver) is no change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuiltFrom {
+    /// The manifest runtime's name.
+    pub runtime: String,
+    pub python_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The requirements it was installed from.
+    #[serde(default)]
+    pub requirements: Vec<String>,
+    /// `name==version` of each pin, when it was installed from the lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pins: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub system_site_packages: bool,
+    #[serde(default = "yes")]
+    pub pip: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// One virtual environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvironmentRecord {
@@ -184,6 +216,9 @@ pub struct EnvironmentRecord {
     pub status: Status,
     #[serde(default)]
     pub packages: Vec<PackageRecord>,
+    /// What it was built from (absent in records older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built: Option<BuiltFrom>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

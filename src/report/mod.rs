@@ -4,6 +4,15 @@
 //! warnings and diagnostics go to stderr. Colour only when the stream is a
 //! terminal and `NO_COLOR` is not set. A closed stdout (`| head`) is not an
 //! error: writing stops quietly.
+//!
+//! One JSON convention for every document a command prints (`--format
+//! json`): a single JSON object on one line whose first key is
+//! `format_version` ([`JSON_FORMAT_VERSION`] unless the document carries its
+//! own). [`Printer::json`] enforces it, so no command can forget it; the
+//! README lists every document, and `tests/it/json_shapes.rs` snapshots
+//! their shapes.
+
+pub mod progress;
 
 use std::io::{IsTerminal, Write};
 
@@ -27,12 +36,20 @@ pub enum Verbosity {
     Verbose,
 }
 
+/// The `format_version` of JSON documents that do not set their own. A
+/// document's version changes when a key is removed or changes meaning;
+/// new keys may appear without a change.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
 /// The one writer of terminal output.
 #[derive(Debug, Clone)]
 pub struct Printer {
     pub format: Format,
     pub verbosity: Verbosity,
     color: bool,
+    /// Data goes to stderr instead of stdout: for work done on the way to
+    /// something else whose stdout must stay its own (`run --sync`).
+    data_to_stderr: bool,
 }
 
 /// stdout was closed by the reader; the command should stop and exit 0.
@@ -47,11 +64,25 @@ impl Printer {
             format,
             verbosity,
             color,
+            data_to_stderr: false,
+        }
+    }
+
+    /// The same printer, writing its data to stderr: `run --sync` shows the
+    /// plan it applies without mixing it into the command's own stdout.
+    pub fn data_on_stderr(&self) -> Self {
+        Self {
+            data_to_stderr: true,
+            ..self.clone()
         }
     }
 
     /// Writes data to stdout.
     pub fn data(&self, text: &str) -> Result<(), BrokenPipe> {
+        if self.data_to_stderr {
+            eprint!("{text}");
+            return Ok(());
+        }
         let mut out = std::io::stdout().lock();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(BrokenPipe),
@@ -61,9 +92,10 @@ impl Printer {
         }
     }
 
-    /// Writes a JSON value as one line of stdout.
+    /// Writes a JSON document as one line of stdout, with `format_version`
+    /// first (see the module doc).
     pub fn json(&self, value: &serde_json::Value) -> Result<(), BrokenPipe> {
-        let mut text = serde_json::to_string(value).unwrap_or_default();
+        let mut text = serde_json::to_string(&versioned(value)).unwrap_or_default();
         text.push('\n');
         self.data(&text)
     }
@@ -109,6 +141,33 @@ impl Printer {
     }
 }
 
+/// `value` with `format_version` as its first key: the document's own if it
+/// has one, else [`JSON_FORMAT_VERSION`]. Anything but an object is wrapped
+/// as `{"format_version": 1, "items": value}`, so every document is an
+/// object that can grow keys.
+pub fn versioned(value: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    match value {
+        serde_json::Value::Object(map) => {
+            let version = map
+                .get("format_version")
+                .cloned()
+                .unwrap_or_else(|| JSON_FORMAT_VERSION.into());
+            out.insert("format_version".into(), version);
+            for (key, item) in map {
+                if key != "format_version" {
+                    out.insert(key.clone(), item.clone());
+                }
+            }
+        }
+        other => {
+            out.insert("format_version".into(), JSON_FORMAT_VERSION.into());
+            out.insert("items".into(), other.clone());
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
 /// Renders a diagnostic as the user sees it. Without colour it uses ASCII
 /// art, which is what the snapshot tests compare.
 pub fn render(diagnostic: &dyn miette::Diagnostic, color: bool) -> String {
@@ -150,4 +209,20 @@ pub fn diagnostic_json(d: &Diagnostic) -> serde_json::Value {
         "labels": d.labels.iter().map(|l| l.text.clone()).collect::<Vec<_>>(),
         "help": d.help,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_document_starts_with_its_format_version() {
+        let plain = versioned(&json!({"b": 1, "a": 2}));
+        assert_eq!(plain.to_string(), r#"{"format_version":1,"b":1,"a":2}"#);
+        let own = versioned(&json!({"x": true, "format_version": 3}));
+        assert_eq!(own.to_string(), r#"{"format_version":3,"x":true}"#);
+        let list = versioned(&json!([1, 2]));
+        assert_eq!(list.to_string(), r#"{"format_version":1,"items":[1,2]}"#);
+    }
 }

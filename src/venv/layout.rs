@@ -207,9 +207,9 @@ pub fn plan(layout: &Layout, input: &PlanInput<'_>, exists: impl Fn(&Path) -> bo
                 });
             }
             entries.push(Entry::Dir(layout.include.clone()));
-            // 3.12 made venv create `include/python3.X`, where pip puts the
-            // headers that packages install.
-            if (major, minor) >= (3, 12) {
+            // 3.11 made venv create `include/python3.X` (its `venv` sysconfig
+            // scheme), where pip puts the headers that packages install.
+            if (major, minor) >= (3, 11) {
                 entries.push(Entry::Dir(
                     layout.include.join(format!("python{major}.{minor}")),
                 ));

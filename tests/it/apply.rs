@@ -4,21 +4,36 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{beep, expect_exit, isolate_installers, stderr, stdout, wait_for};
+use crate::common::{
+    Python, beep, debian_python, expect_exit, isolate_installers, require, stderr, stdout, tool,
+    two_pythons, wait_for,
+};
 use crate::wheels::{WheelSpec, wheelhouse};
 
 /// A project folder with a manifest, a wheelhouse and a private home.
 struct Project {
     dir: tempfile::TempDir,
+    /// The newer and the older interpreter of [`three_envs`].
+    runtimes: (&'static Python, &'static Python),
 }
 
-const PY312: &str = "/root/.pyenv/versions/3.12.1/bin/python3.12";
-const PY311: &str = "/root/.pyenv/versions/3.11.7/bin/python3.11";
+/// The two interpreters of [`three_envs`]: supported, different versions,
+/// able to seed pip (pip installs into the environments).
+fn two_runtimes() -> Option<(&'static Python, &'static Python)> {
+    two_pythons(|p| p.pip_wheel.is_some() || p.has_ensurepip)
+}
+
+const UV: &str = "`uv` on PATH";
+
+const TWO_RUNTIMES: &str =
+    "two CPython interpreters (3.8+) of different versions that can seed pip";
 
 impl Project {
-    fn new() -> Self {
+    /// `None` when this machine lacks [`TWO_RUNTIMES`].
+    fn new() -> Option<Self> {
+        let runtimes = two_runtimes()?;
         let dir = tempfile::tempdir().unwrap();
-        let p = Project { dir };
+        let p = Project { dir, runtimes };
         wheelhouse(
             &p.path("wheels"),
             &[
@@ -44,7 +59,12 @@ impl Project {
                 },
             ],
         );
-        p
+        Some(p)
+    }
+
+    /// [`three_envs`] on this project's interpreters.
+    fn three_envs(&self, extra_for_c: &str) -> String {
+        three_envs(self.runtimes, extra_for_c)
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -123,20 +143,22 @@ impl Project {
     }
 }
 
-fn three_envs(extra_for_c: &str) -> String {
+/// Environment `a` on the newer interpreter, `b` and `c` on the older one
+/// (the default).
+fn three_envs((newer, older): (&Python, &Python), extra_for_c: &str) -> String {
     format!(
         r#"
-[runtimes.py312]
+[runtimes.newer]
 source = "system"
-path = "{PY312}"
+path = "{}"
 
-[runtimes.py311]
+[runtimes.older]
 source = "system"
-path = "{PY311}"
+path = "{}"
 default = true
 
 [environments.a]
-runtime = "py312"
+runtime = "newer"
 path = ".venvs/a"
 packages = ["beta"]
 
@@ -147,14 +169,19 @@ packages = ["gamma==3.1.0"]
 [environments.c]
 path = ".venvs/c"
 packages = ["alpha<2"{extra_for_c}]
-"#
+"#,
+        newer.path.display(),
+        older.path.display(),
     )
 }
 
 #[track_caller]
 fn create_then_no_op(installer: &str) {
-    let p = Project::new();
-    p.manifest(installer, &three_envs(""));
+    if installer == "uv" {
+        require!(UV, tool("uv"));
+    }
+    let p = require!(TWO_RUNTIMES, Project::new());
+    p.manifest(installer, &p.three_envs(""));
 
     let out = p
         .cmd()
@@ -189,7 +216,10 @@ fn create_then_no_op(installer: &str) {
         ])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3.12.1 True");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{} True", p.runtimes.0.version)
+    );
     let serial = p.serial();
 
     // A second apply: no changes, no Python started to observe.
@@ -221,10 +251,14 @@ fn create_then_no_op_with_uv() {
 
 #[test]
 fn a_deleted_package_is_planned_as_an_update_and_reinstalled() {
-    let p = Project::new();
-    p.manifest("uv", &three_envs(""));
+    require!(UV, tool("uv"));
+    let p = require!(TWO_RUNTIMES, Project::new());
+    p.manifest("uv", &p.three_envs(""));
     p.apply();
-    let site = p.path(".venvs/b/lib/python3.11/site-packages");
+    let site = p.path(&format!(
+        ".venvs/b/lib/python{}/site-packages",
+        p.runtimes.1.short()
+    ));
     for entry in std::fs::read_dir(&site).unwrap() {
         let path = entry.unwrap().path();
         if path
@@ -244,7 +278,10 @@ fn a_deleted_package_is_planned_as_an_update_and_reinstalled() {
     assert_eq!(out.status.code(), Some(2));
     let plan = stdout(&out);
     assert!(plan.contains("~ env.b"), "{plan}");
-    assert!(plan.contains("update: 1 package drifted"), "{plan}");
+    assert!(
+        plan.contains("update: 1 installed package drifted"),
+        "{plan}"
+    );
     assert!(plan.contains("+ gamma==3.1.0"), "{plan}");
     assert!(
         plan.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
@@ -260,22 +297,29 @@ fn a_deleted_package_is_planned_as_an_update_and_reinstalled() {
 /// disappear, and discovery then picks `/usr/bin/python3.11` instead.
 #[test]
 fn a_removed_base_interpreter_is_planned_as_a_replace() {
-    let p = Project::new();
+    require!(UV, tool("uv"));
+    let debian = require!("Debian's /usr/bin/python3.11", debian_python());
+    let p = require!(TWO_RUNTIMES, Project::new());
     let bin = p.path("base/bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy("/usr/bin/python3.11", bin.join("python3.11")).unwrap();
+    std::fs::copy(&debian.path, bin.join("python3.11")).unwrap();
     p.manifest(
         "uv",
-        r#"
+        &format!(
+            r#"
 [runtimes.debian]
 source = "system"
-version = "==3.11.2"
+version = "=={}"
 default = true
 
 [environments.d]
 path = ".venvs/d"
+# The copied interpreter bundles no pip wheel to seed.
+pip = false
 packages = ["gamma"]
 "#,
+            debian.version
+        ),
     );
     let path_var = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let run = |args: &[&str]| p.cmd().env("PATH", &path_var).args(args).output().unwrap();
@@ -299,10 +343,12 @@ packages = ["gamma"]
 
 #[test]
 fn an_environment_that_leaves_the_manifest_is_deleted_and_destroy_removes_the_rest() {
-    let p = Project::new();
-    p.manifest("uv", &three_envs(""));
+    require!(UV, tool("uv"));
+    let p = require!(TWO_RUNTIMES, Project::new());
+    p.manifest("uv", &p.three_envs(""));
     p.apply();
-    let without_c = three_envs("")
+    let without_c = p
+        .three_envs("")
         .split("[environments.c]")
         .next()
         .unwrap()
@@ -349,16 +395,17 @@ fn an_environment_that_leaves_the_manifest_is_deleted_and_destroy_removes_the_re
 /// requirement.
 #[test]
 fn a_failing_apply_rolls_everything_back() {
+    require!(UV, tool("uv"));
     for installer in ["pip", "uv"] {
-        let p = Project::new();
-        p.manifest(installer, &three_envs(""));
+        let p = require!(TWO_RUNTIMES, Project::new());
+        p.manifest(installer, &p.three_envs(""));
         p.apply();
         let serial = p.serial();
         let registry_before = std::fs::read(p.home().join("registry.json")).unwrap();
 
         // a: changed (gamma added) -> update; c: replaced by a new runtime and
         // a requirement that does not exist; d: new.
-        let mut body = three_envs(", \"no-such-package>=1\"");
+        let mut body = p.three_envs(", \"no-such-package>=1\"");
         body = body.replace("packages = [\"beta\"]", "packages = [\"beta\", \"gamma\"]");
         body.push_str("\n[environments.d]\npath = \".venvs/d\"\npackages = [\"gamma\"]\n");
         p.manifest(installer, &body);
@@ -398,11 +445,13 @@ fn a_failing_apply_rolls_everything_back() {
 /// back first (and says so), no aside is left, and the plan is right.
 #[test]
 fn sigkill_during_install_is_rolled_back_by_the_next_command() {
-    let p = Project::new();
-    p.manifest("uv", &three_envs(""));
+    require!(UV, tool("uv"));
+    let p = require!(TWO_RUNTIMES, Project::new());
+    p.manifest("uv", &p.three_envs(""));
     p.apply();
-    let updated =
-        three_envs("").replace("packages = [\"beta\"]", "packages = [\"beta\", \"gamma\"]");
+    let updated = p
+        .three_envs("")
+        .replace("packages = [\"beta\"]", "packages = [\"beta\", \"gamma\"]");
     p.manifest("uv", &updated);
 
     let mut child = p
@@ -421,12 +470,19 @@ fn sigkill_during_install_is_rolled_back_by_the_next_command() {
     child.wait().unwrap();
     assert!(p.home().join("journal.json").exists());
 
-    let out = p.run(&["plan"]);
-    let err = stderr(&out);
+    // `plan` is read-only: it says an apply was interrupted, and the next
+    // mutating command (here `recover`) rolls it back.
+    let err = stderr(&p.cmd().arg("plan").output().unwrap());
+    assert!(
+        err.contains("an apply is in progress or was interrupted"),
+        "{err}"
+    );
+    let err = stderr(&p.run(&["recover"]));
     assert!(
         err.contains("was interrupted") && err.contains("rolled back"),
         "{err}"
     );
+    let out = p.run(&["plan"]);
     assert!(p.asides().is_empty(), "{:?}", p.asides());
     assert!(!p.home().join("journal.json").exists());
     assert_eq!(p.installed("a"), ["alpha==2.0.0", "beta==0.5.0"]);
@@ -444,8 +500,9 @@ fn sigkill_during_install_is_rolled_back_by_the_next_command() {
 /// Ctrl-C (SIGINT) during an apply rolls back and exits 130.
 #[test]
 fn ctrl_c_rolls_back_and_exits_130() {
-    let p = Project::new();
-    p.manifest("uv", &three_envs(""));
+    require!(UV, tool("uv"));
+    let p = require!(TWO_RUNTIMES, Project::new());
+    p.manifest("uv", &p.three_envs(""));
     let child = p
         .cmd()
         .env("BEEP_PYTHON_FAILPOINTS", "install-packages=pause")
@@ -469,12 +526,13 @@ fn ctrl_c_rolls_back_and_exits_130() {
 
 #[test]
 fn a_stale_saved_plan_is_refused_and_a_second_concurrent_apply_exits_3() {
-    let p = Project::new();
-    p.manifest("uv", &three_envs(""));
+    require!(UV, tool("uv"));
+    let p = require!(TWO_RUNTIMES, Project::new());
+    p.manifest("uv", &p.three_envs(""));
     let plan_file = p.path("plan.json");
     p.run(&["plan", "--out", plan_file.to_str().unwrap()]);
     // The manifest changes after the plan was made.
-    p.manifest("uv", &three_envs(", \"gamma\""));
+    p.manifest("uv", &p.three_envs(", \"gamma\""));
     let out = p
         .cmd()
         .args(["apply", plan_file.to_str().unwrap()])
@@ -506,7 +564,7 @@ fn a_stale_saved_plan_is_refused_and_a_second_concurrent_apply_exits_3() {
     );
 
     // Two applies at once: the second exits 3 naming the first.
-    p.manifest("uv", &three_envs(""));
+    p.manifest("uv", &p.three_envs(""));
     let mut first = p
         .cmd()
         .env("BEEP_PYTHON_FAILPOINTS", "install-packages=pause")
@@ -531,14 +589,15 @@ fn a_stale_saved_plan_is_refused_and_a_second_concurrent_apply_exits_3() {
 
 #[test]
 fn plan_json_lists_changes_and_a_summary() {
-    let p = Project::new();
-    p.manifest("uv", &three_envs(""));
+    require!(UV, tool("uv"));
+    let p = require!(TWO_RUNTIMES, Project::new());
+    p.manifest("uv", &p.three_envs(""));
     let out = p.run(&["plan", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["format_version"], 2);
     assert_eq!(
         json["summary"],
-        serde_json::json!({"add": 3, "change": 0, "destroy": 0})
+        serde_json::json!({"add": 3, "change": 0, "destroy": 0, "rename": 0, "move": 0})
     );
     let first = &json["changes"][0];
     assert_eq!(first["address"], "env.a");
@@ -550,9 +609,11 @@ fn plan_json_lists_changes_and_a_summary() {
     let out = p.run(&["--format", "json", "apply", "--auto-approve"]);
     let events: Vec<serde_json::Value> = stdout(&out)
         .lines()
-        .skip(1) // the plan
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // The first event carries the plan.
+    assert_eq!(events[0]["event"], "plan");
+    assert_eq!(events[0]["summary"]["add"], 3);
     assert!(
         events
             .iter()
@@ -565,8 +626,9 @@ fn plan_json_lists_changes_and_a_summary() {
 /// line, and it is left untouched.
 #[test]
 fn a_foreign_folder_at_an_environment_path_is_never_overwritten() {
-    let p = Project::new();
-    p.manifest("uv", &three_envs(""));
+    require!(UV, tool("uv"));
+    let p = require!(TWO_RUNTIMES, Project::new());
+    p.manifest("uv", &p.three_envs(""));
     std::fs::create_dir_all(p.path(".venvs/b")).unwrap();
     std::fs::write(p.path(".venvs/b/thesis.tex"), "precious").unwrap();
     let out = p.cmd().args(["apply", "--auto-approve"]).output().unwrap();

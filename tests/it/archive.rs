@@ -208,23 +208,20 @@ fn standalone_tar_zst_extracts() {
 }
 
 /// The zstd CLI compresses differently from ruzstd's encoder (real entropy
-/// coding at high levels): decode its output too when it is installed.
+/// coding at high levels): decode its output too.
 #[cfg(unix)]
 #[test]
 fn tar_zst_made_by_the_zstd_cli_extracts() {
+    let zstd = crate::common::require!("the `zstd` program", crate::common::tool("zstd"));
     let tar = tempfile::NamedTempFile::new().unwrap();
     fs_err::write(tar.path(), tar_bytes(&standalone_entries())).unwrap();
-    let output = std::process::Command::new("zstd")
+    let output = std::process::Command::new(zstd)
         .args(["-19", "-q", "-c"])
         .arg(tar.path())
-        .output();
-    let bytes = match output {
-        Ok(output) if output.status.success() => output.stdout,
-        _ => {
-            eprintln!("note: `zstd` is not installed; skipping the zstd CLI case");
-            return;
-        }
-    };
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "zstd failed: {output:?}");
+    let bytes = output.stdout;
     let case = Case::new("cpython.tar.zst", &bytes);
     case.extract(Format::TarZst, Some("python"), &Limits::default())
         .unwrap();

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use beep_python::fetch::{self, Cache, FetchError, NoProgress, Options, Progress};
 use sha2::{Digest, Sha256};
@@ -246,28 +246,24 @@ fn hanging_server_times_out_after_the_retries() {
         ..opts()
     };
 
-    let started = Instant::now();
+    // Each reply hangs for 3 s, ten times the read timeout: a `TimedOut`
+    // after three requests is the timeout firing on each of them (a client
+    // that waited out the hang would see the connection close instead).
     let err = get(&server.url(), &cache, &opts).unwrap_err();
     assert!(
         matches!(err, FetchError::TimedOut { attempts: 3, .. }),
         "{err:?}"
     );
     assert_eq!(server.requests().len(), 3);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[test]
 fn plain_http_to_another_machine_is_refused_without_connecting() {
     let (_dir, cache) = new_cache();
-    // `.invalid` never resolves; the refusal must come before any lookup.
-    let started = Instant::now();
+    // `.invalid` never resolves: had it been looked up first, the error
+    // would be the failed lookup, not the refusal.
     let err = get("http://example.invalid/python.tar.gz", &cache, &opts()).unwrap_err();
     assert!(matches!(err, FetchError::InsecureHttp { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(1));
     assert!(
         !cache.root().exists(),
         "nothing is written for a refused URL"
@@ -389,10 +385,8 @@ fn cancel_stops_quickly_and_the_next_run_resumes() {
         finished: AtomicBool::new(false),
     };
 
-    let started = Instant::now();
     let err = fetch::fetch(&server.url(), sha(), &cache, &opts(), &progress, &cancel).unwrap_err();
     assert!(matches!(err, FetchError::Cancelled { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
     assert!(progress.finished.load(Ordering::SeqCst));
     let kept = fs_err::metadata(cache.partial_of(sha())).unwrap().len();
     assert!(kept >= 200_000 && kept < SIZE as u64, "{kept}");

@@ -2,8 +2,8 @@
 //! from wheelhouses the tests build (`--no-index --find-links`), into real
 //! virtual environments.
 //!
-//! The uv half of each test is skipped, with a note, only when `uv` is not
-//! on `PATH`; CI installs it. Unix only: the environments' layout
+//! Every test runs both installers: pip, and uv from `PATH` (`.ci/run`
+//! installs it; elsewhere a test without uv is skipped, visibly). Unix only: the environments' layout
 //! (`bin/python`) and the fake programs are Unix ones.
 #![cfg(unix)]
 
@@ -11,45 +11,32 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use beep_python::installer::{self, Config, InstallError, Kind, Request, Selected};
 use beep_python::manifest::Installer;
 use beep_python::report;
 
+use crate::common::{Python, python_where, require};
 use crate::wheels::{WheelSpec, wheelhouse};
 
-/// Interpreters of the dev machine; the first that exists is used, else
-/// `python3` on `PATH` (what CI's script itself uses to make a venv).
-const PYTHONS: &[&str] = &[
-    "/root/.pyenv/versions/3.12.1/bin/python3.12",
-    "/root/.pyenv/versions/3.11.7/bin/python3.11",
-    "/root/.pyenv/versions/3.13.0/bin/python3.13",
-    "/root/.pyenv/versions/3.10.13/bin/python3.10",
-];
-
-#[track_caller]
-pub fn base_python() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .map(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("python3"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    PYTHONS
-        .iter()
-        .map(PathBuf::from)
-        .chain(on_path)
-        .find(|p| p.is_file())
-        .expect("no python3 on this machine")
+/// The interpreter the tests make environments with: `python -m venv`
+/// must give them pip (so that `pip list` works for both installers).
+pub fn base_python() -> Option<&'static Python> {
+    python_where(Python::makes_venvs_with_pip)
 }
+
+/// What [`base_python`] needs, for [`require!`].
+pub const BASE_PYTHON: &str = "a CPython (3.8+) whose `python -m venv` installs pip (ensurepip)";
+
+/// What [`uv`] needs, for [`require!`].
+pub const UV: &str = "`uv` on PATH";
 
 /// A virtual environment with pip (so that `pip list` works for both
 /// installers); returns its interpreter.
 #[track_caller]
-fn make_venv(dir: &Path) -> PathBuf {
-    let out = Command::new(base_python())
+fn make_venv(base: &Python, dir: &Path) -> PathBuf {
+    let out = Command::new(&base.path)
         .args(["-m", "venv"])
         .arg(dir)
         .output()
@@ -105,28 +92,18 @@ fn pip() -> Selected {
     }
 }
 
-/// uv as `select` finds it on the real `PATH`, or `None` with a note.
-fn uv() -> Option<Selected> {
+/// uv as `select` finds it on the real `PATH`.
+pub fn uv() -> Option<Selected> {
     let config = Config {
         installer: Installer::Uv,
         ..Config::default()
     };
-    match installer::select(&config, std::env::var_os("PATH").as_deref()) {
-        Ok(selected) => Some(selected),
-        Err(_) => {
-            eprintln!("note: `uv` is not on PATH; skipping the uv half of this test");
-            None
-        }
-    }
+    installer::select(&config, std::env::var_os("PATH").as_deref()).ok()
 }
 
-/// Every installer to test: pip, and uv when it is on `PATH`.
-fn kinds() -> Vec<(Selected, Installer)> {
-    let mut all = vec![(pip(), Installer::Pip)];
-    if let Some(uv) = uv() {
-        all.push((uv, Installer::Uv));
-    }
-    all
+/// Every installer to test: pip and uv.
+fn kinds(uv: Selected) -> [(Selected, Installer); 2] {
+    [(pip(), Installer::Pip), (uv, Installer::Uv)]
 }
 
 /// `name -> version` of what is installed, from `pip list --format json`.
@@ -166,10 +143,12 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 #[test]
 fn installs_a_package_and_its_dependency_from_a_local_wheelhouse() {
-    for (selected, which) in kinds() {
+    let base = require!(BASE_PYTHON, base_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
         let tmp = tempfile::tempdir().unwrap();
         let house = house(tmp.path());
-        let python = make_venv(&tmp.path().join("venv"));
+        let python = make_venv(base, &tmp.path().join("venv"));
         let config = offline(which, &house);
         let requirements = strings(&["beep-it-alpha"]);
         let outcome = installer::install(
@@ -220,10 +199,12 @@ fn installs_a_package_and_its_dependency_from_a_local_wheelhouse() {
 
 #[test]
 fn a_missing_requirement_fails_naming_it_with_the_last_lines() {
-    for (selected, which) in kinds() {
+    let base = require!(BASE_PYTHON, base_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
         let tmp = tempfile::tempdir().unwrap();
         let house = house(tmp.path());
-        let python = make_venv(&tmp.path().join("venv"));
+        let python = make_venv(base, &tmp.path().join("venv"));
         let config = offline(which, &house);
         let requirements = strings(&["beep-it-gamma", "beep-it-nonexistent"]);
         let err = installer::install(
@@ -275,7 +256,9 @@ fn a_missing_requirement_fails_naming_it_with_the_last_lines() {
 
 #[test]
 fn a_missing_dependency_is_named_too() {
-    for (selected, which) in kinds() {
+    let base = require!(BASE_PYTHON, base_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
         let tmp = tempfile::tempdir().unwrap();
         let house = wheelhouse(
             &tmp.path().join("wheels"),
@@ -285,7 +268,7 @@ fn a_missing_dependency_is_named_too() {
                 requires: &["beep-it-missing-dep>=1"],
             }],
         );
-        let python = make_venv(&tmp.path().join("venv"));
+        let python = make_venv(base, &tmp.path().join("venv"));
         let requirements = strings(&["beep-it-delta"]);
         let err = installer::install(
             &selected,
@@ -315,10 +298,12 @@ fn a_missing_dependency_is_named_too() {
 
 #[test]
 fn uninstall_removes_a_package() {
-    for (selected, which) in kinds() {
+    let base = require!(BASE_PYTHON, base_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
         let tmp = tempfile::tempdir().unwrap();
         let house = house(tmp.path());
-        let python = make_venv(&tmp.path().join("venv"));
+        let python = make_venv(base, &tmp.path().join("venv"));
         let config = offline(which, &house);
         let requirements = strings(&["beep-it-alpha", "beep-it-gamma"]);
         installer::install(
@@ -353,10 +338,12 @@ fn uninstall_removes_a_package() {
 
 #[test]
 fn pip_missing_from_the_environment_is_its_own_error() {
+    let base = require!(BASE_PYTHON, base_python());
+    let uv = require!(UV, uv());
     let tmp = tempfile::tempdir().unwrap();
     let house = house(tmp.path());
     let venv = tmp.path().join("venv");
-    let out = Command::new(base_python())
+    let out = Command::new(&base.path)
         .args(["-m", "venv", "--without-pip"])
         .arg(&venv)
         .output()
@@ -379,18 +366,16 @@ fn pip_missing_from_the_environment_is_its_own_error() {
         "{err:?}"
     );
     // uv needs no pip in the environment.
-    if let Some(uv) = uv() {
-        installer::install(
-            &uv,
-            &offline(Installer::Uv, &house),
-            &Request {
-                python: &python,
-                requirements: &requirements,
-                environment: "bare",
-            },
-        )
-        .unwrap_or_else(|e| panic!("{}", report::render(&e, false)));
-    }
+    installer::install(
+        &uv,
+        &offline(Installer::Uv, &house),
+        &Request {
+            python: &python,
+            requirements: &requirements,
+            environment: "bare",
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}", report::render(&e, false)));
 }
 
 #[test]
@@ -652,34 +637,61 @@ fn a_uv_that_is_not_executable_or_dangling_is_not_picked() {
 }
 
 #[test]
-fn cancelling_kills_a_long_install_promptly() {
+fn cancelling_kills_a_long_install_and_its_whole_process_group() {
     let tmp = tempfile::tempdir().unwrap();
     // A "python" that never finishes, started through a shell so that the
     // sleep is a grandchild holding the pipes: the whole group must die.
+    // Each writes its pid once it runs, so the cancel comes while both do.
     let python = tmp.path().join("python");
-    write_script(&python, "#!/bin/sh\nsleep 30\necho done\n");
-    let requirements = strings(&["beep-it-alpha"]);
-    let cancel = AtomicBool::new(false);
-    let started = Instant::now();
-    let result = std::thread::scope(|s| {
-        s.spawn(|| {
-            std::thread::sleep(Duration::from_millis(200));
-            cancel.store(true, Ordering::SeqCst);
-        });
-        installer::install_cancellable(
-            &pip(),
-            &Config::default(),
-            &Request {
-                python: &python,
-                requirements: &requirements,
-                environment: "slow",
-            },
-            &cancel,
-        )
+    let shell_pid = tmp.path().join("shell.pid");
+    let sleep_pid = tmp.path().join("sleep.pid");
+    write_script(
+        &python,
+        &format!(
+            "#!/bin/sh\necho $$ > '{}.tmp' && mv '{0}.tmp' '{0}'\nsleep 100000 &\necho $! > '{1}.tmp' && mv '{1}.tmp' '{1}'\nwait\necho done\n",
+            shell_pid.display(),
+            sleep_pid.display()
+        ),
+    );
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
+    let (done, result) = std::sync::mpsc::channel();
+    // A thread of its own, not a scoped one: should the install hang, the
+    // test fails instead of waiting for it.
+    std::thread::spawn({
+        let cancel = cancel.clone();
+        let python = python.clone();
+        move || {
+            let requirements = strings(&["beep-it-alpha"]);
+            let outcome = installer::install_cancellable(
+                &pip(),
+                &Config::default(),
+                &Request {
+                    python: &python,
+                    requirements: &requirements,
+                    environment: "slow",
+                },
+                &cancel,
+            );
+            let _ = done.send(outcome);
+        }
     });
-    let elapsed = started.elapsed();
+    crate::common::wait_for("the fake installer and its sleep to start", || {
+        shell_pid.exists() && sleep_pid.exists()
+    });
+    cancel.store(true, Ordering::SeqCst);
+    // The sleep never ends by itself: only a kill of the whole group lets
+    // the install return (a minute is a hang, not slowness).
+    let result = result
+        .recv_timeout(Duration::from_secs(60))
+        .expect("install_cancellable did not return after the cancel");
     assert!(matches!(result, Err(InstallError::Cancelled)), "{result:?}");
-    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    for pid_file in [&shell_pid, &sleep_pid] {
+        let pid = fs_err::read_to_string(pid_file).unwrap();
+        let pid = pid.trim();
+        crate::common::wait_for(&format!("process {pid} to be killed"), || {
+            crate::common::process_is_gone(pid)
+        });
+    }
 }
 
 #[test]

@@ -2,14 +2,14 @@
 //! against real pip and uv, offline: wheels the tests build, served through
 //! `--no-index --find-links`, into real virtual environments.
 //!
-//! The uv half of each test is skipped, with a note, only when `uv` is not
-//! on `PATH`. Unix only: the environments' layout (`bin/python`).
+//! Every test runs both installers, pip and uv from `PATH` (`.ci/run`
+//! installs it; elsewhere a test without uv is skipped, visibly), on an
+//! interpreter chosen at run time. Unix only: the environments' layout (`bin/python`).
 #![cfg(unix)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 
 use beep_python::installer::{self, Config, InstallError, Kind, Request, Selected};
@@ -20,7 +20,8 @@ use beep_python::manifest::Installer;
 use beep_python::report;
 use beep_python::venv::{BaseInterpreter, CreateOptions, Seeded};
 
-use crate::installer::base_python;
+use crate::common::{Python, python_where, require};
+use crate::installer::{UV, uv};
 use crate::wheels::{WheelSpec, build_wheel, build_wheel_with_payload, sha256_hex, wheelhouse};
 
 const ALPHA: WheelSpec = WheelSpec {
@@ -55,24 +56,25 @@ const DELTA: WheelSpec = WheelSpec {
     requires: &["beep-lk-beta>=2.5"],
 };
 
-/// The base interpreter the tests resolve with, its version asked once.
-#[track_caller]
-fn base() -> BaseInterpreter {
-    static BASE: OnceLock<BaseInterpreter> = OnceLock::new();
-    BASE.get_or_init(ask_base).clone()
+/// The interpreter the tests resolve with and make environments of: one
+/// that can seed pip (a wheel to unpack, or ensurepip).
+fn lock_python() -> Option<&'static Python> {
+    python_where(|p| p.pip_wheel.is_some() || p.has_ensurepip)
 }
 
+/// What [`lock_python`] needs, for [`require!`].
+const LOCK_PYTHON: &str = "a CPython (3.8+) that can seed pip";
+
+/// [`lock_python`] as a base; each test starts with `require!` for it.
 #[track_caller]
-fn ask_base() -> BaseInterpreter {
-    let executable = base_python();
-    let out = Command::new(&executable)
-        .args(["-c", "import platform; print(platform.python_version())"])
-        .output()
-        .expect("running python");
-    assert!(out.status.success(), "{out:?}");
+fn base() -> BaseInterpreter {
+    python_base(lock_python().expect("the test requires it first"))
+}
+
+fn python_base(python: &Python) -> BaseInterpreter {
     BaseInterpreter {
-        executable,
-        version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        executable: python.path.clone(),
+        version: python.version.clone(),
         implementation: "cpython".to_string(),
     }
 }
@@ -86,24 +88,18 @@ fn offline(installer: Installer, house: &Path) -> Config {
     }
 }
 
-/// pip, and uv when it is on `PATH`.
-fn kinds() -> Vec<(Selected, Installer)> {
-    let mut all = vec![(
-        Selected {
-            kind: Kind::Pip,
-            uv: None,
-        },
-        Installer::Pip,
-    )];
-    let config = Config {
-        installer: Installer::Uv,
-        ..Config::default()
-    };
-    match installer::select(&config, std::env::var_os("PATH").as_deref()) {
-        Ok(uv) => all.push((uv, Installer::Uv)),
-        Err(_) => eprintln!("note: `uv` is not on PATH; skipping the uv half of this test"),
-    }
-    all
+/// pip and uv.
+fn kinds(uv: Selected) -> [(Selected, Installer); 2] {
+    [
+        (
+            Selected {
+                kind: Kind::Pip,
+                uv: None,
+            },
+            Installer::Pip,
+        ),
+        (uv, Installer::Uv),
+    ]
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -206,7 +202,9 @@ fn without_seed(packages: Vec<(String, String)>) -> Vec<(String, String)> {
 
 #[test]
 fn resolution_gives_exact_versions_and_the_sha256_of_the_wheels() {
-    for (selected, which) in kinds() {
+    require!(LOCK_PYTHON, lock_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
         let tmp = tempfile::tempdir().unwrap();
         let house = wheelhouse(&tmp.path().join("wheels"), &[ALPHA, BETA_OLD, BETA, GAMMA]);
         let config = offline(which, &house);
@@ -224,6 +222,13 @@ fn resolution_gives_exact_versions_and_the_sha256_of_the_wheels() {
                 sha256_hex(&house.join(crate::wheels::wheel_file_name(spec)))
             )
         };
+        // A wheel from a local `find-links` folder is recorded by its
+        // name and hash, never by this machine's path.
+        let file = |spec: &WheelSpec| beep_python::lockfile::LockedFile {
+            name: crate::wheels::wheel_file_name(spec),
+            url: None,
+            sha256: hash(spec).trim_start_matches("sha256:").to_string(),
+        };
         assert_eq!(
             packages,
             vec![
@@ -232,22 +237,25 @@ fn resolution_gives_exact_versions_and_the_sha256_of_the_wheels() {
                     version: "1.0".into(),
                     url: None,
                     hashes: vec![hash(&ALPHA)],
+                    files: vec![file(&ALPHA)],
                 },
                 LockedPackage {
                     name: "beep-lk-beta".into(),
                     version: "2.1".into(),
                     url: None,
                     hashes: vec![hash(&BETA)],
+                    files: vec![file(&BETA)],
                 },
             ],
             "{}",
             selected.kind
         );
-        // The scratch space is gone: nothing but the pip wheel cache stays.
+        // The scratch space is gone: nothing but the pip wheel cache and
+        // the resolver environments (pip's) stays.
         let left: Vec<_> = std::fs::read_dir(tmp.path().join("cache"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "wheels")
+            .filter(|n| n != "wheels" && n != beep_python::lockfile::RESOLVERS)
             .collect();
         assert!(left.is_empty(), "{}: left behind {left:?}", selected.kind);
     }
@@ -255,7 +263,9 @@ fn resolution_gives_exact_versions_and_the_sha256_of_the_wheels() {
 
 #[test]
 fn a_requirement_nobody_offers_fails_naming_it_with_the_last_lines() {
-    for (selected, which) in kinds() {
+    require!(LOCK_PYTHON, lock_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
         let tmp = tempfile::tempdir().unwrap();
         let house = wheelhouse(&tmp.path().join("wheels"), &[GAMMA]);
         let config = offline(which, &house);
@@ -294,7 +304,9 @@ fn a_requirement_nobody_offers_fails_naming_it_with_the_last_lines() {
 
 #[test]
 fn existing_pins_stay_unless_upgraded() {
-    for (selected, which) in kinds() {
+    require!(LOCK_PYTHON, lock_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
         let tmp = tempfile::tempdir().unwrap();
         let cache = tmp.path().join("cache");
         let house = wheelhouse(&tmp.path().join("wheels"), &[ALPHA, BETA_OLD, BETA, GAMMA]);
@@ -389,7 +401,9 @@ fn existing_pins_stay_unless_upgraded() {
 
 #[test]
 fn a_pin_that_blocks_a_new_requirement_is_dropped_on_the_second_try() {
-    for (selected, which) in kinds() {
+    require!(LOCK_PYTHON, lock_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
         let tmp = tempfile::tempdir().unwrap();
         let cache = tmp.path().join("cache");
         let house = wheelhouse(&tmp.path().join("wheels"), &[ALPHA, BETA, GAMMA]);
@@ -429,7 +443,9 @@ fn a_pin_that_blocks_a_new_requirement_is_dropped_on_the_second_try() {
 
 #[test]
 fn sync_installs_exactly_the_locked_set() {
-    for (selected, which) in kinds() {
+    require!(LOCK_PYTHON, lock_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
         let tmp = tempfile::tempdir().unwrap();
         let house = wheelhouse(&tmp.path().join("wheels"), &[ALPHA, BETA_OLD, BETA, GAMMA]);
         let config = offline(which, &house);
@@ -550,7 +566,9 @@ fn sync_installs_exactly_the_locked_set() {
 
 #[test]
 fn a_tampered_wheel_is_refused_by_hash() {
-    for (selected, which) in kinds() {
+    require!(LOCK_PYTHON, lock_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
         let tmp = tempfile::tempdir().unwrap();
         let house = wheelhouse(&tmp.path().join("wheels"), &[ALPHA, BETA]);
         let locked = resolved(
@@ -607,23 +625,14 @@ fn a_tampered_wheel_is_refused_by_hash() {
 /// `hashes`. Debian's Python seeds pip 23.0.1 from `/usr/share/python-wheels`.
 #[test]
 fn pip_23_0_reports_are_read() {
-    let candidates = [
-        "/usr/bin/python3.11",
-        "/root/.pyenv/versions/3.10.13/bin/python3.10",
-    ];
-    let Some(executable) = candidates.iter().map(PathBuf::from).find(|p| p.is_file()) else {
-        eprintln!("note: no Python with pip 23.0 on this machine; skipped");
-        return;
-    };
-    let out = Command::new(&executable)
-        .args(["-c", "import platform; print(platform.python_version())"])
-        .output()
-        .expect("running python");
-    let base = BaseInterpreter {
-        executable,
-        version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        implementation: "cpython".to_string(),
-    };
+    let python = require!(
+        "a CPython (3.8+) that seeds pip 23.0 (Debian's python3.11 with python3-pip-whl)",
+        python_where(|p| p
+            .pip_wheel
+            .as_deref()
+            .is_some_and(|v| v.starts_with("23.0")))
+    );
+    let base = python_base(python);
     let tmp = tempfile::tempdir().unwrap();
     let house = wheelhouse(&tmp.path().join("wheels"), &[ALPHA, BETA]);
     let requirements = strings(&["beep-lk-alpha"]);

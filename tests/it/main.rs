@@ -1,25 +1,43 @@
 //! The one integration-test binary (as in uv and just): every test module
 //! shares one build and one link.
 
+mod applied;
 mod apply;
 mod archive;
+mod children;
 mod cli;
 mod common;
 mod conda;
 mod conda_channel;
+mod completions;
+mod crash;
 mod discover;
+mod env;
 mod fetch;
 mod installer;
+mod interface;
+mod inventory;
+mod json_shapes;
 mod lock;
+mod lock_speed;
 mod lockfile;
+mod native;
 mod pbs;
 mod plan;
+mod project;
 mod provision;
 mod registry;
+mod registry_safety;
 mod resolve;
+mod run;
 mod runtimes;
+mod safety;
 mod schema;
 mod server;
+mod shell;
+mod truth;
+mod update;
 mod validate;
 mod venv;
+mod vscode;
 mod wheels;

@@ -2,7 +2,9 @@
 //! formats, and the home lock.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use beep_python::failpoint;
 use beep_python::registry::model::{RuntimeKind, RuntimeRecord, Status};
@@ -261,13 +263,20 @@ fn the_lock_is_exclusive_and_names_its_holder() {
 fn a_waiting_lock_succeeds_when_the_holder_lets_go_in_time() {
     let (_dir, home) = home();
     let held = home.lock(Duration::ZERO, "first").unwrap();
-    let releaser = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        drop(held);
+    let released = Arc::new(AtomicBool::new(false));
+    let releaser = std::thread::spawn({
+        let released = released.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(300));
+            released.store(true, Ordering::SeqCst);
+            drop(held);
+        }
     });
-    let start = Instant::now();
     let second = home.lock(Duration::from_secs(30), "second");
     assert!(second.is_ok(), "{second:?}");
-    assert!(start.elapsed() >= Duration::from_millis(250));
+    assert!(
+        released.load(Ordering::SeqCst),
+        "the second lock was taken while the first was still held"
+    );
     releaser.join().unwrap();
 }

@@ -1,30 +1,109 @@
-//! The reconcile pipeline up to the plan: desired state from the manifest,
-//! observed state from the disk, and the diff between them with the
-//! registry.
+//! The desired state: what the manifest (and its lock) asks for, resolved
+//! against this machine. The first stage of the pipeline
+//! (`manifest -> desired -> observe -> plan -> exec`).
 //!
-//! Observation starts no Python process: environments are read natively
-//! ([`venv::observe`]) and system runtimes are chosen from discovery, whose
-//! cache answers without running any interpreter. So a no-op `plan` is
+//! [`build`] turns a checked manifest into one [`EnvSpec`] per environment
+//! (with its base interpreter chosen) and one [`RuntimeSpec`] per managed
+//! runtime (with its build chosen from the catalog or the lock). It starts
+//! no Python process when discovery's cache answers, so a no-op `plan` is
 //! file reads only.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::discover::{self, DiscoverOptions};
-use crate::fetch;
 use crate::installer;
-use crate::lockfile::{self, Lock, LockedPackage, LockedRuntime};
+use crate::lockfile::{self, Lock, LockedPackage};
 use crate::manifest::resolve::{self, ResolvedEnvironment};
 use crate::manifest::{EnvironmentKind, Manifest, Runtime, RuntimeSource};
-use crate::plan::{self, Change, EnvSpec, Problem};
-use crate::provision::catalog::{self, Catalog, CatalogError};
-use crate::provision::platform::{Platform, PlatformError};
-use crate::provision::{self, ObservedRuntime, RuntimeSpec, embeddable};
-use crate::registry::{Home, Registry};
+use crate::provision::RuntimeSpec;
+use crate::provision::catalog::{Catalog, CatalogError};
+use crate::provision::platform::PlatformError;
+use crate::registry::Home;
+use crate::registry::model::BuiltFrom;
 use crate::runtimes::{self, SystemRuntimeError};
-use crate::venv::{self, Observed};
+
+mod runtime;
+
+pub use runtime::locked_runtime_matches;
+
+/// One environment as it should be: everything `apply` needs to build it.
+/// Saved plans carry these, so a saved plan applies exactly what it shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvSpec {
+    pub name: String,
+    pub path: PathBuf,
+    pub kind: EnvironmentKind,
+    /// The manifest runtime's name.
+    pub runtime: String,
+    /// The base interpreter (its real path).
+    pub interpreter: PathBuf,
+    pub python_version: String,
+    pub implementation: String,
+    /// The nearest template, if any (reasons name it when it changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// PEP 508 requirements, resolved from profiles, templates and the
+    /// environment.
+    pub packages: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub system_site_packages: bool,
+    /// pip is seeded into the environment (the default), whichever
+    /// installer installs the packages.
+    #[serde(default = "yes")]
+    pub pip: bool,
+    /// The exact set from `beep-python.lock`, when the environment is
+    /// locked: installed with hash checking, and nothing else (exact sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<Vec<LockedPackage>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl EnvSpec {
+    /// What the environment is built from, as its marker and its record
+    /// keep it.
+    pub fn built_from(&self) -> BuiltFrom {
+        BuiltFrom {
+            runtime: self.runtime.clone(),
+            python_version: self.python_version.clone(),
+            template: self.template.clone(),
+            requirements: self.packages.clone(),
+            pins: self.locked.as_ref().map(|locked| {
+                locked
+                    .iter()
+                    .map(|p| format!("{}=={}", p.name, p.version))
+                    .collect()
+            }),
+            env: self.env.clone(),
+            system_site_packages: self.system_site_packages,
+            pip: self.pip,
+        }
+    }
+
+    /// A short hash of [`Self::built_from`], kept in the marker for tools
+    /// that compare environments at a glance. The planner compares the
+    /// fields themselves, so that reasons can name what changed.
+    pub fn spec_hash(&self) -> String {
+        let text = serde_json::to_string(&self.built_from()).unwrap_or_default();
+        let digest = Sha256::digest(text.as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Where the interpreters of `source = "system"` runtimes come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Interpreters<'a> {
+    /// Discovery on this machine (its cache usually answers).
+    Discover,
+    /// A fixed list (the planner fixtures describe one).
+    Given(&'a [discover::Interpreter]),
+}
 
 /// Why the desired state cannot be built.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -81,6 +160,17 @@ pub enum DesiredError {
     )]
     NotInLock { name: String },
 
+    #[error(
+        "environment `{name}` has no entry in beep-python.lock, and `settings.installer` is `native`"
+    )]
+    #[diagnostic(
+        code(plan::native_needs_lock),
+        help(
+            "the native installer installs exactly what the lock pins: run `beep-python lock` (uv or pip resolve it), or set `installer = \"auto\"`"
+        )
+    )]
+    NativeNeedsLock { name: String },
+
     #[error("environment `{name}` has `kind = \"conda\"`, which this beep-python cannot build yet")]
     #[diagnostic(
         code(plan::unsupported_kind),
@@ -100,6 +190,8 @@ pub struct Desired {
     /// With [`LockUse::Prefer`]: the lock's entries that no longer match the
     /// manifest (resolved from the manifest instead); worth a warning.
     pub stale: Vec<String>,
+    /// `[moved]`: environments renamed, `(old name, new name)`.
+    pub moved: Vec<(String, String)>,
 }
 
 /// How `beep-python.lock` is used when making the desired state.
@@ -165,63 +257,74 @@ pub fn env_inputs_hash(env: &ResolvedEnvironment, runtime: Option<&Runtime>) -> 
     )
 }
 
-/// Whether a locked runtime still satisfies the manifest's runtime.
-pub fn locked_runtime_matches(runtime: &Runtime, locked: &LockedRuntime) -> bool {
-    if locked.source != runtime.source.as_str() {
-        return false;
-    }
-    let request = runtime
-        .version
-        .as_ref()
-        .map(|v| v.value.trim())
-        .unwrap_or_default();
-    let same = |a: Option<&String>, b: Option<&crate::manifest::Spanned<String>>| {
-        a.map(|s| s.to_ascii_lowercase()) == b.map(|s| s.value.trim().to_ascii_lowercase())
-    };
-    match runtime.source {
-        RuntimeSource::System => true,
-        RuntimeSource::Standalone => {
-            locked.version == request
-                || (request.split('.').count() == 2
-                    && locked.version.strip_prefix(request).is_some_and(|rest| {
-                        rest.strip_prefix('.')
-                            .is_some_and(|patch| patch.chars().all(|c| c.is_ascii_digit()))
-                    }))
-        }
-        RuntimeSource::Url | RuntimeSource::Embeddable => {
-            locked.version == request
-                && same(locked.sha256.as_ref(), runtime.sha256.as_ref())
-                && (runtime.url.is_none() || same(locked.url.as_ref(), runtime.url.as_ref()))
-        }
-    }
-}
-
 /// Every environment and managed runtime of the manifest, as it should be.
-pub fn desired_state(
+pub fn build(
     manifest: &Manifest,
     home: &Home,
     lock: &LockUse,
+    interpreters: Interpreters<'_>,
 ) -> Result<Desired, Vec<DesiredError>> {
-    let resolved = resolve::resolve(manifest, home.root());
+    build_scoped(manifest, home, lock, interpreters, None)
+}
+
+/// [`build`] for one environment and its runtime only (`run`'s check):
+/// another environment's missing runtime is not this one's problem.
+pub fn build_one(
+    manifest: &Manifest,
+    home: &Home,
+    lock: &LockUse,
+    interpreters: Interpreters<'_>,
+    environment: &str,
+) -> Result<Desired, Vec<DesiredError>> {
+    build_scoped(manifest, home, lock, interpreters, Some(environment))
+}
+
+fn build_scoped(
+    manifest: &Manifest,
+    home: &Home,
+    lock: &LockUse,
+    interpreters: Interpreters<'_>,
+    only: Option<&str>,
+) -> Result<Desired, Vec<DesiredError>> {
+    let mut resolved = resolve::resolve(manifest, home.root());
+    if let Some(name) = only {
+        resolved.retain(|env| env.name == name);
+    }
     let mut errors = Vec::new();
     let mut stale = Vec::new();
-    let needs_discovery = resolved.iter().any(|env| {
-        manifest
-            .runtimes
-            .get(&env.runtime)
-            .is_some_and(|r| r.source == RuntimeSource::System)
-    });
-    let (interpreters, probes_run) = if needs_discovery {
-        let mut options = DiscoverOptions::from_process_env(home.root());
+    // Only what the manifest needs is probed: runtimes named by `path`
+    // need their own folders only (the discovery cache answers for them
+    // after the first run); a version request needs the whole machine.
+    let system_runtimes: Vec<&Runtime> = resolved
+        .iter()
+        .filter_map(|env| manifest.runtimes.get(&env.runtime))
+        .filter(|r| r.source == RuntimeSource::System)
+        .collect();
+    let needs_everything = system_runtimes.iter().any(|r| r.path.is_none());
+    let path_dirs: Vec<PathBuf> = system_runtimes
+        .iter()
+        .filter_map(|r| r.path.as_ref())
+        .filter_map(|p| Path::new(&p.value).parent().map(Path::to_path_buf))
+        .collect();
+    let (interpreters, probes_run) = if let Interpreters::Given(given) = interpreters {
+        (given.to_vec(), 0)
+    } else if needs_everything || !path_dirs.is_empty() {
+        let mut options = if needs_everything {
+            DiscoverOptions::from_process_env(home.root())
+        } else {
+            DiscoverOptions {
+                cache_path: Some(home.cache_dir().join("interpreters.json")),
+                ..DiscoverOptions::default()
+            }
+        };
+        // Planning never creates the home: without one, no cache is kept.
+        if !home.root().is_dir() {
+            options.cache_path = None;
+        }
         // Runtimes given by path: scan their folders too, so that the
         // discovery cache answers for them as well.
-        for runtime in manifest.runtimes.values() {
-            if let Some(dir) = runtime
-                .path
-                .as_ref()
-                .and_then(|p| Path::new(&p.value).parent().map(Path::to_path_buf))
-                && !options.system_dirs.iter().any(|(_, d)| *d == dir)
-            {
+        for dir in path_dirs {
+            if !options.system_dirs.iter().any(|(_, d)| *d == dir) {
                 options.system_dirs.push((discover::Locator::System, dir));
             }
         }
@@ -235,7 +338,9 @@ pub fn desired_state(
     let mut managed: BTreeMap<String, RuntimeSpec> = BTreeMap::new();
     let mut catalog: Option<Catalog> = None;
     for (name, runtime) in &manifest.runtimes {
-        if runtime.source == RuntimeSource::System {
+        if runtime.source == RuntimeSource::System
+            || only.is_some() && !resolved.iter().any(|env| env.runtime == *name)
+        {
             continue;
         }
         let locked = lock.lock().and_then(|l| l.runtimes.get(name));
@@ -253,7 +358,7 @@ pub fn desired_state(
             }
             None => None,
         };
-        match managed_spec(manifest, home, name, runtime, locked, &mut catalog) {
+        match runtime::managed_spec(manifest, home, name, runtime, locked, &mut catalog) {
             Ok(spec) => {
                 managed.insert(name.clone(), spec);
             }
@@ -363,7 +468,6 @@ pub fn desired_state(
                     spec.name, entry.python_version, spec.python_version
                 ));
                 spec.locked = None;
-                spec.spec_hash = spec_hash(spec);
             }
         }
         for (name, locked) in &l.runtimes {
@@ -375,13 +479,20 @@ pub fn desired_state(
             }
         }
     }
-    if let Some(l) = lock.lock() {
+    if let (Some(l), None) = (lock.lock(), only) {
         for name in l.environments.keys() {
             if !resolved.iter().any(|e| &e.name == name) {
                 stale.push(format!(
                     "environment `{name}`: in the lock, but no longer in the manifest"
                 ));
             }
+        }
+    }
+    if manifest.settings.installer == crate::manifest::Installer::Native {
+        for spec in specs.iter().filter(|s| s.locked.is_none()) {
+            errors.push(DesiredError::NativeNeedsLock {
+                name: spec.name.clone(),
+            });
         }
     }
     if matches!(lock, LockUse::Locked(_)) && !stale.is_empty() {
@@ -395,142 +506,20 @@ pub fn desired_state(
             runtimes: managed.into_values().collect(),
             probes_run,
             stale,
+            moved: manifest
+                .moved
+                .iter()
+                .filter_map(|(from, to)| {
+                    Some((
+                        from.value.strip_prefix("env.")?.to_string(),
+                        to.value.strip_prefix("env.")?.to_string(),
+                    ))
+                })
+                .collect(),
         })
     } else {
         Err(errors)
     }
-}
-
-/// Where a managed runtime comes from and where it goes. The catalog is
-/// loaded once, on first need.
-fn managed_spec(
-    manifest: &Manifest,
-    home: &Home,
-    name: &str,
-    runtime: &Runtime,
-    locked: Option<&LockedRuntime>,
-    catalog: &mut Option<Catalog>,
-) -> Result<RuntimeSpec, DesiredError> {
-    let settings = &manifest.settings;
-    let version = runtime
-        .version
-        .as_ref()
-        .map(|v| v.value.trim().to_string())
-        .unwrap_or_default();
-    let incomplete = |what: &str, help: Option<&str>| DesiredError::Incomplete {
-        name: name.to_string(),
-        source_kind: runtime.source.as_str().to_string(),
-        what: what.to_string(),
-        help: help.map(str::to_string),
-    };
-    let platform = Platform::from_env_or_detect()?;
-    if runtime.source == RuntimeSource::Embeddable && platform.os != "windows" {
-        return Err(DesiredError::EmbeddableNotWindows {
-            name: name.to_string(),
-        });
-    }
-    // A lock made on another platform pins the version, not the build.
-    let platform_text = platform.to_string();
-    let (locked, version) = match locked {
-        Some(l) if l.platform.as_ref().is_some_and(|p| *p != platform_text) => {
-            (None, l.version.clone())
-        }
-        _ => (locked, version),
-    };
-    let mirror = catalog::mirror_in_effect(
-        std::env::var(catalog::MIRROR_ENV).ok().as_deref(),
-        settings.python_mirror.as_ref().map(|m| m.value.as_str()),
-    );
-    let mirrored = |url: &str| match &mirror {
-        Some(mirror) => catalog::apply_mirror(url, mirror, &manifest.dir),
-        None => url.to_string(),
-    };
-    let (python_version, upstream_url, sha256) = match runtime.source {
-        // The lock names the build: no catalog needed (and none consulted,
-        // so a refreshed catalog does not move a locked runtime).
-        _ if locked.is_some_and(|l| l.url.is_some() && l.sha256.is_some()) => {
-            let l = locked.expect("checked");
-            (
-                l.version.clone(),
-                l.url.clone().unwrap_or_default(),
-                l.sha256.clone().unwrap_or_default(),
-            )
-        }
-        RuntimeSource::Standalone => {
-            if catalog.is_none() {
-                *catalog = Some(match &settings.python_downloads {
-                    Some(location) => Catalog::load(
-                        &location.value,
-                        &manifest.dir,
-                        &fetch::Options {
-                            allow_insecure_http: settings.allow_insecure_http,
-                            offline: settings.offline,
-                            ..fetch::Options::default()
-                        },
-                    )?,
-                    None => Catalog::builtin(),
-                });
-            }
-            let download = catalog
-                .as_ref()
-                .expect("loaded above")
-                .find(&version, &platform)?;
-            (
-                download.version.clone(),
-                download.url.clone(),
-                download.sha256.clone(),
-            )
-        }
-        RuntimeSource::Url => {
-            let url = runtime.url.as_ref().map(|u| u.value.clone());
-            let sha = runtime.sha256.as_ref().map(|s| s.value.clone());
-            match (url, sha) {
-                (Some(url), Some(sha)) => (version, url, sha),
-                _ => return Err(incomplete("a `url` and its `sha256`", None)),
-            }
-        }
-        RuntimeSource::Embeddable => {
-            let url = runtime
-                .url
-                .as_ref()
-                .map(|u| u.value.clone())
-                .or_else(|| embeddable::default_url(&version, &platform.arch));
-            let Some(url) = url else {
-                return Err(incomplete(
-                    "an exact `version` (such as `3.12.4`) or a `url`",
-                    None,
-                ));
-            };
-            let Some(sha) = runtime.sha256.as_ref().map(|s| s.value.clone()) else {
-                return Err(incomplete(
-                    "a `sha256` for its zip",
-                    Some(
-                        "copy the SHA-256 of the embeddable zip from its python.org release page, or compute it with `certutil -hashfile FILE SHA256` on a copy you trust",
-                    ),
-                ));
-            };
-            (version, url, sha)
-        }
-        RuntimeSource::System => unreachable!("system runtimes are chosen by discovery"),
-    };
-    let root = home.runtimes_dir().join(provision::runtime_id(
-        runtime.source,
-        &python_version,
-        &platform_text,
-        &sha256.to_ascii_lowercase(),
-    ));
-    Ok(RuntimeSpec {
-        name: name.to_string(),
-        source: runtime.source,
-        interpreter: provision::interpreter_in(&root, runtime.source, &platform_text),
-        python_version,
-        url: mirrored(&upstream_url),
-        upstream_url,
-        sha256: sha256.to_ascii_lowercase(),
-        platform: platform_text,
-        root,
-        allow_insecure_http: settings.allow_insecure_http,
-    })
 }
 
 fn env_spec(
@@ -540,7 +529,7 @@ fn env_spec(
     implementation: &str,
     locked: Option<Vec<LockedPackage>>,
 ) -> EnvSpec {
-    let mut spec = EnvSpec {
+    EnvSpec {
         name: env.name.clone(),
         path: env.path.clone(),
         kind: env.kind,
@@ -548,86 +537,13 @@ fn env_spec(
         interpreter: interpreter.to_path_buf(),
         python_version: python_version.to_string(),
         implementation: implementation.to_string(),
+        template: env.templates.first().cloned(),
         packages: env.packages.clone(),
         env: env.env.clone(),
         system_site_packages: env.system_site_packages,
+        pip: env.pip,
         locked,
-        spec_hash: String::new(),
-    };
-    spec.spec_hash = spec_hash(&spec);
-    spec
-}
-
-/// Hash of what an environment is built from (not where it is).
-pub fn spec_hash(spec: &EnvSpec) -> String {
-    let canonical = serde_json::json!({
-        "kind": spec.kind,
-        "runtime": spec.runtime,
-        "interpreter": spec.interpreter,
-        "python_version": spec.python_version,
-        "packages": spec.packages,
-        "env": spec.env,
-        "system_site_packages": spec.system_site_packages,
-    });
-    // A locked environment is built from its pins, not its requirements:
-    // hash those instead (so `--frozen` with an edited manifest is a
-    // no-op). Unlocked ones keep the hash they had before locks existed.
-    let mut canonical = canonical;
-    if let Some(locked) = &spec.locked {
-        canonical["packages"] = serde_json::json!(locked);
     }
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-}
-
-/// Observes every folder the plan will look at: each desired environment's
-/// and each recorded one's. An empty folder counts as absent.
-pub fn observe_all(desired: &[EnvSpec], registry: &Registry) -> BTreeMap<PathBuf, Observed> {
-    let mut out = BTreeMap::new();
-    let paths = desired
-        .iter()
-        .map(|d| d.path.clone())
-        .chain(registry.environments.iter().map(|e| e.path.clone()));
-    for path in paths {
-        if out.contains_key(&path) {
-            continue;
-        }
-        let observed = if is_empty_dir(&path) {
-            Observed::default()
-        } else {
-            venv::observe(&path)
-        };
-        out.insert(path, observed);
-    }
-    out
-}
-
-fn is_empty_dir(path: &Path) -> bool {
-    std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
-}
-
-/// The diff for this manifest.
-pub fn plan_changes(
-    owner: &Path,
-    desired: &Desired,
-    registry: &Registry,
-    targets: &[String],
-) -> Result<Vec<Change>, Vec<Problem>> {
-    let observed = observe_all(&desired.environments, registry);
-    let observed_runtimes: BTreeMap<PathBuf, ObservedRuntime> = desired
-        .runtimes
-        .iter()
-        .map(|r| (r.root.clone(), provision::observe(&r.root, &r.interpreter)))
-        .collect();
-    plan::diff(&plan::Inputs {
-        owner,
-        desired: &desired.environments,
-        runtimes: &desired.runtimes,
-        registry,
-        observed: &observed,
-        observed_runtimes: &observed_runtimes,
-        targets,
-    })
 }
 
 /// The canonical path of the manifest: what the registry and markers record

@@ -1,0 +1,57 @@
+//! The one classifier of an environment folder's health, from its
+//! observation alone. `plan` turns [`Health::Broken`] into a replace;
+//! `status`, `doctor` and `run` report the same verdict from the same
+//! function, so no two commands can disagree about an environment.
+
+use super::Reason;
+use crate::venv::Observed;
+
+/// How an environment folder is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Nothing at its path (or an empty folder).
+    Absent,
+    /// It cannot work as it is; the reason says why.
+    Broken(Reason),
+    /// A virtual environment whose interpreter and base are there.
+    Healthy,
+}
+
+/// Classifies an observed folder. Ownership (the marker) is not health:
+/// the planner checks it first.
+pub fn classify(observed: &Observed) -> Health {
+    if !observed.exists {
+        return Health::Absent;
+    }
+    if !observed.is_venv {
+        return Health::Broken(Reason::Broken {
+            what: "`pyvenv.cfg` is missing or unreadable".into(),
+        });
+    }
+    if !observed.base_exists {
+        return Health::Broken(Reason::BaseInterpreterMissing {
+            base: observed
+                .base_executable
+                .clone()
+                .or_else(|| observed.home.clone())
+                .unwrap_or_default(),
+        });
+    }
+    if !observed.python_exists {
+        return Health::Broken(Reason::Broken {
+            what: "`bin/python` is missing".into(),
+        });
+    }
+    Health::Healthy
+}
+
+impl Health {
+    /// One word (or a few) for tables: `ready`, `missing`, `broken: ...`.
+    pub fn describe(&self) -> String {
+        match self {
+            Health::Absent => "missing".into(),
+            Health::Broken(reason) => format!("broken: {reason}"),
+            Health::Healthy => "ready".into(),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The shape of every JSON document the commands print (`--format json`):
+//! its key paths, in order, snapshotted. Values differ between machines;
+//! the keys are the interface. Every document starts with
+//! `format_version`. The README lists these documents.
+//!
+//! `apply --format json` (a stream of events) is left to the executor's
+//! own tests while it is being redesigned.
+
+use std::os::unix::fs::symlink;
+
+use crate::applied::{Project, base_python, script_in};
+use crate::common::stderr;
+
+/// Every key path of `value`: `a`, `a.b`, `list[].c`; array elements
+/// contribute the union of their keys.
+fn key_paths(value: &serde_json::Value) -> String {
+    fn walk(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, item) in map {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    if !out.contains(&path) {
+                        out.push(path.clone());
+                    }
+                    walk(item, &path, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    walk(item, &format!("{prefix}[]"), out);
+                }
+            }
+            serde_json::Value::Null
+            | serde_json::Value::Bool(_)
+            | serde_json::Value::Number(_)
+            | serde_json::Value::String(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, "", &mut out);
+    out.join("\n")
+}
+
+/// Runs `args` with `--format json` and returns the one document printed.
+#[track_caller]
+fn document(p: &Project, args: &[&str], code: i32) -> serde_json::Value {
+    let out = p
+        .cmd()
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{args:?}: one line:\n{text}");
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        value
+            .as_object()
+            .and_then(|o| o.keys().next())
+            .map(String::as_str),
+        Some("format_version"),
+        "{args:?}: {text}"
+    );
+    value
+}
+
+#[test]
+fn json_documents_of_the_manifest_commands() {
+    let p = Project::applied();
+    insta::assert_snapshot!("validate", key_paths(&document(&p, &["validate"], 0)));
+    // A registered runtime, so that `status` shows a runtime's keys.
+    p.run(&["runtimes", "discover"]);
+    insta::assert_snapshot!("status", key_paths(&document(&p, &["status"], 0)));
+    insta::assert_snapshot!("env", key_paths(&document(&p, &["env", "a"], 0)));
+    insta::assert_snapshot!(
+        "vscode",
+        key_paths(&document(&p, &["vscode", "a", "--dry-run"], 0))
+    );
+    insta::assert_snapshot!("lock", key_paths(&document(&p, &["lock"], 0)));
+    // A pending change, so that a change's keys show.
+    p.manifest(&crate::applied::ENVS.replace(r#"["gamma"]"#, r#"["gamma", "alpha"]"#));
+    insta::assert_snapshot!("plan", key_paths(&document(&p, &["plan"], 0)));
+
+    std::fs::write(
+        p.path("beep-python.toml"),
+        "version = 1\n[environments.x]\nruntime = \"nope\"\n",
+    )
+    .unwrap();
+    insta::assert_snapshot!(
+        "validate_invalid",
+        key_paths(&document(&p, &["validate"], 1))
+    );
+}
+
+/// `runtimes list`, `discover` and `default` share their first keys.
+#[test]
+fn json_documents_of_the_runtimes_commands_agree() {
+    let p = Project::new();
+    // What discovery sees: the base interpreter on PATH, a broken
+    // `python3.9` (rejected), and a virtual environment's interpreter.
+    let bin = p.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    symlink(base_python(), bin.join("python3")).unwrap();
+    script_in(&bin, "python3.9", "not-python; exit 1");
+    p.run(&["apply", "--auto-approve"]);
+    let path = format!("{}:{}", bin.display(), p.env_root().join("bin").display());
+    let run = |args: &[&str], code: i32| {
+        let mut cmd = p.cmd();
+        cmd.env("PATH", &path)
+            .env("HOME", p.path("user"))
+            .env("PYENV_ROOT", p.path("pyenv"))
+            .env_remove("CONDA_PREFIX")
+            .env_remove("UV_PYTHON_INSTALL_DIR")
+            .env_remove("XDG_DATA_HOME")
+            .args(args)
+            .args(["--format", "json"]);
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let discovered = run(&["runtimes", "discover"], 0);
+    let listed = run(&["runtimes", "list"], 0);
+    let name = listed["runtimes"][0]["name"].as_str().unwrap().to_string();
+    let default = run(&["runtimes", "default", &name], 0);
+    insta::assert_snapshot!("runtimes_discover", key_paths(&discovered));
+    insta::assert_snapshot!("runtimes_list", key_paths(&listed));
+    insta::assert_snapshot!("runtimes_default", key_paths(&default));
+    // `list` is `discover` without what only discovery knows.
+    let list_keys: Vec<&String> = listed.as_object().unwrap().keys().collect();
+    let discover_keys: Vec<&String> = discovered.as_object().unwrap().keys().collect();
+    assert_eq!(list_keys, discover_keys[..list_keys.len()]);
+    assert_eq!(
+        key_paths(&listed["runtimes"][0]),
+        key_paths(&discovered["runtimes"][0])
+    );
+}
