@@ -471,8 +471,8 @@ fn append_history(
     };
     for change in &report.changes {
         match change {
-            PackageChange::Add(p) => text.push_str(&format!("+{}\n", dist(p))),
-            PackageChange::Remove(p) => text.push_str(&format!("-{}\n", dist(p))),
+            PackageChange::Add { package } => text.push_str(&format!("+{}\n", dist(package))),
+            PackageChange::Remove { package } => text.push_str(&format!("-{}\n", dist(package))),
             PackageChange::Change { from, to } => {
                 text.push_str(&format!("-{}\n+{}\n", dist(from), dist(to)));
             }

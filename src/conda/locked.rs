@@ -135,10 +135,15 @@ impl fmt::Display for Platform {
 /// A change to one package, from one package set to another.
 // A plan holds a handful of these; boxing `Change` would only add noise.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum PackageChange {
-    Add(LockedCondaPackage),
-    Remove(LockedCondaPackage),
+    Add {
+        package: LockedCondaPackage,
+    },
+    Remove {
+        package: LockedCondaPackage,
+    },
     /// Same name, other content (version, build or digest).
     Change {
         from: LockedCondaPackage,
@@ -149,7 +154,7 @@ pub enum PackageChange {
 impl PackageChange {
     pub fn name(&self) -> &str {
         match self {
-            PackageChange::Add(p) | PackageChange::Remove(p) => &p.name,
+            PackageChange::Add { package } | PackageChange::Remove { package } => &package.name,
             PackageChange::Change { to, .. } => &to.name,
         }
     }
@@ -165,7 +170,9 @@ pub fn diff(from: &[LockedCondaPackage], to: &[LockedCondaPackage]) -> Vec<Packa
     let mut changes = Vec::new();
     for (name, old) in &from {
         match to.get(name) {
-            None => changes.push(PackageChange::Remove((*old).clone())),
+            None => changes.push(PackageChange::Remove {
+                package: (*old).clone(),
+            }),
             Some(new) if !new.sha256.eq_ignore_ascii_case(&old.sha256) => {
                 changes.push(PackageChange::Change {
                     from: (*old).clone(),
@@ -177,7 +184,9 @@ pub fn diff(from: &[LockedCondaPackage], to: &[LockedCondaPackage]) -> Vec<Packa
     }
     for (name, new) in &to {
         if !from.contains_key(name) {
-            changes.push(PackageChange::Add((*new).clone()));
+            changes.push(PackageChange::Add {
+                package: (*new).clone(),
+            });
         }
     }
     changes.sort_by(|a, b| a.name().cmp(b.name()));
@@ -219,8 +228,8 @@ mod tests {
         let summary: Vec<String> = changes
             .iter()
             .map(|c| match c {
-                PackageChange::Add(p) => format!("+{}", p.dist_name()),
-                PackageChange::Remove(p) => format!("-{}", p.dist_name()),
+                PackageChange::Add { package } => format!("+{}", package.dist_name()),
+                PackageChange::Remove { package } => format!("-{}", package.dist_name()),
                 PackageChange::Change { from, to } => {
                     format!("~{} -> {}", from.dist_name(), to.dist_name())
                 }

@@ -85,6 +85,7 @@ mod locked;
 mod observe;
 mod runtime;
 mod solve;
+mod specs;
 
 use std::path::{Path, PathBuf};
 
@@ -93,10 +94,11 @@ pub use channels::{ChannelSettings, Channels, Mirror, ResolvedChannel};
 pub use install::{InstallOptions, InstallReport, install, update};
 pub use locked::{LockedCondaPackage, PackageChange, Platform, diff};
 pub use observe::{
-    CheckDepth, CondaFile, CondaPython, Damage, FileKind, ObservedConda, ObservedPackage, Problem,
-    check, observe,
+    CheckDepth, CondaFile, CondaPython, CondaState, Damage, FileKind, ObservedConda,
+    ObservedPackage, Problem, check, observe, state,
 };
 pub use solve::{SolveRequest, VirtualPackages, solve};
+pub use specs::{python_admits, spec_name, spec_problem, unsatisfied};
 
 /// Lowercase hex of a digest.
 pub(crate) fn to_hex(bytes: &[u8]) -> String {

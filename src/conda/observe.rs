@@ -97,6 +97,42 @@ pub enum CheckDepth {
     Deep,
 }
 
+/// What a plan needs to know of a conda environment, read from
+/// `conda-meta/` (kept in [`crate::venv::Observed`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CondaState {
+    /// Its packages as lock entries, sorted by name.
+    pub packages: Vec<LockedCondaPackage>,
+    /// The `python` package's interpreter, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<PathBuf>,
+    /// The `python` package's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_version: Option<String>,
+    /// Why `conda-meta/` could not be read (then nothing else is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+/// [`observe`], summarized for the planner; `None` when `prefix` has no
+/// `conda-meta/`. Never fails: an unreadable record is
+/// [`CondaState::unreadable`].
+pub fn state(prefix: &Path) -> Option<CondaState> {
+    match observe(prefix) {
+        Ok(None) => None,
+        Ok(Some(observed)) => Some(CondaState {
+            packages: observed.locked(),
+            python_version: observed.python.as_ref().map(|p| p.version.clone()),
+            python: observed.python.map(|p| p.path),
+            unreadable: None,
+        }),
+        Err(e) => Some(CondaState {
+            unreadable: Some(super::install::error_chain(&e)),
+            ..CondaState::default()
+        }),
+    }
+}
+
 /// The environment at `prefix`, or `None` if it has no `conda-meta/`.
 /// Starts no process; fails only on an unreadable or corrupt record.
 pub fn observe(prefix: &Path) -> Result<Option<ObservedConda>, CondaError> {

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use rattler::package_cache::PackageCache;
 use rattler_conda_types::{
-    GenericVirtualPackage, MatchSpec, PackageName, ParseStrictness, RepoDataRecord, Subdir, Version,
+    GenericVirtualPackage, MatchSpec, PackageName, RepoDataRecord, Subdir, Version,
 };
 use rattler_repodata_gateway::fetch::CacheAction;
 use rattler_repodata_gateway::{Gateway, SourceConfig};
@@ -152,24 +152,7 @@ pub fn solve(
 }
 
 fn parse_specs(specs: &[String]) -> Result<Vec<MatchSpec>, CondaError> {
-    specs
-        .iter()
-        .map(|text| {
-            let spec = MatchSpec::from_str(text, ParseStrictness::Lenient).map_err(|e| {
-                CondaError::InvalidSpec {
-                    spec: text.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
-            if spec.name.as_exact().is_none() {
-                return Err(CondaError::InvalidSpec {
-                    spec: text.clone(),
-                    reason: "it must name one package (no wildcards in the name)".to_owned(),
-                });
-            }
-            Ok(spec)
-        })
-        .collect()
+    specs.iter().map(|text| super::specs::parse(text)).collect()
 }
 
 pub(super) fn resolve_virtual_packages(

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+mod conda;
+
 use super::graph::{Owned, RuntimeJob, Step};
 use super::journal::{ClaimError, Journal};
 use super::{Event, Settings, StepError};
@@ -62,7 +64,10 @@ impl Run<'_> {
             Step::CreateVenv(spec) => self.create_venv(spec),
             Step::SeedPip(spec) => self.seed_pip(spec),
             Step::InstallPackages(spec) => self.install_packages(spec),
-            Step::Verify(spec) => verify(spec),
+            Step::Verify(spec) => match &spec.conda {
+                Some(c) => conda::verify(spec, c),
+                None => verify(spec),
+            },
             Step::Snapshot(spec) => self.snapshot(spec),
             Step::Reconfigure(spec) => self.reconfigure(spec),
             Step::UpdatePackages(spec, packages) => self.update_packages(spec, packages),
@@ -71,6 +76,9 @@ impl Run<'_> {
                 crate::failpoint::crash_point("recorded-inventory");
                 Ok(())
             }
+            Step::CreateConda(spec) => self.create_conda(spec),
+            Step::UpdateConda(spec, changes) => self.update_conda(spec, changes),
+            Step::InstallPypi(spec) => self.install_pypi(spec),
         }
     }
 
@@ -197,7 +205,7 @@ impl Run<'_> {
         let reinstall: std::collections::BTreeSet<String> =
             packages.reinstall.iter().map(|l| name_of(l)).collect();
         if spec.locked.is_some() {
-            return self.install_native(spec, reinstall);
+            return self.install_native(spec, reinstall, true);
         }
         let mut removed = Vec::new();
         for line in packages.remove.iter().chain(&packages.reinstall) {
@@ -268,13 +276,14 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The locked set, exactly, by the native installer: what is not
-    /// locked goes (pip stays where the environment keeps pip), what is
-    /// damaged goes in again.
+    /// The locked set by the native installer, what is damaged again;
+    /// `exact`: what is not locked goes (pip stays where the environment
+    /// keeps pip).
     fn install_native(
         &self,
         spec: &EnvSpec,
         reinstall: std::collections::BTreeSet<String>,
+        exact: bool,
     ) -> Result<(), StepError> {
         let Some(locked) = &spec.locked else {
             return Ok(());
@@ -303,7 +312,7 @@ impl Run<'_> {
             pins.iter().map(|p| p.name.clone()).collect();
         let mut removed = Vec::new();
         for dist in wheel::installed(&target.layout.site_packages) {
-            if pinned.contains(&dist.name) || (dist.name == "pip" && spec.pip) {
+            if !exact || pinned.contains(&dist.name) || (dist.name == "pip" && spec.pip) {
                 continue;
             }
             if let Some(gone) =
@@ -373,7 +382,7 @@ impl Run<'_> {
         if spec.locked.is_some() {
             // The package set is known exactly: the native installer, from
             // the lock's artifacts, with no pip or uv needed.
-            return self.install_native(spec, Default::default());
+            return self.install_native(spec, Default::default(), true);
         }
         let layout = venv::layout(&spec.path, &spec.python_version);
         let settings = self.settings;

@@ -41,6 +41,10 @@ pub struct Target {
     pub requirements: Vec<String>,
     /// [`super::inputs_hash`] of the environment's manifest inputs.
     pub inputs_hash: String,
+    /// A conda environment's conda packages, solved before (its
+    /// `requirements` are then its `pypi-packages`, resolved with its own
+    /// python).
+    pub conda: Option<super::LockedConda>,
 }
 
 /// Everything a lock is made of, before resolution.
@@ -103,6 +107,7 @@ impl Inputs {
                 },
                 requirements: spec.packages.clone(),
                 inputs_hash: desired::env_inputs_hash(env, runtime),
+                conda: None,
             });
         }
         Inputs {
@@ -185,6 +190,7 @@ pub fn build(inputs: &Inputs, options: &Options<'_>) -> Result<Lock, Vec<Resolve
                         python_version: target.base.version.clone(),
                         inputs_hash: target.inputs_hash.clone(),
                         packages,
+                        conda: target.conda.clone(),
                     },
                 );
             }

@@ -33,6 +33,22 @@
 //! ]
 //! ```
 //!
+//! A conda environment (`kind = "conda"`) adds its platform and every conda
+//! package, one per line, with what installs it exactly: its channel, url
+//! and sha256 (`packages` then pins its `pypi-packages`):
+//!
+//! ```toml
+//! [environments.science]
+//! runtime = ""
+//! python-version = "3.11.9"
+//! inputs-hash = "sha256:..."
+//! conda-platform = "linux-64"
+//! conda-packages = [
+//!     { name = "python", version = "3.11.9", build = "h1_0", subdir = "linux-64", channel = "https://conda.example/forge/", file-name = "python-3.11.9-h1_0.conda", url = "https://conda.example/forge/linux-64/python-3.11.9-h1_0.conda", sha256 = "..." },
+//! ]
+//! packages = []
+//! ```
+//!
 //! - Packages are an array of inline tables, one package per line, with a
 //!   trailing comma, rather than `[[environments.web.packages]]` blocks:
 //!   a version bump is then a one-line diff that reads like the plan
@@ -157,8 +173,22 @@ pub struct LockedEnvironment {
     /// caller (see [`inputs_hash`]); compared by `desired::build` to decide whether the entry
     /// still applies.
     pub inputs_hash: String,
-    /// Sorted by normalized name, one entry per name.
+    /// Sorted by normalized name, one entry per name. For a conda
+    /// environment, its `pypi-packages`.
     pub packages: Vec<LockedPackage>,
+    /// A conda environment's conda packages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conda: Option<LockedConda>,
+}
+
+/// A conda environment's packages, for one platform: each with its url and
+/// sha256, installed exactly (no solve) by `apply --locked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockedConda {
+    /// The conda platform they were solved for (`linux-64`).
+    pub platform: String,
+    /// Sorted by name.
+    pub packages: Vec<crate::conda::LockedCondaPackage>,
 }
 
 /// One package pinned in an environment.
@@ -351,6 +381,7 @@ mod tests {
                     hashes: vec![format!("sha256:{}", "cd".repeat(32))],
                     files: Vec::new(),
                 }],
+                conda: None,
             },
         );
         lock

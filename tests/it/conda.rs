@@ -147,7 +147,7 @@ fn options(reinstall: &[String]) -> InstallOptions<'_> {
     }
 }
 
-fn alpha() -> Package {
+pub(crate) fn alpha() -> Package {
     let mut alpha = Package::new("alpha", "1.0", "noarch")
         .noarch_python()
         .depends("beta >=1.0")
@@ -164,7 +164,7 @@ fn alpha() -> Package {
 
 /// `beta` at `version`, with one file named after `marker` that no other
 /// version has.
-fn beta(version: &str, marker: &str) -> Package {
+pub(crate) fn beta(version: &str, marker: &str) -> Package {
     let mut beta = Package::new("beta", version, "linux-64")
         .depends("python 3.11.*")
         .format(Format::Conda)
@@ -182,7 +182,7 @@ fn beta(version: &str, marker: &str) -> Package {
     beta
 }
 
-fn gamma() -> Package {
+pub(crate) fn gamma() -> Package {
     let mut gamma = Package::new("gamma", "1.0", "noarch")
         .file(
             "etc/conda/env_vars.d/gamma.json",
@@ -262,7 +262,7 @@ fn environment_with_python_and_two_dependent_packages_runs_and_imports_them() {
         report
             .changes
             .iter()
-            .all(|c| matches!(c, PackageChange::Add(_)))
+            .all(|c| matches!(c, PackageChange::Add { .. }))
     );
 
     // The interpreter runs from the prefix and imports both packages, each
@@ -608,7 +608,7 @@ fn install_again_on_a_half_linked_prefix_converges() {
 
     let report = world.install(&prefix, &packages).unwrap();
     assert_eq!(report.changes.len(), 1, "{report:?}");
-    assert!(matches!(&report.changes[0], PackageChange::Add(p) if p.name == "beta"));
+    assert!(matches!(&report.changes[0], PackageChange::Add { package } if package.name == "beta"));
     let observed = conda::observe(&prefix).unwrap().unwrap();
     assert_eq!(observed.locked(), packages);
     assert!(conda::check(&observed, CheckDepth::Deep).is_empty());

@@ -1,0 +1,306 @@
+//! Conda environments through the product: a manifest with
+//! `kind = "conda"`, `plan`, `apply`, `lock`, `run` and `env`, run as a user
+//! would (the real binary), against a local channel the tests build
+//! (tests/it/conda_channel.rs, with Debian's python3.11 as its `python`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common::{beep, expect_exit, isolate_installers, stderr, stdout};
+use crate::conda::{alpha, beta, gamma};
+use crate::conda_channel::{self, Channel};
+
+/// A project folder: the manifest, a channel in `channel/` (named
+/// `./channel` in manifests, a folder relative to the manifest), a home.
+pub(crate) struct CondaProject {
+    pub dir: tempfile::TempDir,
+    pub channel: Channel,
+}
+
+impl CondaProject {
+    /// The channel holds python 3.11.2, alpha 1.0 (noarch python, needs
+    /// beta), beta 1.0 (linux-64, needs python 3.11.*, imports alpha back)
+    /// and gamma 1.0 (an `activate.d` script); see tests/it/conda.rs.
+    pub fn new() -> Option<CondaProject> {
+        if !Path::new(crate::pbs::DEBIAN_PYTHON).exists() {
+            crate::common::skip_or_fail(
+                "Debian's python3.11, the test channel's python (`.ci/run` installs it)",
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut channel = Channel::new(&dir.path().join("channel"));
+        channel.add(&conda_channel::python_package());
+        channel.add(&alpha());
+        channel.add(&beta("1.0", "only_in_1"));
+        channel.add(&gamma());
+        channel.write_repodata();
+        Some(CondaProject { dir, channel })
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+
+    /// `version = 1`, `[settings]` with `settings`, then `body`.
+    pub fn manifest(&self, settings: &str, body: &str) {
+        std::fs::write(
+            self.path("beep-python.toml"),
+            format!("version = 1\n\n[settings]\noffline = true\n{settings}\n{body}"),
+        )
+        .unwrap();
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut cmd = beep(&self.home());
+        isolate_installers(cmd.current_dir(self.dir.path()));
+        cmd
+    }
+
+    #[track_caller]
+    pub fn run(&self, args: &[&str]) -> Output {
+        expect_exit(self.cmd(), args, 0)
+    }
+
+    #[track_caller]
+    pub fn fails(&self, args: &[&str]) -> String {
+        stderr(&expect_exit(self.cmd(), args, 1))
+    }
+
+    #[track_caller]
+    pub fn plan(&self) -> String {
+        stdout(&self.run(&["plan"]))
+    }
+
+    #[track_caller]
+    pub fn apply(&self) -> Output {
+        self.run(&["apply", "--auto-approve"])
+    }
+
+    /// What the conda environment at `rel` holds, `name=version`, from its
+    /// `conda-meta/*.json` as conda reads them.
+    pub fn conda_list(&self, rel: &str) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(self.path(rel).join("conda-meta"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .map(|e| {
+                let record: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
+                format!(
+                    "{}={}",
+                    record["name"].as_str().unwrap(),
+                    record["version"].as_str().unwrap()
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Runs the environment's own python.
+    #[track_caller]
+    pub fn python(&self, rel: &str, code: &str) -> String {
+        let python = self.path(rel).join("bin/python");
+        let out = Command::new(&python)
+            .args(["-c", code])
+            .env_remove("PYTHONHOME")
+            .env_remove("PYTHONPATH")
+            .output()
+            .unwrap_or_else(|e| panic!("running `{}`: {e}", python.display()));
+        assert!(
+            out.status.success(),
+            "`{}` failed:\n{}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    }
+}
+
+const SCI: &str = r#"
+[environments.sci]
+kind = "conda"
+path = ".conda/sci"
+channels = ["./channel"]
+packages = ["python 3.11.*", "alpha"]
+"#;
+
+#[cfg(unix)]
+#[test]
+fn create_plan_apply_and_delete_a_conda_environment_through_the_cli() {
+    let Some(p) = CondaProject::new() else { return };
+    p.manifest("", SCI);
+
+    // The plan solves it and shows every package it will hold.
+    let plan = p.plan();
+    assert!(plan.contains("  + env.sci\n"), "{plan}");
+    assert!(plan.contains("python: conda 3.11.2, path: "), "{plan}");
+    for line in [
+        "+ alpha 1.0 (0)",
+        "+ beta 1.0 (0)",
+        "+ python 3.11.2 (0_debian)",
+    ] {
+        assert!(plan.contains(line), "{line}:\n{plan}");
+    }
+    assert!(!p.path(".conda").exists(), "plan changes nothing");
+
+    p.apply();
+    assert_eq!(
+        p.conda_list(".conda/sci"),
+        ["alpha=1.0", "beta=1.0", "python=3.11.2"]
+    );
+    // Its own python imports both packages, each of which imports the other.
+    let out = p.python(
+        ".conda/sci",
+        "import sys, alpha, beta; print(sys.version_info[:2], beta.partner(), beta.VERSION)",
+    );
+    assert_eq!(out.trim(), "(3, 11) alpha 1.0");
+    // Ours: the marker, no claim left, recorded as a conda environment.
+    let marker: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.path(".conda/sci/.beep-python.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(marker["name"], "sci");
+    assert_eq!(marker["built"]["conda"]["specs"][1], "alpha");
+    assert!(!p.path(".conda/sci/.beep-python-claim").exists());
+    let registry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.home().join("registry.json")).unwrap())
+            .unwrap();
+    let record = &registry["environments"][0];
+    assert_eq!(record["kind"], "conda");
+    assert_eq!(record["version"], "3.11.2");
+
+    // Nothing to do: the installed packages still satisfy the specs, and
+    // no repodata is needed to say so (the channel has none now).
+    for subdir in ["noarch", "linux-64"] {
+        let repodata = p.path("channel").join(subdir).join("repodata.json");
+        std::fs::rename(&repodata, repodata.with_extension("away")).unwrap();
+    }
+    assert!(p.plan().contains("No changes."), "{}", p.plan());
+    for subdir in ["noarch", "linux-64"] {
+        let repodata = p.path("channel").join(subdir).join("repodata.json");
+        std::fs::rename(repodata.with_extension("away"), &repodata).unwrap();
+    }
+
+    // Gone from the manifest: deleted, folder and record.
+    p.manifest("", "");
+    let plan = p.plan();
+    assert!(plan.contains("  - env.sci\n"), "{plan}");
+    assert!(plan.contains("no longer in the manifest"), "{plan}");
+    p.apply();
+    assert!(!p.path(".conda/sci").exists());
+    assert!(p.plan().contains("No changes."));
+}
+
+/// The folders an apply sets aside or claims, left behind.
+fn leftovers(p: &CondaProject) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(p.path(".conda")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".beep-old-") || n.contains(".partial"))
+        .collect();
+    if p.path(".conda/sci/.beep-python-claim").exists() {
+        found.push("sci/.beep-python-claim".into());
+    }
+    found
+}
+
+#[cfg(unix)]
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+#[cfg(unix)]
+#[test]
+fn updating_one_conda_package_changes_it_in_place_and_nothing_else() {
+    let Some(mut p) = CondaProject::new() else {
+        return;
+    };
+    p.manifest("", SCI);
+    p.apply();
+    let alpha_file = p.path(".conda/sci/lib/python3.11/site-packages/alpha/__init__.py");
+    let alpha_inode = inode(&alpha_file);
+
+    p.channel.add(&beta("2.0", "only_in_2"));
+    p.channel.write_repodata();
+    p.manifest("", &SCI.replace("\"alpha\"]", "\"alpha\", \"beta >=2\"]"));
+    let plan = p.plan();
+    assert!(plan.contains("  ~ env.sci\n"), "{plan}");
+    assert!(plan.contains("update: requirements changed"), "{plan}");
+    assert!(plan.contains("~ beta 1.0 (0) -> 2.0 (0)"), "{plan}");
+    assert!(!plan.contains("alpha 1.0"), "only beta changes:\n{plan}");
+
+    p.apply();
+    assert_eq!(
+        p.conda_list(".conda/sci"),
+        ["alpha=1.0", "beta=2.0", "python=3.11.2"]
+    );
+    assert_eq!(
+        p.python(
+            ".conda/sci",
+            "import beta; print(beta.VERSION, beta.partner())"
+        )
+        .trim(),
+        "2.0 alpha"
+    );
+    assert!(!p.path(".conda/sci/share/beta/only_in_1").exists());
+    assert!(p.path(".conda/sci/share/beta/only_in_2").exists());
+    assert_eq!(inode(&alpha_file), alpha_inode, "alpha was left linked");
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
+    let history = std::fs::read_to_string(p.path(".conda/sci/conda-meta/history")).unwrap();
+    assert!(
+        history.contains("-file://") && history.contains("::beta-1.0-0\n"),
+        "{history}"
+    );
+    assert!(history.contains("::beta-2.0-0\n"), "{history}");
+    assert!(p.plan().contains("No changes."));
+}
+
+#[test]
+fn an_unsatisfiable_conda_spec_fails_the_plan_naming_the_conflict() {
+    let Some(p) = CondaProject::new() else { return };
+    p.manifest("", &SCI.replace("\"alpha\"]", "\"alpha\", \"beta >=3\"]"));
+    let err = p.fails(&["plan"]);
+    assert!(err.contains("conda environment `sci`"), "{err}");
+    assert!(err.contains("cannot be installed together"), "{err}");
+    assert!(err.contains("beta >=3"), "{err}");
+    let err = p.fails(&["apply", "--auto-approve"]);
+    assert!(err.contains("beta >=3"), "{err}");
+    assert!(!p.path(".conda").exists());
+}
+
+#[test]
+fn a_conda_package_whose_sha256_differs_is_refused_and_nothing_is_left() {
+    let Some(mut p) = CondaProject::new() else {
+        return;
+    };
+    p.channel.edit_record("beta-1.0-0.conda", |record| {
+        record["sha256"] = serde_json::json!("0".repeat(64));
+    });
+    p.channel.write_repodata();
+    p.manifest("", SCI);
+    let err = p.fails(&["apply", "--auto-approve"]);
+    assert!(err.contains("env.sci: create-conda failed"), "{err}");
+    assert!(err.contains("beta-1.0-0.conda"), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    assert!(
+        !p.path(".conda/sci").exists(),
+        "the claimed folder is removed"
+    );
+    assert!(
+        !p.home()
+            .join("cache/downloads")
+            .join("0".repeat(64))
+            .exists()
+    );
+    assert!(p.plan().contains("+ env.sci"));
+}
