@@ -196,7 +196,8 @@ pub fn install(
         .with_installed_packages(installed.clone())
         .with_reinstall_packages(reinstall_names)
         .with_requested_specs(requested_specs)
-        .with_execute_link_scripts(false);
+        .with_execute_link_scripts(false)
+        .with_reporter(CrashPoints);
     runtime::block_on_uncancelled(async {
         installer
             .install(prefix, records)
@@ -431,6 +432,56 @@ fn record_from_cache(
         url: parse_url(package)?,
         channel: (!package.channel.is_empty()).then(|| package.channel.clone()),
     })
+}
+
+/// A crash point after each package rattler links or unlinks (see
+/// [`crate::failpoint::crash_point`]): the crash tests kill the process
+/// with some packages linked and others not, or half-way through one
+/// (packages are linked in parallel).
+struct CrashPoints;
+
+impl rattler::install::Reporter for CrashPoints {
+    fn on_transaction_start(
+        &self,
+        _transaction: &rattler::install::Transaction<PrefixRecord, RepoDataRecord>,
+    ) {
+    }
+    fn on_transaction_operation_start(&self, _operation: usize) {}
+    fn on_populate_cache_start(&self, _operation: usize, _record: &RepoDataRecord) -> usize {
+        0
+    }
+    fn on_validate_start(&self, _cache_entry: usize) -> usize {
+        0
+    }
+    fn on_validate_complete(&self, _validate_idx: usize) {}
+    fn on_download_start(&self, _cache_entry: usize) -> usize {
+        0
+    }
+    fn on_download_progress(&self, _download_idx: usize, _progress: u64, _total: Option<u64>) {}
+    fn on_download_completed(&self, _download_idx: usize) {}
+    fn on_populate_cache_complete(&self, _cache_entry: usize) {}
+    fn on_unlink_start(&self, _operation: usize, _record: &PrefixRecord) -> usize {
+        0
+    }
+    fn on_unlink_complete(&self, _index: usize) {
+        crate::failpoint::crash_point("conda-unlinked-package");
+    }
+    fn on_link_start(&self, _operation: usize, _record: &RepoDataRecord) -> usize {
+        0
+    }
+    fn on_link_complete(&self, _index: usize) {
+        crate::failpoint::crash_point("conda-linked-package");
+    }
+    fn on_transaction_operation_complete(&self, _operation: usize) {}
+    fn on_transaction_complete(&self) {}
+    fn on_post_link_start(&self, _package_name: &str, _script_path: &str) -> usize {
+        0
+    }
+    fn on_post_link_complete(&self, _index: usize, _success: bool) {}
+    fn on_pre_unlink_start(&self, _package_name: &str, _script_path: &str) -> usize {
+        0
+    }
+    fn on_pre_unlink_complete(&self, _index: usize, _success: bool) {}
 }
 
 /// Appends one entry in conda's format, so that `conda list --revisions`

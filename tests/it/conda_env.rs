@@ -304,3 +304,142 @@ fn a_conda_package_whose_sha256_differs_is_refused_and_nothing_is_left() {
     );
     assert!(p.plan().contains("+ env.sci"));
 }
+
+const TOOLS: &str = r#"
+[environments.tools]
+kind = "conda"
+path = ".conda/tools"
+channels = ["./channel"]
+packages = ["gamma"]
+"#;
+
+/// Which state the two environments are in, checking that it is exactly
+/// one of them: before (`sci` with beta 1.0, no `tools`) or after (`sci`
+/// with beta 2.0, `tools` with gamma), every file as its record says.
+fn crash_state(p: &CondaProject, point: u64) -> bool {
+    let sci = p.conda_list(".conda/sci");
+    let after = sci.contains(&"beta=2.0".to_string());
+    let beta = if after { "beta=2.0" } else { "beta=1.0" };
+    assert_eq!(
+        sci,
+        ["alpha=1.0", beta, "python=3.11.2"],
+        "crash point {point}"
+    );
+    assert_eq!(
+        p.path(".conda/tools").exists(),
+        after,
+        "crash point {point}: tools exists only after"
+    );
+    if after {
+        assert_eq!(
+            p.conda_list(".conda/tools"),
+            ["gamma=1.0"],
+            "crash point {point}"
+        );
+    }
+    for env in ["sci", "tools"] {
+        let prefix = p.path(".conda").join(env);
+        if let Some(observed) = beep_python::conda::observe(&prefix).unwrap() {
+            let damage = beep_python::conda::check(&observed, beep_python::conda::CheckDepth::Deep);
+            assert!(damage.is_empty(), "crash point {point}: {env}: {damage:?}");
+        }
+    }
+    assert_eq!(
+        p.python(".conda/sci", "import beta; print(beta.VERSION)")
+            .trim(),
+        &beta[5..],
+        "crash point {point}"
+    );
+    let registry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.home().join("registry.json")).unwrap())
+            .unwrap();
+    let mut recorded: Vec<&str> = registry["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    recorded.sort();
+    let want: &[&str] = if after { &["sci", "tools"] } else { &["sci"] };
+    assert_eq!(
+        recorded, want,
+        "crash point {point}: the registry is one state"
+    );
+    assert!(
+        leftovers(p).is_empty(),
+        "crash point {point}: {:?}",
+        leftovers(p)
+    );
+    assert!(
+        !p.path(".conda/tools/.beep-python-claim").exists(),
+        "crash point {point}"
+    );
+    assert!(
+        !p.home().join("journal.json").exists(),
+        "crash point {point}"
+    );
+    after
+}
+
+#[cfg(unix)]
+#[test]
+fn an_apply_killed_mid_link_at_every_crash_point_leaves_the_old_or_the_new_conda_environments() {
+    let Some(mut p) = CondaProject::new() else {
+        return;
+    };
+    p.channel.add(&beta("2.0", "only_in_2"));
+    p.channel.write_repodata();
+    let before = SCI.replace("\"alpha\"]", "\"alpha\", \"beta <2\"]");
+    let after = format!(
+        "{}{TOOLS}",
+        SCI.replace("\"alpha\"]", "\"alpha\", \"beta >=2\"]")
+    );
+    let (mut seen_old, mut seen_new, mut mid_link) = (0, 0, 0);
+    let mut point = 1u64;
+    loop {
+        p.manifest("", &before);
+        p.apply();
+        assert!(!crash_state(&p, 0), "starts from the old state");
+        p.manifest("", &after);
+        let out = p
+            .cmd()
+            .env("BEEP_PYTHON_CRASH_AT", point.to_string())
+            .args(["apply", "--auto-approve"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert!(crash_state(&p, point), "ran to the end");
+            break;
+        }
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(9),
+            "crash point {point}: killed, not failed: {}",
+            stderr(&out)
+        );
+        if stderr(&out).contains("`conda-linked-package`")
+            || stderr(&out).contains("`conda-unlinked-package`")
+        {
+            mid_link += 1;
+        }
+        // The next mutating command recovers: exactly one state...
+        p.run(&["recover"]);
+        if crash_state(&p, point) {
+            seen_new += 1;
+        } else {
+            seen_old += 1;
+        }
+        // ...and an apply converges.
+        p.apply();
+        assert!(crash_state(&p, point));
+        assert!(p.plan().contains("No changes."));
+        point += 1;
+        assert!(point < 100, "the apply never completed");
+    }
+    // At least: beta 1.0 unlinked, beta 2.0 linked, gamma linked.
+    assert!(mid_link >= 3, "killed while linking only {mid_link} times");
+    assert!(
+        seen_old > 0 && seen_new > 0,
+        "old {seen_old}, new {seen_new}"
+    );
+}
