@@ -85,7 +85,9 @@ impl Inputs {
                 continue;
             };
             let runtime = manifest.runtimes.get(&spec.runtime);
-            if runtime.is_some_and(|r| r.source == RuntimeSource::System) {
+            // A conda environment brings its own python: its runtime (a
+            // version pin at most) is not what it is resolved against.
+            if spec.conda.is_none() && runtime.is_some_and(|r| r.source == RuntimeSource::System) {
                 runtimes
                     .entry(spec.runtime.clone())
                     .or_insert_with(|| LockedRuntime {
@@ -107,6 +109,8 @@ impl Inputs {
                 },
                 requirements: spec.packages.clone(),
                 inputs_hash: desired::env_inputs_hash(env, runtime),
+                // Filled by `super::conda::prepare`, with the base its
+                // PyPI packages resolve against.
                 conda: None,
             });
         }
@@ -212,6 +216,10 @@ pub fn build(inputs: &Inputs, options: &Options<'_>) -> Result<Lock, Vec<Resolve
 }
 
 fn resolve_one(target: &Target, options: &Options<'_>) -> Result<Vec<LockedPackage>, ResolveError> {
+    if target.conda.is_some() && target.requirements.is_empty() {
+        // A conda environment without `pypi-packages`: nothing for pip.
+        return Ok(Vec::new());
+    }
     let preferences: &[LockedPackage] = options
         .existing
         .and_then(|l| l.environments.get(&target.name))

@@ -98,6 +98,7 @@
 
 pub mod build;
 mod compare;
+pub mod conda;
 mod format;
 pub mod resolve;
 pub mod resolvers;
@@ -110,6 +111,7 @@ use serde::{Deserialize, Serialize};
 
 pub use build::{Inputs, Options, Progress, Target, build};
 pub use compare::{PackageDiff, inputs_hash, package_diff};
+pub use conda::{CondaLockOptions, prepare as prepare_conda};
 pub use format::{HEADER, parse, render};
 pub use resolve::{ResolveError, ResolveRequest, Upgrade, resolve};
 pub use resolvers::RESOLVERS;

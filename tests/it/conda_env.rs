@@ -443,3 +443,83 @@ fn an_apply_killed_mid_link_at_every_crash_point_leaves_the_old_or_the_new_conda
         "old {seen_old}, new {seen_new}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn lock_pins_every_conda_package_and_apply_locked_installs_exactly_that() {
+    let Some(mut p) = CondaProject::new() else {
+        return;
+    };
+    p.manifest("", SCI);
+    p.run(&["lock"]);
+    let text = std::fs::read_to_string(p.path("beep-python.lock")).unwrap();
+    assert!(text.contains("conda-platform = \"linux-64\""), "{text}");
+    for built in &p.channel.built {
+        if built.file_name.starts_with("gamma") {
+            assert!(!text.contains(&built.file_name), "gamma is not needed");
+            continue;
+        }
+        let url = format!("{}{}/{}", p.channel.url(), built.subdir, built.file_name);
+        assert!(
+            text.contains(&format!("url = \"{url}\", sha256 = \"{}\"", built.sha256)),
+            "{} with its url and sha256:\n{text}",
+            built.file_name
+        );
+    }
+
+    // A newer beta appears; the lock still says 1.0, and `--locked`
+    // installs exactly that, without solving.
+    p.channel.add(&beta("2.0", "only_in_2"));
+    p.channel.write_repodata();
+    p.run(&["apply", "--locked", "--auto-approve"]);
+    assert_eq!(
+        p.conda_list(".conda/sci"),
+        ["alpha=1.0", "beta=1.0", "python=3.11.2"]
+    );
+    assert!(stdout(&p.run(&["plan", "--locked"])).contains("No changes."));
+    let again = stderr(&p.run(&["lock"]));
+    assert!(again.contains("is up to date"), "{again}");
+
+    // `--upgrade` takes the newest; `apply --locked` updates to it.
+    p.run(&["lock", "--upgrade"]);
+    let text = std::fs::read_to_string(p.path("beep-python.lock")).unwrap();
+    assert!(text.contains("beta-2.0-0.conda"), "{text}");
+    let plan = stdout(&p.run(&["plan", "--locked"]));
+    assert!(plan.contains("update: lock pins changed"), "{plan}");
+    assert!(plan.contains("~ beta 1.0 (0) -> 2.0 (0)"), "{plan}");
+    p.run(&["apply", "--locked", "--auto-approve"]);
+    assert_eq!(
+        p.conda_list(".conda/sci"),
+        ["alpha=1.0", "beta=2.0", "python=3.11.2"]
+    );
+
+    // The manifest moves on: `--locked` refuses a lock that no longer
+    // matches it.
+    p.manifest("", &SCI.replace("\"alpha\"]", "\"alpha\", \"gamma\"]"));
+    let err = p.fails(&["apply", "--locked", "--auto-approve"]);
+    assert!(err.contains("lock::stale"), "{err}");
+    assert!(err.contains("environment `sci`"), "{err}");
+}
+
+#[test]
+fn a_locked_conda_package_whose_sha256_differs_is_refused() {
+    let Some(p) = CondaProject::new() else { return };
+    p.manifest("", SCI);
+    p.run(&["lock"]);
+    let beta = p
+        .channel
+        .built
+        .iter()
+        .find(|b| b.file_name == "beta-1.0-0.conda")
+        .unwrap();
+    let text = std::fs::read_to_string(p.path("beep-python.lock")).unwrap();
+    std::fs::write(
+        p.path("beep-python.lock"),
+        text.replace(&beta.sha256, &"1".repeat(64)),
+    )
+    .unwrap();
+    let err = p.fails(&["apply", "--frozen", "--auto-approve"]);
+    assert!(err.contains("beta-1.0-0.conda"), "{err}");
+    assert!(err.contains("sha256"), "{err}");
+    assert!(!p.path(".conda/sci").exists());
+}
