@@ -13,6 +13,10 @@
 //! where conda packages go, so the package carries
 //! `lib/python3/dist-packages/conda-site-packages.pth`, which names
 //! `../../python3.11/site-packages` (conda's own python needs no such file).
+//! And one thing is changed: Debian's `sysconfig.py` installs outside a
+//! venv into `<prefix>/local/...`; the package's installs where conda's
+//! python does, `lib/python3.11/site-packages`, so that pip and uv put
+//! `pypi-packages` where conda's python finds them.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -260,6 +264,9 @@ pub fn python_package() -> Package {
                 let executable = entry.header().mode().unwrap() & 0o111 != 0;
                 let mut bytes = Vec::new();
                 entry.read_to_end(&mut bytes).unwrap();
+                if rel == "lib/python3.11/sysconfig.py" {
+                    bytes = conda_scheme(&bytes);
+                }
                 files.push((rel, Content::File(bytes, executable)));
             }
             EntryType::Symlink => {
@@ -292,6 +299,21 @@ pub fn python_package() -> Package {
         entry_points: Vec::new(),
         format: Format::Conda,
     }
+}
+
+/// Debian's `sysconfig.py` with the install scheme conda's python has:
+/// `posix_prefix` (`<prefix>/lib/python3.11/site-packages`), where Debian's
+/// picks `posix_local` (`<prefix>/local/lib/...`) outside a venv. pip and uv
+/// install where this says.
+fn conda_scheme(debian: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(debian.to_vec()).unwrap();
+    let from = "prefix_scheme = 'posix_local'";
+    assert!(
+        text.contains(from),
+        "Debian's sysconfig.py no longer says `{from}`: the test python needs another patch"
+    );
+    text.replace(from, "prefix_scheme = 'posix_prefix'")
+        .into_bytes()
 }
 
 /// The archive bytes of `package`.

@@ -523,3 +523,92 @@ fn a_locked_conda_package_whose_sha256_differs_is_refused() {
     assert!(err.contains("sha256"), "{err}");
     assert!(!p.path(".conda/sci").exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn pypi_packages_go_on_top_with_the_environments_own_python_and_lock_with_it() {
+    let Some(p) = CondaProject::new() else { return };
+    let Some(_) = crate::project::require(
+        "uv on PATH (`.ci/run` installs it)",
+        Command::new("uv").arg("--version").output().ok(),
+    ) else {
+        return;
+    };
+    let wheel = |name, version| crate::wheels::WheelSpec {
+        name,
+        version,
+        requires: &[],
+    };
+    crate::wheels::wheelhouse(
+        &p.path("wheels"),
+        &[wheel("tabulate", "0.9.0"), wheel("click", "8.1.7")],
+    );
+    let settings = "installer = \"uv\"\nfind-links = [\"wheels\"]\n";
+    let with = |pypi: &str| format!("{SCI}pypi-packages = [{pypi}]\n");
+    p.manifest(settings, &with("\"tabulate\""));
+    let plan = p.plan();
+    assert!(
+        plan.contains("+ alpha 1.0 (0)") && plan.contains("+ tabulate\n"),
+        "{plan}"
+    );
+    p.apply();
+    let site = ".conda/sci/lib/python3.11/site-packages";
+    assert!(p.path(site).join("tabulate-0.9.0.dist-info").is_dir());
+    assert_eq!(
+        p.python(
+            ".conda/sci",
+            "import tabulate, alpha, beta; print(tabulate.__name__, beta.partner())"
+        )
+        .trim(),
+        "tabulate alpha"
+    );
+    // PyPI packages are no conda packages: conda-meta does not list them.
+    assert_eq!(
+        p.conda_list(".conda/sci"),
+        ["alpha=1.0", "beta=1.0", "python=3.11.2"]
+    );
+    assert!(p.plan().contains("No changes."));
+
+    // Another PyPI package: the old one goes, the conda packages stay.
+    p.manifest(settings, &with("\"click\""));
+    let plan = p.plan();
+    assert!(plan.contains("update: requirements changed"), "{plan}");
+    assert!(
+        plan.contains("+ click\n") && plan.contains("- tabulate 0.9.0\n"),
+        "{plan}"
+    );
+    p.apply();
+    assert!(!p.path(site).join("tabulate-0.9.0.dist-info").exists());
+    assert_eq!(
+        p.python(".conda/sci", "import click, alpha; print(click.__name__)")
+            .trim(),
+        "click"
+    );
+    assert!(p.plan().contains("No changes."));
+
+    // Locked, the PyPI pins resolve against the environment's python and
+    // install natively (no pip, no uv) on a rebuild.
+    p.run(&["lock"]);
+    let text = std::fs::read_to_string(p.path("beep-python.lock")).unwrap();
+    assert!(
+        text.contains("{ name = \"click\", version = \"8.1.7\""),
+        "{text}"
+    );
+    assert!(text.contains("python-version = \"3.11.2\""), "{text}");
+    p.run(&[
+        "apply",
+        "--locked",
+        "--auto-approve",
+        "--replace",
+        "env.sci",
+    ]);
+    let installer =
+        std::fs::read_to_string(p.path(site).join("click-8.1.7.dist-info/INSTALLER")).unwrap();
+    assert_eq!(installer.trim(), "beep-python");
+    assert_eq!(
+        p.python(".conda/sci", "import click, alpha; print(click.__name__)")
+            .trim(),
+        "click"
+    );
+    assert!(stdout(&p.run(&["plan", "--locked"])).contains("No changes."));
+}
