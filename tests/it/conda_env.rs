@@ -612,3 +612,71 @@ fn pypi_packages_go_on_top_with_the_environments_own_python_and_lock_with_it() {
     );
     assert!(stdout(&p.run(&["plan", "--locked"])).contains("No changes."));
 }
+
+#[cfg(unix)]
+#[test]
+fn run_and_env_activate_a_conda_environment_with_its_activate_d_scripts() {
+    let Some(p) = CondaProject::new() else { return };
+    p.manifest(
+        "",
+        &SCI.replace(
+            "\"alpha\"]",
+            "\"alpha\", \"gamma\"]\nenv = { FROM_MANIFEST = \"yes\" }",
+        ),
+    );
+    p.apply();
+    let prefix = p.path(".conda/sci");
+    let prefix = prefix.to_str().unwrap();
+
+    // `run`: gamma's activate.d script and env_vars.d file, the manifest's
+    // variables, the environment's python first.
+    let out = stdout(&p.run(&[
+        "run",
+        "sci",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$GAMMA_ACTIVATED|$GAMMA_HOME|$CONDA_PREFIX|$FROM_MANIFEST|${VIRTUAL_ENV:-none}\"; command -v python",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("yes:{prefix}|from-env-vars|{prefix}|yes|none")
+    );
+    assert_eq!(lines[1], format!("{prefix}/bin/python"));
+    let out = stdout(&p.run(&[
+        "run",
+        "sci",
+        "python",
+        "-c",
+        "import sys, alpha; print(sys.prefix)",
+    ]));
+    assert_eq!(out.trim(), prefix);
+
+    // `env`: the same variables, evaluated by a real bash.
+    let script = stdout(&p.run(&["env", "sci"]));
+    assert!(
+        script.contains(&format!("export GAMMA_ACTIVATED='yes:{prefix}'")),
+        "{script}"
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{script}\necho \"$GAMMA_ACTIVATED|$GAMMA_HOME|$FROM_MANIFEST\"; command -v python"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = stdout(&out);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("yes:{prefix}|from-env-vars|yes"));
+    assert_eq!(lines[1], format!("{prefix}/bin/python"));
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&p.run(&["env", "sci", "--format", "json"]))).unwrap();
+    assert_eq!(json["set"]["CONDA_PREFIX"], prefix);
+    assert_eq!(json["python"], format!("{prefix}/bin/python"));
+}
