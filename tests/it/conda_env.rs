@@ -404,7 +404,9 @@ fn an_apply_killed_mid_link_at_every_crash_point_leaves_the_old_or_the_new_conda
         let out = p
             .cmd()
             .env("BEEP_PYTHON_CRASH_AT", point.to_string())
-            .args(["apply", "--auto-approve"])
+            // One step at a time: the Nth crash point is the same one in
+            // every run, so every point is reached.
+            .args(["apply", "--auto-approve", "--jobs", "1"])
             .output()
             .unwrap();
         if out.status.success() {
@@ -679,4 +681,131 @@ fn run_and_env_activate_a_conda_environment_with_its_activate_d_scripts() {
         serde_json::from_str(&stdout(&p.run(&["env", "sci", "--format", "json"]))).unwrap();
     assert_eq!(json["set"]["CONDA_PREFIX"], prefix);
     assert_eq!(json["python"], format!("{prefix}/bin/python"));
+}
+
+/// conda cannot be installed on these machines (see bench/README.md), so
+/// `conda list -p` is checked by what it reads: a prefix is a conda
+/// environment when it has `conda-meta/history`, and each
+/// `conda-meta/<name>-<version>-<build>.json` loads as conda's
+/// `PrefixRecord` (name, version, build, build_number required; channel,
+/// subdir, fn, url, md5 shown; files and paths_data for `--files` and
+/// `conda doctor`; link for unlinking).
+#[cfg(unix)]
+#[test]
+fn conda_meta_has_what_conda_list_reads() {
+    let Some(p) = CondaProject::new() else { return };
+    p.manifest("", SCI);
+    p.apply();
+    let meta = p.path(".conda/sci/conda-meta");
+    assert!(meta.join("history").is_file());
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&meta).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = record["name"].as_str().unwrap();
+        let (version, build) = (
+            record["version"].as_str().unwrap(),
+            record["build"].as_str().unwrap(),
+        );
+        assert_eq!(
+            path.file_name().unwrap().to_str().unwrap(),
+            format!("{name}-{version}-{build}.json")
+        );
+        assert!(record["build_number"].is_u64(), "{name}");
+        let built = p
+            .channel
+            .built
+            .iter()
+            .find(|b| b.file_name.starts_with(&format!("{name}-{version}-")))
+            .unwrap();
+        assert_eq!(record["fn"], built.file_name.as_str());
+        assert_eq!(record["subdir"], built.subdir.as_str());
+        assert_eq!(record["md5"], built.md5.as_str());
+        assert_eq!(record["sha256"], built.sha256.as_str());
+        assert_eq!(record["channel"], p.channel.url().as_str());
+        assert_eq!(
+            record["url"],
+            format!("{}{}/{}", p.channel.url(), built.subdir, built.file_name)
+        );
+        assert!(record["depends"].is_array(), "{name}");
+        let files: Vec<&str> = record["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        let paths = record["paths_data"]["paths"].as_array().unwrap();
+        assert_eq!(record["paths_data"]["paths_version"], 1);
+        assert_eq!(files.len(), paths.len(), "{name}");
+        for (file, entry) in files.iter().zip(paths) {
+            assert_eq!(entry["_path"], *file);
+            assert!(entry["path_type"].is_string());
+            assert!(p.path(".conda/sci").join(file).exists(), "{name}: {file}");
+        }
+        assert!(record["link"]["source"].is_string(), "{name}");
+        seen.push(name.to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, ["alpha", "beta", "python"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_damaged_conda_package_is_planned_and_linked_again() {
+    let Some(p) = CondaProject::new() else { return };
+    p.manifest("", SCI);
+    p.apply();
+    let file = p.path(".conda/sci/lib/python3.11/site-packages/beta/__init__.py");
+    std::fs::remove_file(&file).unwrap();
+    let plan = p.plan();
+    assert!(plan.contains("  ~ env.sci\n"), "{plan}");
+    assert!(plan.contains("beta: 1 file missing"), "{plan}");
+    assert!(plan.contains("~ beta 1.0 (reinstall)"), "{plan}");
+    p.apply();
+    assert!(file.is_file());
+    assert_eq!(
+        p.python(".conda/sci", "import beta; print(beta.partner())")
+            .trim(),
+        "alpha"
+    );
+    assert!(p.plan().contains("No changes."));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_conda_environment_moves_with_its_path_and_a_venv_there_is_replaced_by_one() {
+    let Some(p) = CondaProject::new() else { return };
+    p.manifest("", SCI);
+    p.apply();
+    p.manifest("", &SCI.replace(".conda/sci", ".conda/moved"));
+    let plan = p.plan();
+    assert!(plan.contains("  +/- env.sci\n"), "{plan}");
+    p.apply();
+    assert!(!p.path(".conda/sci").exists());
+    assert_eq!(
+        p.conda_list(".conda/moved"),
+        ["alpha=1.0", "beta=1.0", "python=3.11.2"]
+    );
+    assert!(leftovers(&p).is_empty(), "{:?}", leftovers(&p));
+
+    // The same environment as a venv: a conda prefix cannot become one in
+    // place, so it is replaced.
+    let python = crate::pbs::DEBIAN_PYTHON;
+    p.manifest(
+        "pip = false\ninstaller = \"pip\"",
+        &format!(
+            "[runtimes.host]\nsource = \"system\"\npath = \"{python}\"\n\n[environments.sci]\nruntime = \"host\"\npath = \".conda/moved\"\n"
+        ),
+    );
+    let plan = p.plan();
+    assert!(plan.contains("  -/+ env.sci\n"), "{plan}");
+    assert!(plan.contains("kind conda -> venv"), "{plan}");
+    p.apply();
+    assert!(p.path(".conda/moved/pyvenv.cfg").is_file());
+    assert!(!p.path(".conda/moved/conda-meta").exists());
+    assert!(p.plan().contains("No changes."));
 }
