@@ -97,10 +97,12 @@ impl Channels {
                 ));
             }
             let url: Url = channel.base_url.url().as_ref().clone();
-            // TODO: plain `http://` channels should follow `fetch`'s rule
-            // (loopback only unless insecure HTTP is allowed); packages
-            // already do (they go through `fetch`), repodata does not until
-            // `fetch` exposes that check.
+            // Plain `http://` follows `fetch`'s rule (loopback only unless
+            // insecure HTTP is allowed): packages go through `fetch`, and
+            // the manifest's channels, alias and mirrors are checked by
+            // `manifest::validate` before repodata is ever fetched.
+            // TODO: a hand-edited saved plan could still name an `http://`
+            // channel; the gateway does not check it.
             match url.scheme() {
                 "https" | "http" | "file" => {}
                 other => {
