@@ -254,10 +254,11 @@ fn ensure_prefix_is_ours(prefix: &Path) -> Result<(), CondaError> {
     }
     for entry in entries {
         let entry = entry.map_err(CondaError::Io)?;
-        if !entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(".beep-python")
+        // Our marker and claim, and what an apply set aside inside a mount
+        // point, are not user files.
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(".beep-python")
+            && !crate::files::is_reserved_name(&name)
         {
             return Err(CondaError::NotEmpty {
                 prefix: prefix.to_owned(),

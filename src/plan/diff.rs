@@ -149,7 +149,10 @@ fn check_addresses(inputs: &Inputs<'_>, problems: &mut Vec<Problem>) {
     let mut addresses: BTreeSet<String> = BTreeSet::new();
     for d in &inputs.desired.environments {
         addresses.insert(format!("env.{}", d.name));
-        addresses.insert(format!("runtime.{}", d.runtime));
+        // A conda environment may name no runtime.
+        if !d.runtime.is_empty() {
+            addresses.insert(format!("runtime.{}", d.runtime));
+        }
     }
     for r in &inputs.desired.runtimes {
         addresses.insert(format!("runtime.{}", r.name));

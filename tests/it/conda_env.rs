@@ -809,3 +809,24 @@ fn a_conda_environment_moves_with_its_path_and_a_venv_there_is_replaced_by_one()
     assert!(!p.path(".conda/moved/conda-meta").exists());
     assert!(p.plan().contains("No changes."));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_saved_plan_installs_the_conda_packages_it_showed() {
+    let Some(mut p) = CondaProject::new() else {
+        return;
+    };
+    p.manifest("", SCI);
+    let saved = p.path("sci.plan");
+    let plan = stdout(&p.run(&["plan", "--out", saved.to_str().unwrap()]));
+    assert!(plan.contains("+ beta 1.0 (0)"), "{plan}");
+    // A newer beta appears between plan and apply: the saved plan still
+    // installs what it showed.
+    p.channel.add(&beta("2.0", "only_in_2"));
+    p.channel.write_repodata();
+    p.run(&["apply", saved.to_str().unwrap()]);
+    assert_eq!(
+        p.conda_list(".conda/sci"),
+        ["alpha=1.0", "beta=1.0", "python=3.11.2"]
+    );
+}
