@@ -119,7 +119,7 @@ impl From<FileRecord> for (String, u64, i64, String) {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum InventoryError {
     #[error("cannot read `{}`", path.display())]
-    #[diagnostic(code(inventory::io))]
+    #[diagnostic(code("inventory::io"))]
     Io {
         path: PathBuf,
         #[source]
@@ -127,19 +127,19 @@ pub enum InventoryError {
     },
 
     #[error("`{}` is not a virtual environment (no `site-packages` found)", path.display())]
-    #[diagnostic(code(inventory::not_an_environment))]
+    #[diagnostic(code("inventory::not-an-environment"))]
     NotAnEnvironment { path: PathBuf },
 
     #[error("`{}` was written by a newer beep-python (inventory format version {version}; this one reads version {INVENTORY_VERSION})", path.display())]
     #[diagnostic(
-        code(inventory::newer_version),
+        code("inventory::newer-version"),
         help("upgrade beep-python; nothing was changed")
     )]
     NewerVersion { path: PathBuf, version: u64 },
 
     #[error("`{}` is not a valid inventory: {reason}", path.display())]
     #[diagnostic(
-        code(inventory::corrupt),
+        code("inventory::corrupt"),
         help("it is rebuilt from the installed packages by the next `beep-python apply`")
     )]
     Corrupt { path: PathBuf, reason: String },

@@ -142,12 +142,12 @@ pub struct Journal {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum JournalError {
     #[error("could not write the journal")]
-    #[diagnostic(code(journal::io))]
+    #[diagnostic(code("journal::io"))]
     Io(#[source] std::io::Error),
 
     #[error("`{}` is unreadable ({reason}); the interrupted apply it describes cannot be undone automatically", path.display())]
     #[diagnostic(
-        code(journal::corrupt),
+        code("journal::corrupt"),
         help(
             "`beep-python recover --abandon` sets it aside (deleting nothing) and lists what it can; look for `*.beep-old-*` folders next to your environments"
         )
@@ -156,7 +156,7 @@ pub enum JournalError {
 
     #[error("`{}` was written by a newer beep-python (journal version {version})", path.display())]
     #[diagnostic(
-        code(journal::newer),
+        code("journal::newer"),
         help("finish or undo the apply with that beep-python")
     )]
     Newer { path: PathBuf, version: u32 },
@@ -167,7 +167,7 @@ pub enum JournalError {
 pub enum ClaimError {
     #[error("`{}` appeared since the plan was made and is not empty; it was left as it is", path.display())]
     #[diagnostic(
-        code(apply::path_occupied),
+        code("apply::path-occupied"),
         help(
             "beep-python never builds into a folder it did not create: move it away or give the environment another `path`, then plan again"
         )
@@ -175,7 +175,7 @@ pub enum ClaimError {
     Occupied { path: PathBuf },
 
     #[error("could not create `{}`", path.display())]
-    #[diagnostic(code(apply::claim_io))]
+    #[diagnostic(code("apply::claim-io"))]
     Io {
         path: PathBuf,
         #[source]

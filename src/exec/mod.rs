@@ -119,7 +119,7 @@ pub struct Settings<'a> {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ApplyError {
     #[error("{address}: {step} failed; every change was rolled back and the registry is unchanged")]
-    #[diagnostic(code(apply::failed))]
+    #[diagnostic(code("apply::failed"))]
     Step {
         address: String,
         step: &'static str,
@@ -129,7 +129,7 @@ pub enum ApplyError {
     },
 
     #[error("interrupted; every change was rolled back and the registry is unchanged")]
-    #[diagnostic(code(apply::interrupted))]
+    #[diagnostic(code("apply::interrupted"))]
     Interrupted,
 
     #[error(transparent)]
@@ -169,7 +169,7 @@ pub enum StepError {
     Provision(#[from] ProvisionError),
 
     #[error("could not move `{}` aside", path.display())]
-    #[diagnostic(code(apply::move_aside))]
+    #[diagnostic(code("apply::move-aside"))]
     MoveAside {
         path: PathBuf,
         #[source]
@@ -178,7 +178,7 @@ pub enum StepError {
 
     #[error("refusing to touch `{}`: it does not carry beep-python's marker", path.display())]
     #[diagnostic(
-        code(apply::not_ours),
+        code("apply::not-ours"),
         help(
             "beep-python only deletes or replaces what it created; move the folder away by hand if it is yours to remove"
         )
@@ -187,14 +187,14 @@ pub enum StepError {
 
     #[error("the base interpreter `{}` is gone", path.display())]
     #[diagnostic(
-        code(apply::runtime_missing),
+        code("apply::runtime-missing"),
         help("run `beep-python plan` again to pick another interpreter")
     )]
     RuntimeMissing { path: PathBuf },
 
     #[error("pip could not be seeded: {reason}")]
     #[diagnostic(
-        code(apply::no_pip),
+        code("apply::no-pip"),
         help(
             "this interpreter bundles no pip wheel and has no `ensurepip`; set `pip = false` for the environment (or in `[settings]`) and use the `uv` installer"
         )
@@ -202,11 +202,11 @@ pub enum StepError {
     NoPip { reason: String },
 
     #[error("after installing, these requirements are still not satisfied: {}", unsatisfied.join(", "))]
-    #[diagnostic(code(apply::verify))]
+    #[diagnostic(code("apply::verify"))]
     Verify { unsatisfied: Vec<String> },
 
     #[error("interrupted")]
-    #[diagnostic(code(apply::interrupted))]
+    #[diagnostic(code("apply::interrupted"))]
     Interrupted,
 }
 

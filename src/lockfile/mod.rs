@@ -217,7 +217,7 @@ impl LockedPackage {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LockError {
     #[error("cannot read the lock file `{}`", path.display())]
-    #[diagnostic(code(lock::read))]
+    #[diagnostic(code("lock::read"))]
     Read {
         path: PathBuf,
         #[source]
@@ -226,7 +226,7 @@ pub enum LockError {
 
     #[error("cannot write the lock file `{}`", path.display())]
     #[diagnostic(
-        code(lock::write),
+        code("lock::write"),
         help(
             "check that the folder exists and is writable; the previous lock file (if any) is unchanged"
         )
@@ -239,7 +239,7 @@ pub enum LockError {
 
     #[error("invalid lock file `{}` at line {line}, column {column}: {message}", path.display())]
     #[diagnostic(
-        code(lock::parse),
+        code("lock::parse"),
         help(
             "the lock file is generated: resolve any merge conflict in it, or delete it and run `beep-python lock` to write it again"
         )
@@ -257,7 +257,7 @@ pub enum LockError {
 
     #[error("`{}` was written by a newer beep-python (lock format version {version}; this one reads version {LOCK_VERSION})", path.display())]
     #[diagnostic(
-        code(lock::newer_version),
+        code("lock::newer-version"),
         help("upgrade beep-python to use this lock file; nothing was changed")
     )]
     NewerVersion { path: PathBuf, version: i64 },

@@ -108,7 +108,7 @@ pub enum ResolveError {
         "refusing to resolve `{requirement}` for environment `{environment}`: a requirement cannot start with `-` or span lines"
     )]
     #[diagnostic(
-        code(lock::bad_requirement),
+        code("lock::bad-requirement"),
         help("write the requirement as a PEP 508 string (`name[extras] specifier`)")
     )]
     BadRequirement {
@@ -117,7 +117,7 @@ pub enum ResolveError {
     },
 
     #[error("cannot prepare pip to resolve environment `{environment}`")]
-    #[diagnostic(code(lock::resolver_venv))]
+    #[diagnostic(code("lock::resolver-venv"))]
     Venv {
         environment: String,
         #[source]
@@ -127,7 +127,7 @@ pub enum ResolveError {
 
     #[error("cannot resolve environment `{environment}` with pip: {reason}")]
     #[diagnostic(
-        code(lock::no_pip),
+        code("lock::no-pip"),
         help(
             "install uv and set `settings.installer = \"uv\"` (it needs no pip), or use a runtime whose Python bundles pip"
         )
@@ -138,7 +138,7 @@ pub enum ResolveError {
         "cannot resolve environment `{environment}` with pip {version}: pip {MIN_PIP} or newer is needed to report a resolution"
     )]
     #[diagnostic(
-        code(lock::old_pip),
+        code("lock::old-pip"),
         help(
             "install uv and set `settings.installer = \"uv\"`, or use a runtime with a newer Python (its bundled pip is used)"
         )
@@ -149,7 +149,7 @@ pub enum ResolveError {
     },
 
     #[error("cannot write `{}` to resolve environment `{environment}`", path.display())]
-    #[diagnostic(code(lock::io))]
+    #[diagnostic(code("lock::io"))]
     Io {
         environment: String,
         path: PathBuf,
@@ -163,7 +163,7 @@ pub enum ResolveError {
 
     #[error("{}", failed_message(environment, *installer, *status, failing_requirement.as_deref()))]
     #[diagnostic(
-        code(lock::resolution_failed),
+        code("lock::resolution-failed"),
         help("{}", failed_help(*installer, last_lines))
     )]
     Failed {
@@ -176,7 +176,7 @@ pub enum ResolveError {
 
     #[error("cannot read what {installer} resolved for environment `{environment}`: {reason}")]
     #[diagnostic(
-        code(lock::unreadable_resolution),
+        code("lock::unreadable-resolution"),
         help(
             "this {installer} may be too new or too old for this beep-python; try the other installer (`settings.installer`)"
         )
@@ -189,7 +189,7 @@ pub enum ResolveError {
 
     #[error("cannot lock `{package}` {version} in environment `{environment}`: {installer} gave no sha256 for it{}", url.as_deref().map(|u| format!(" (`{u}`)")).unwrap_or_default())]
     #[diagnostic(
-        code(lock::no_hash),
+        code("lock::no-hash"),
         help(
             "a lock needs every artifact's sha256: use an index that publishes them, or uv (`settings.installer = \"uv\"`), which hashes every artifact itself; a directory or VCS requirement cannot be locked"
         )
@@ -203,7 +203,7 @@ pub enum ResolveError {
     },
 
     #[error("resolving environment `{environment}` was cancelled")]
-    #[diagnostic(code(lock::cancelled))]
+    #[diagnostic(code("lock::cancelled"))]
     Cancelled { environment: String },
 }
 

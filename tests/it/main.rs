@@ -8,6 +8,7 @@ mod children;
 mod cli;
 mod common;
 mod completions;
+mod conventions;
 mod crash;
 mod discover;
 mod env;

@@ -225,7 +225,7 @@ fn conda_is_refused_at_validate_and_a_missing_uv_at_plan() {
     };
     run(&["validate"], 0);
     let err = stderr(&run(&["plan"], 1));
-    assert!(err.contains("installer::uv_not_found"), "{err}");
+    assert!(err.contains("installer::uv-not-found"), "{err}");
     run(&["apply", "--auto-approve"], 1);
     assert!(!p.path(".venvs/a").exists());
 }
