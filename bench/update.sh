@@ -102,7 +102,7 @@ if [[ -z "${SKIP_PIP:-}" ]]; then
     # shellcheck disable=SC2086
     "$PY" -m venv "$TMP/raw-pip" && "$TMP/raw-pip/bin/python" -m pip install -q $PACKAGES
 fi
-extra_pin=$(grep -A1 "name = \"${EXTRA}\"" "$TMP/p-native/add.lock" | sed -n 's/^version = "\(.*\)"/\1/p')
+extra_pin=$(python3 -c 'import sys, tomllib; lock = tomllib.load(open(sys.argv[1], "rb")); print(next(p["version"] for p in lock["environments"]["ds"]["packages"] if p["name"] == sys.argv[2]))' "$TMP/p-native/add.lock" "$EXTRA")
 
 cases=(
     uv-add "$(prep uv)" "cd $TMP/p-uv && $BIN --home $TMP/h-uv apply --auto-approve"

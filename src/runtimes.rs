@@ -227,7 +227,7 @@ pub fn set_default(
         Some(record) => record.name.clone(),
         None if looks_like_path(target) => {
             let path = Path::new(target);
-            let real = std::fs::canonicalize(path).ok();
+            let real = fs_err::canonicalize(path).ok();
             let known = registry.runtimes.iter().find(|r| {
                 r.path == path
                     || real
@@ -368,7 +368,7 @@ pub fn select_system(
         let path = PathBuf::from(&path.value);
         // Discovery (and its cache) already knows most interpreters; asking
         // it first keeps a no-op plan free of Python processes.
-        let real = std::fs::canonicalize(&path).ok();
+        let real = fs_err::canonicalize(&path).ok();
         let known = interpreters.iter().find(|i| {
             !i.is_venv && (Some(&i.real_path) == real.as_ref() || i.paths.contains(&path))
         });

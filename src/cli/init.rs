@@ -85,7 +85,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<Outcome, CliError> {
         .write_all(STARTER.as_bytes())
         .and_then(|()| file.sync_all())
     {
-        let _ = std::fs::remove_file(&path);
+        let _ = fs_err::remove_file(&path);
         return Err(InitError::Write { path, source }.into());
     }
     ctx.printer.info(&format!(

@@ -549,7 +549,7 @@ fn env_spec(
 /// The canonical path of the manifest: what the registry and markers record
 /// as the owner.
 pub fn owner_of(manifest_path: &Path) -> PathBuf {
-    std::fs::canonicalize(manifest_path).unwrap_or_else(|_| manifest_path.to_path_buf())
+    fs_err::canonicalize(manifest_path).unwrap_or_else(|_| manifest_path.to_path_buf())
 }
 
 /// The installer settings of a manifest. Relative `find-links` folders are

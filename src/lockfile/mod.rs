@@ -270,7 +270,7 @@ pub fn path_for(manifest_path: &Path) -> PathBuf {
 
 /// Reads and parses the lock at `path`; `None` when there is no file.
 pub fn read(path: &Path) -> Result<Option<Lock>, LockError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match fs_err::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
@@ -288,7 +288,7 @@ pub fn read(path: &Path) -> Result<Option<Lock>, LockError> {
 /// nothing, when the file already holds exactly these bytes.
 pub fn write(path: &Path, lock: &Lock) -> Result<bool, LockError> {
     let text = render(lock);
-    match std::fs::read(path) {
+    match fs_err::read(path) {
         Ok(existing) if existing == text.as_bytes() => return Ok(false),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -312,7 +312,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     let mode = {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path)
+        fs_err::metadata(path)
             .map(|m| m.permissions().mode() & 0o7777)
             .unwrap_or(0o644)
     };
@@ -389,7 +389,7 @@ mod tests {
         changed.environments.get_mut("web").unwrap().packages[0].version = "13.8.0".into();
         assert!(write(&path, &changed).unwrap());
         assert_eq!(read(&path).unwrap(), Some(changed));
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        let leftovers: Vec<_> = fs_err::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .filter(|n| n != LOCK_FILE)
@@ -404,20 +404,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOCK_FILE);
         write(&path, &sample()).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        let mode = fs_err::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o644);
     }
 
     #[cfg(unix)]
     fn file_id(path: &Path) -> (u64, i64, i64) {
         use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path).unwrap();
+        let meta = fs_err::metadata(path).unwrap();
         (meta.ino(), meta.mtime(), meta.mtime_nsec())
     }
 
     #[cfg(not(unix))]
     fn file_id(path: &Path) -> std::time::SystemTime {
-        std::fs::metadata(path).unwrap().modified().unwrap()
+        fs_err::metadata(path).unwrap().modified().unwrap()
     }
 
     #[test]

@@ -376,7 +376,7 @@ impl Resolver {
         };
         // A leftover from the try with constraints must not be read as
         // this try's result.
-        let _ = std::fs::remove_file(&output);
+        let _ = fs_err::remove_file(&output);
         let installer_error = |e: InstallError| match e {
             InstallError::Cancelled => ResolveError::Cancelled {
                 environment: req.environment.to_string(),
@@ -435,7 +435,7 @@ impl Resolver {
             installer: kind,
             reason,
         };
-        let text = std::fs::read_to_string(&output)
+        let text = fs_err::read_to_string(&output)
             .map_err(|e| unreadable(format!("`{}`: {e}", output.display())))?;
         let mut packages = match self {
             Resolver::Pip { .. } => parse_pip_report(&text).map_err(unreadable)?,
@@ -540,7 +540,7 @@ fn parse_pip_report(text: &str) -> Result<Vec<LockedPackage>, String> {
                     .as_ref()
                     .is_some_and(|i| i.archive_info.is_some())
                 && let Ok(path) = file.to_file_path()
-                && let Ok(bytes) = std::fs::read(&path)
+                && let Ok(bytes) = fs_err::read(&path)
             {
                 hashes.push(format!("sha256:{}", hex(&Sha256::digest(&bytes))));
             }
@@ -791,7 +791,7 @@ mod tests {
     fn a_local_artifact_is_hashed_here_and_its_path_not_kept() {
         let dir = tempfile::tempdir().unwrap();
         let wheel = dir.path().join("a-1.0-py3-none-any.whl");
-        std::fs::write(&wheel, b"wheel bytes").unwrap();
+        fs_err::write(&wheel, b"wheel bytes").unwrap();
         let url = url::Url::from_file_path(&wheel).unwrap();
         let report = format!(
             r#"{{"version": "1", "install": [{{"download_info": {{"url": "{url}", "archive_info": {{}}}}, "metadata": {{"name": "a", "version": "1.0"}}}}]}}"#

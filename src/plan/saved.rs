@@ -103,7 +103,7 @@ impl SavedPlan {
             path: path.to_path_buf(),
             why: why.to_string(),
         };
-        match std::fs::symlink_metadata(path) {
+        match fs_err::symlink_metadata(path) {
             Err(e) if crate::files::is_absent(&e) => {}
             Err(e) => {
                 return Err(SavedPlanError::Write {
@@ -119,8 +119,8 @@ impl SavedPlan {
             }
             Ok(_) => {
                 let same_as_manifest = match (
-                    std::fs::canonicalize(path),
-                    std::fs::canonicalize(&self.manifest),
+                    fs_err::canonicalize(path),
+                    fs_err::canonicalize(&self.manifest),
                 ) {
                     (Ok(a), Ok(b)) => a == b,
                     _ => false,

@@ -125,7 +125,7 @@ pub struct RuntimeMarker {
 
 /// The marker of a runtime folder, if it has a readable one.
 pub fn read_marker(root: &Path) -> Option<RuntimeMarker> {
-    let text = std::fs::read_to_string(root.join(RUNTIME_MARKER)).ok()?;
+    let text = fs_err::read_to_string(root.join(RUNTIME_MARKER)).ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -141,7 +141,7 @@ pub struct ObservedRuntime {
 /// Reads a runtime folder without starting anything.
 pub fn observe(spec_root: &Path, interpreter: &Path) -> ObservedRuntime {
     ObservedRuntime {
-        exists: std::fs::symlink_metadata(spec_root).is_ok(),
+        exists: fs_err::symlink_metadata(spec_root).is_ok(),
         marker: read_marker(spec_root),
         interpreter_exists: interpreter.is_file(),
     }
@@ -354,7 +354,7 @@ pub fn configure(spec: &RuntimeSpec, root: &Path) -> Result<PathBuf, ProvisionEr
     };
     for link in ["python3", "python"] {
         let path = bin.join(link);
-        if std::fs::symlink_metadata(&path).is_err() {
+        if fs_err::symlink_metadata(&path).is_err() {
             link_to(found, &path).map_err(io_error("create", &path))?;
         }
     }
@@ -369,7 +369,7 @@ fn link_to(target: &str, link: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn link_to(target: &str, link: &Path) -> std::io::Result<()> {
     let dir = link.parent().unwrap_or(Path::new("."));
-    std::fs::copy(dir.join(target), link).map(|_| ())
+    fs_err::copy(dir.join(target), link).map(|_| ())
 }
 
 /// What the check script prints.

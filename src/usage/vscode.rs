@@ -113,7 +113,7 @@ impl Wanted {
     /// it. Both should be absolute; existing paths are compared through
     /// their real paths.
     pub fn new(folder: &Path, root: &Path, python: &Path) -> Self {
-        let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| normalize(p));
+        let real = |p: &Path| fs_err::canonicalize(p).unwrap_or_else(|_| normalize(p));
         let folder = real(folder);
         let real_root = real(root);
         // The interpreter is a link to the base: keep its name, take the
@@ -185,7 +185,7 @@ impl Edit {
             path: self.path.clone(),
             source,
         };
-        let target = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        let target = fs_err::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
         if let Some(dir) = target.parent() {
             fs_err::create_dir_all(dir).map_err(io)?;
         }

@@ -516,7 +516,7 @@ mod tests {
         };
         write_marker(dir.path(), &marker).unwrap();
         assert_eq!(read_marker(dir.path()), Some(marker));
-        std::fs::write(dir.path().join(MARKER_FILE), "{not json").unwrap();
+        fs_err::write(dir.path().join(MARKER_FILE), "{not json").unwrap();
         assert_eq!(read_marker(dir.path()), None);
     }
 }
