@@ -38,7 +38,7 @@ use super::{
     Config, InstallError, Kind, Outcome, Selected, TAIL_LINES, base_command, refuse_options,
     run_tool, show,
 };
-use crate::lockfile::LockedPackage;
+use crate::pins::LockedPackage;
 
 /// Install exactly `packages` into the environment whose interpreter is
 /// `python`, with hash checking, and remove every distribution the lock

@@ -86,11 +86,12 @@ mod format;
 pub mod resolve;
 pub mod resolvers;
 
+pub use crate::pins::{LockedFile, LockedPackage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use miette::{NamedSource, SourceSpan};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use build::{Inputs, Options, Progress, Target, build};
 pub use compare::{PackageDiff, inputs_hash, package_diff};
@@ -159,59 +160,6 @@ pub struct LockedEnvironment {
     pub inputs_hash: String,
     /// Sorted by normalized name, one entry per name.
     pub packages: Vec<LockedPackage>,
-}
-
-/// One package pinned in an environment.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct LockedPackage {
-    /// PEP 503 normalized: lowercase, runs of `-`, `_`, `.` as one `-`.
-    pub name: String,
-    /// The exact version, as the distribution spells it.
-    pub version: String,
-    /// The artifact's URL on an index, when known (never a `file:` URL).
-    pub url: Option<String>,
-    /// `sha256:<hex>`, sorted, deduplicated: every artifact the installer
-    /// may use (pip records the one it chose; uv records them all).
-    pub hashes: Vec<String>,
-    /// Each artifact by name, with where it is: what the native installer
-    /// (and a bundle) fetches, by sha256, whichever resolver made the lock.
-    /// Empty in locks written before this field.
-    pub files: Vec<LockedFile>,
-}
-
-/// One artifact of a pinned package.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct LockedFile {
-    /// The file name (`rich-13.7.1-py3-none-any.whl`): it carries the
-    /// wheel's tags, and finds the file in a `find-links` folder.
-    pub name: String,
-    /// Where an index serves it; `None` for a file found in a local
-    /// `find-links` folder (never a `file:` URL: the lock is shared).
-    pub url: Option<String>,
-    /// Lowercase hex.
-    pub sha256: String,
-}
-
-impl LockedPackage {
-    /// A pin with no artifact details yet.
-    pub fn new(name: &str, version: &str, hashes: Vec<String>) -> LockedPackage {
-        LockedPackage {
-            name: name.to_string(),
-            version: version.to_string(),
-            url: None,
-            hashes,
-            files: Vec::new(),
-        }
-    }
-
-    /// Sorts and deduplicates the hashes and files, the order [`render`]
-    /// writes.
-    pub fn normalize(&mut self) {
-        self.hashes.sort();
-        self.hashes.dedup();
-        self.files.sort();
-        self.files.dedup();
-    }
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -99,7 +99,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use pep440_rs::Version;
 
 use crate::fetch;
-use crate::lockfile::LockedPackage;
+use crate::pins::LockedPackage;
 use crate::venv::{BaseInterpreter, Layout, major_minor, normalize_name};
 
 pub use install::{Installed, Report};
@@ -746,7 +746,7 @@ mod tests {
 
     #[test]
     fn a_pin_for_a_target_picks_the_best_fitting_locked_wheel() {
-        use crate::lockfile::LockedFile;
+        use crate::pins::LockedFile;
         let file = |name: &str, sha: &str| LockedFile {
             name: name.into(),
             url: Some(format!("https://files.example/{name}")),
