@@ -556,6 +556,10 @@ fn partial_of(snapshot: &Path) -> PathBuf {
 /// the tree itself) and our reserved names.
 fn link_tree(from: &Path, to: &Path, skip: &Path) -> std::io::Result<()> {
     fs::create_dir(to)?;
+    // Folders and links first, in one walk; then the files, linked by
+    // several threads (a link is a system call each, and an environment
+    // has thousands of files).
+    let mut files = Vec::new();
     let mut stack = vec![(from.to_path_buf(), to.to_path_buf())];
     while let Some((src, dst)) = stack.pop() {
         for entry in fs::read_dir(&src)? {
@@ -574,12 +578,34 @@ fn link_tree(from: &Path, to: &Path, skip: &Path) -> std::io::Result<()> {
                 fs::os::unix::fs::symlink(fs::read_link(&path)?, &target)?;
                 #[cfg(not(unix))]
                 fs::copy(&path, &target).map(|_| ())?;
-            } else if fs::hard_link(&path, &target).is_err() {
-                fs::copy(&path, &target)?;
+            } else {
+                files.push((path, target));
             }
         }
     }
-    Ok(())
+    let link = |(path, target): &(PathBuf, PathBuf)| -> std::io::Result<()> {
+        if fs::hard_link(path, target).is_err() {
+            fs::copy(path, target)?;
+        }
+        Ok(())
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if files.len() < 256 || threads == 1 {
+        return files.iter().try_for_each(link);
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().try_for_each(link)))
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("a linking thread panicked")))
+        })
+    })
 }
 
 /// Writes the claim file into `dir`; `exclusive` refuses one that exists.
