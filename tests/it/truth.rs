@@ -6,23 +6,13 @@ use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
 use crate::common::{expect_exit, stderr, stdout};
-use crate::project::{Project, require};
+use crate::project::Project;
 
 fn inode(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).unwrap().ino()
 }
 
-fn uv_available() -> bool {
-    require(
-        "uv on PATH (`.ci/run` installs it)",
-        Command::new("uv")
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success()),
-    )
-    .is_some()
-}
+use crate::common::uv_available;
 
 fn rename_keeps_the_folder(installer: &str) {
     let Some(p) = Project::new() else { return };
