@@ -29,6 +29,7 @@
 //! | [`fetch`]     | verified downloads into `<home>/cache/downloads/`           |
 //! | [`archive`]   | safe extraction of tar.gz, tar.zst and zip                  |
 //! | [`lockfile`]  | `beep-python.lock`: format, resolution through the installer |
+//! | [`bundle`]    | bundles: one `.tar.zst` with the manifest, the lock and every artifact they name; made, checked, restored offline |
 //! | [`files`]     | the file-system rules: the one atomic writer, no-replace renames, mount points, claims |
 //! | [`process`]   | child processes: own process group, stopped as a whole      |
 //! | [`failpoint`] | failure injection and crash points, compiled in only for tests |
@@ -44,6 +45,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod archive;
+pub mod bundle;
 pub mod cli;
 pub mod desired;
 pub mod diagnostic;

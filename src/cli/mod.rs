@@ -1,6 +1,7 @@
 //! The command line: clap structs (their doc comments are the help text) and
 //! one thin function per command that calls into the library.
 
+mod bundle;
 mod completions;
 mod env;
 mod init;
@@ -136,6 +137,10 @@ pub enum Command {
     /// Interpreters: list the registered ones, discover them, set the default.
     #[command(subcommand, after_help = EXAMPLES_RUNTIMES)]
     Runtimes(runtimes::RuntimesCommand),
+    /// One file that rebuilds everything offline: make it, check it
+    /// (`apply --bundle FILE` restores it).
+    #[command(subcommand, after_help = EXAMPLES_BUNDLE)]
+    Bundle(bundle::BundleCommand),
     /// Run a command inside an environment (it becomes the command: same
     /// stdin, signals and exit status).
     ///
@@ -204,7 +209,8 @@ const EXAMPLES_APPLY: &str = "\
 Examples:
   beep-python apply                           # show the plan, ask, apply
   beep-python apply --locked --auto-approve   # in CI: exactly what the lock pins
-  beep-python apply analysis.plan             # exactly a plan saved with `plan --out`";
+  beep-python apply analysis.plan             # exactly a plan saved with `plan --out`
+  beep-python apply --bundle project.tar.zst --auto-approve   # offline, from `bundle create`";
 const EXAMPLES_DESTROY: &str = "\
 Examples:
   beep-python destroy
@@ -222,6 +228,11 @@ Examples:
   beep-python runtimes discover               # find every Python on this machine
   beep-python runtimes list --format json
   beep-python runtimes default /usr/bin/python3.11";
+const EXAMPLES_BUNDLE: &str = "\
+Examples:
+  beep-python bundle create --out project.tar.zst   # manifest, lock, interpreters, wheels
+  beep-python bundle verify project.tar.zst
+  beep-python apply --bundle project.tar.zst --auto-approve   # on the new machine, offline";
 const EXAMPLES_RUN: &str = "\
 Examples:
   beep-python run analysis -- python -m pytest -x
@@ -307,6 +318,10 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Resolve(#[from] crate::lockfile::ResolveError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
 
     /// Several independent problems (plan-time), each rendered.
     #[error("{} problems", .0.len())]
@@ -436,6 +451,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Init(args) => init::run(&ctx, &args),
         Command::Validate => validate::run(&ctx),
         Command::Runtimes(command) => runtimes::run(&ctx, &command),
+        Command::Bundle(command) => bundle::run(&ctx, &command),
         Command::Lock(args) => lock::run(&ctx, &args),
         Command::Plan(args) => reconcile::plan(&ctx, &args),
         Command::Apply(args) => reconcile::apply(&ctx, &args),

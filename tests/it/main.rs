@@ -4,6 +4,7 @@
 mod applied;
 mod apply;
 mod archive;
+mod bundle;
 mod children;
 mod cli;
 mod common;

@@ -1,0 +1,341 @@
+//! Finding the file a locked package names, by its sha256: in local
+//! folders (the manifest's `find-links`), hashed here, or from the lock's
+//! `url` through the download cache. `bundle create` and `export --format
+//! pylock` use it.
+//!
+//! A folder is listed once; only the files whose name says they are the
+//! package's (`<name>-<version>-...whl`, `<name>-<version>.tar.gz`, PEP 503
+//! normalized, PEP 440 compared) are hashed, each at most once.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, OnceLock};
+
+use sha2::{Digest, Sha256};
+
+use crate::fetch;
+use crate::lockfile::LockedPackage;
+use crate::venv::normalize_name;
+
+/// Where artifacts are looked for.
+#[derive(Debug)]
+pub struct ArtifactSources {
+    dirs: Vec<PathBuf>,
+    cache: fetch::Cache,
+    options: fetch::Options,
+    listing: OnceLock<Vec<Candidate>>,
+    hashed: Mutex<HashMap<PathBuf, Option<String>>>,
+}
+
+/// A file in a local folder that may be a package's artifact.
+#[derive(Debug, Clone)]
+struct Candidate {
+    path: PathBuf,
+    name: String,
+    version: String,
+}
+
+/// An artifact found, verified by its sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub path: PathBuf,
+    /// The file's name as pip and uv need it (`alpha-1.0-py3-none-any.whl`).
+    pub file_name: String,
+    /// Lowercase hex.
+    pub sha256: String,
+    /// The URL it came from, if it was downloaded (never a local path).
+    pub url: Option<String>,
+}
+
+/// What looking for one package's artifact gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Found(Found),
+    /// Why nothing was found, for the error that lists every missing pin.
+    Missing(String),
+}
+
+impl ArtifactSources {
+    /// Looks in `dirs` (folders; anything else is skipped), then downloads
+    /// the lock's `url` into `cache` with `options`.
+    pub fn new(dirs: Vec<PathBuf>, cache: fetch::Cache, options: fetch::Options) -> Self {
+        ArtifactSources {
+            dirs: dirs.into_iter().filter(|d| d.is_dir()).collect(),
+            cache,
+            options,
+            listing: OnceLock::new(),
+            hashed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// An artifact of `package` whose sha256 is one of its hashes.
+    pub fn find(&self, package: &LockedPackage, cancel: &AtomicBool) -> Lookup {
+        let wanted: Vec<&str> = package
+            .hashes
+            .iter()
+            .filter_map(|h| h.strip_prefix("sha256:"))
+            .collect();
+        if wanted.is_empty() {
+            return Lookup::Missing("the lock has no sha256 for it".into());
+        }
+        for candidate in self.candidates(&package.name, &package.version) {
+            if let Some(sha) = self.hash_of(&candidate.path)
+                && wanted.contains(&sha.as_str())
+            {
+                return Lookup::Found(Found {
+                    file_name: file_name(&candidate.path),
+                    path: candidate.path.clone(),
+                    sha256: sha,
+                    url: None,
+                });
+            }
+        }
+        let Some(url) = &package.url else {
+            return Lookup::Missing(if self.dirs.is_empty() {
+                "the lock has no url for it and the manifest names no `find-links` folder".into()
+            } else {
+                format!(
+                    "the lock has no url for it, and no file in {} has its sha256",
+                    self.dirs
+                        .iter()
+                        .map(|d| format!("`{}`", d.display()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+        };
+        let name = url_file_name(url);
+        let mut last_error = String::new();
+        for sha in &wanted {
+            if let Some(path) = self.cache.get(sha) {
+                return Lookup::Found(Found {
+                    path,
+                    file_name: name,
+                    sha256: sha.to_string(),
+                    url: Some(url.clone()),
+                });
+            }
+        }
+        for sha in &wanted {
+            match fetch::fetch(
+                url,
+                sha,
+                &self.cache,
+                &self.options,
+                &fetch::NoProgress,
+                cancel,
+            ) {
+                Ok(path) => {
+                    return Lookup::Found(Found {
+                        path,
+                        file_name: name,
+                        sha256: sha.to_string(),
+                        url: Some(url.clone()),
+                    });
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        Lookup::Missing(last_error)
+    }
+
+    fn candidates(&self, name: &str, version: &str) -> Vec<&Candidate> {
+        let listing = self.listing.get_or_init(|| list(&self.dirs));
+        let want = pep440_rs::Version::from_str(version).ok();
+        listing
+            .iter()
+            .filter(|c| c.name == name)
+            .filter(
+                |c| match (&want, pep440_rs::Version::from_str(&c.version)) {
+                    (Some(a), Ok(b)) => *a == b,
+                    _ => c.version == version,
+                },
+            )
+            .collect()
+    }
+
+    fn hash_of(&self, path: &Path) -> Option<String> {
+        let mut hashed = self
+            .hashed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        hashed
+            .entry(path.to_path_buf())
+            .or_insert_with(|| sha256_file(path).ok())
+            .clone()
+    }
+}
+
+/// Every file in `dirs` whose name is a wheel's or an sdist's.
+fn list(dirs: &[PathBuf]) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = fs_err::read_dir(dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        paths.sort();
+        for path in paths {
+            if let Some((name, version)) = dist_of_file(&file_name(&path)) {
+                out.push(Candidate {
+                    path,
+                    name,
+                    version,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The last segment of a URL's path, without its query or fragment.
+pub(crate) fn url_file_name(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => parsed
+            .path_segments()
+            .and_then(|mut s| s.next_back().map(str::to_string))
+            .map(|s| percent_decode(&s))
+            .unwrap_or_default(),
+        Err(_) => url.rsplit('/').next().unwrap_or(url).to_string(),
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The normalized distribution name and the version a file name says:
+/// `{name}-{version}(-{build})?-{py}-{abi}-{platform}.whl`, or an sdist
+/// `{name}-{version}.tar.gz` (or `.zip`).
+pub(crate) fn dist_of_file(name: &str) -> Option<(String, String)> {
+    if let Some(stem) = name.strip_suffix(".whl") {
+        let parts: Vec<&str> = stem.split('-').collect();
+        if parts.len() < 5 || parts.len() > 6 {
+            return None;
+        }
+        return Some((normalize_name(parts[0]), parts[1].replace('_', "-")));
+    }
+    let stem = [".tar.gz", ".zip", ".tar.bz2", ".tgz"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))?;
+    let (dist, version) = stem.rsplit_once('-')?;
+    (!dist.is_empty() && !version.is_empty()).then(|| (normalize_name(dist), version.to_string()))
+}
+
+/// The sha256 of a file, lowercase hex, read in 64 KiB chunks.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_say_their_distribution() {
+        assert_eq!(
+            dist_of_file("Beep_Alpha-1.0.0-py3-none-any.whl"),
+            Some(("beep-alpha".into(), "1.0.0".into()))
+        );
+        assert_eq!(
+            dist_of_file("numpy-1.26.4-1-cp311-cp311-manylinux_2_17_x86_64.whl"),
+            Some(("numpy".into(), "1.26.4".into()))
+        );
+        assert_eq!(
+            dist_of_file("zope.interface-6.0.tar.gz"),
+            Some(("zope-interface".into(), "6.0".into()))
+        );
+        assert_eq!(dist_of_file("README.md"), None);
+        assert_eq!(dist_of_file("a-b.whl"), None);
+    }
+
+    #[test]
+    fn url_file_names_drop_queries_and_decode() {
+        assert_eq!(
+            url_file_name("https://files.example/p/a/alpha-1.0-py3-none-any.whl#sha256=ab"),
+            "alpha-1.0-py3-none-any.whl"
+        );
+        assert_eq!(
+            url_file_name("https://x.example/cpython-3.11.9%2B20240726-x86_64.tar.gz?x=1"),
+            "cpython-3.11.9+20240726-x86_64.tar.gz"
+        );
+        assert_eq!(url_file_name("/mirror/a.tar.gz"), "a.tar.gz");
+    }
+
+    #[test]
+    fn a_file_is_found_by_its_hash_among_namesakes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("alpha-1.0-py3-none-any.whl"), b"one").unwrap();
+        let other = dir.path().join("alpha-1.0-py2-none-any.whl");
+        std::fs::write(&other, b"two").unwrap();
+        let sha = sha256_file(&other).unwrap();
+        let sources = ArtifactSources::new(
+            vec![dir.path().to_path_buf()],
+            fetch::Cache::new(dir.path().join("cache")),
+            fetch::Options {
+                offline: true,
+                ..fetch::Options::default()
+            },
+        );
+        let package = LockedPackage {
+            name: "alpha".into(),
+            version: "1.0.0".into(),
+            url: None,
+            hashes: vec![format!("sha256:{sha}")],
+        };
+        let Lookup::Found(found) = sources.find(&package, &AtomicBool::new(false)) else {
+            panic!("not found");
+        };
+        assert_eq!(found.path, other);
+        assert_eq!(found.file_name, "alpha-1.0-py2-none-any.whl");
+
+        let absent = LockedPackage {
+            hashes: vec![format!("sha256:{}", "0".repeat(64))],
+            ..package
+        };
+        let Lookup::Missing(reason) = sources.find(&absent, &AtomicBool::new(false)) else {
+            panic!("found a file with another hash");
+        };
+        assert!(reason.contains("no url"), "{reason}");
+    }
+}

@@ -1,0 +1,281 @@
+//! Bundles: one file that rebuilds a manifest's runtimes and environments
+//! with no network and no index (`bundle create`, `bundle verify`,
+//! `apply --bundle`).
+//!
+//! A bundle is a tar stream compressed with zstd (one frame, ruzstd's
+//! `Fastest` level: see "Compression" below), holding:
+//!
+//! ```text
+//! bundle.json           what is inside: format version, platforms, each artifact with its sha256
+//! SHA256SUMS            `sha256sum -c` format, every other file
+//! RESTORE.md            the steps to rebuild, for a person
+//! beep-python.toml      the manifest
+//! beep-python.lock      its lock (it must match the manifest)
+//! runtimes/<file>       every interpreter archive the lock names, per platform asked for
+//! wheels/<file>         one artifact per locked package (a wheel, or what the lock pins)
+//! ```
+//!
+//! Invariants:
+//!
+//! - Every artifact is found by its sha256 and verified before it goes in
+//!   ([`artifacts`]): from the lock's `url` (through the download cache,
+//!   [`crate::fetch`]), or from the manifest's `find-links` folders, hashed
+//!   here. A pin with no artifact anywhere is an error naming it; nothing is
+//!   written then.
+//! - Reading a bundle ([`open`]) goes through [`crate::archive`]'s safe
+//!   extraction, then checks it whole before anything uses it: every file
+//!   listed in `SHA256SUMS` with that digest and nothing unlisted, a known
+//!   `bundle.json`, a lock that parses, a manifest that validates, every
+//!   artifact's sha256 one the lock names, and every locked package and
+//!   runtime present. A failure names the file.
+//! - `apply --bundle` matches artifacts by sha256 only: runtime archives go
+//!   into the content-addressed download cache (`<home>/cache/downloads/<sha256>`,
+//!   which provisioning consults before any URL), wheels stay in the
+//!   extracted `wheels/` folder, which becomes the installer's only
+//!   `find-links`, with the index off (`pip --no-index --require-hashes`,
+//!   `uv --offline --no-index`). An installer that looks wheels up by
+//!   sha256 itself gets [`Opened::wheel`].
+//! - The bundle file is written to a temporary file beside `--out` and
+//!   renamed into place; an existing file is replaced only with `--force`.
+//!
+//! # Compression
+//!
+//! ruzstd (pure Rust, already the decoder) at its `Fastest` level, roughly
+//! zstd level 1. What a bundle holds is already compressed (wheels are
+//! zips, interpreter archives tar.gz), so a stronger level gains little:
+//! measured on an interpreter archive plus pip's and setuptools' wheels
+//! (9.3 MB), ruzstd `Fastest` gives 98.9 % of the input at 29 MB/s, the C
+//! zstd at level 3 gives 96.2 % at about 190 MB/s (see `bench/bundle.sh`).
+//! A bundle is made rarely, so the pure-Rust encoder (no C toolchain, no
+//! new dependency) wins; a gigabyte of wheels takes about 35 s.
+
+mod artifacts;
+mod create;
+mod open;
+mod restore;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use artifacts::{ArtifactSources, sha256_file};
+pub use create::{CreateRequest, Created, create};
+pub use open::{Opened, open};
+
+/// The format of `bundle.json` this program reads and writes.
+pub const BUNDLE_VERSION: u32 = 1;
+
+/// What is inside, with the sha256 of every artifact.
+pub const INDEX_FILE: &str = "bundle.json";
+/// Every file's sha256, in `sha256sum -c` format.
+pub const SUMS_FILE: &str = "SHA256SUMS";
+/// The steps to rebuild, for a person.
+pub const RESTORE_FILE: &str = "RESTORE.md";
+/// The folder of interpreter archives inside a bundle.
+pub const RUNTIMES_DIR: &str = "runtimes";
+/// The folder of wheels (and other package artifacts) inside a bundle.
+pub const WHEELS_DIR: &str = "wheels";
+
+/// `bundle.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    pub format_version: u32,
+    /// `beep-python <version>`.
+    pub created_by: String,
+    pub created_at: jiff::Timestamp,
+    /// The `os-arch-libc` platforms whose interpreter builds are inside.
+    pub platforms: Vec<String>,
+    pub runtimes: Vec<RuntimeArtifact>,
+    pub wheels: Vec<WheelArtifact>,
+}
+
+/// One interpreter archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeArtifact {
+    /// The runtime's name in the manifest.
+    pub name: String,
+    pub version: String,
+    /// The platform it is built for; empty for a `url` runtime, whose one
+    /// archive serves every platform it runs on.
+    pub platform: String,
+    /// Its path inside the bundle (`runtimes/<file>`).
+    pub file: String,
+    pub sha256: String,
+    /// Where it was downloaded from (before any mirror).
+    pub url: String,
+}
+
+/// One package artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WheelArtifact {
+    /// Its path inside the bundle (`wheels/<file>`).
+    pub file: String,
+    pub sha256: String,
+    /// The normalized package name and version it is for.
+    pub name: String,
+    pub version: String,
+    /// The environments that pin it.
+    pub environments: Vec<String>,
+}
+
+/// Why a bundle cannot be made, read or applied.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum BundleError {
+    #[error("cannot {action} `{}`", path.display())]
+    #[diagnostic(code(bundle::io))]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("`{}` already exists", path.display())]
+    #[diagnostic(
+        code(bundle::exists),
+        help("nothing was written; pass `--force` to replace it, or `--out` another file")
+    )]
+    Exists { path: PathBuf },
+
+    #[error("`{}` does not exist; a bundle is made from the locked manifest", path.display())]
+    #[diagnostic(
+        code(bundle::no_lock),
+        help("run `beep-python lock` first, then `beep-python bundle create`")
+    )]
+    NoLock { path: PathBuf },
+
+    #[error("beep-python.lock pins {} without a hash: {}", pins.len(), pins.join(", "))]
+    #[diagnostic(
+        code(bundle::unhashed),
+        help(
+            "a bundle matches every artifact by its sha256: run `beep-python lock` to complete the hashes"
+        )
+    )]
+    Unhashed { pins: Vec<String> },
+
+    #[error("no artifact found for {}:\n{}", if missing.len() == 1 { "one pin".to_string() } else { format!("{} pins", missing.len()) }, missing.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n"))]
+    #[diagnostic(
+        code(bundle::missing_artifact),
+        help(
+            "nothing was written; an artifact is found by the lock's `url` (through the download cache) or by its sha256 in the manifest's `find-links` folders: add the folder that holds it to `settings.find-links`, or lock with pip, which records each artifact's url"
+        )
+    )]
+    Missing { missing: Vec<String> },
+
+    #[error("`{}` is not a beep-python bundle: {reason}", path.display())]
+    #[diagnostic(
+        code(bundle::not_a_bundle),
+        help("a bundle is the `.tar.zst` file `beep-python bundle create` writes")
+    )]
+    NotABundle { path: PathBuf, reason: String },
+
+    #[error("`{}` was written by a newer beep-python (bundle format {version}; this one reads {BUNDLE_VERSION})", path.display())]
+    #[diagnostic(
+        code(bundle::newer_version),
+        help("use a beep-python at least as new as the one that made it; nothing was changed")
+    )]
+    NewerVersion { path: PathBuf, version: u32 },
+
+    #[error("`{file}` in `{}` {problem}", bundle.display())]
+    #[diagnostic(
+        code(bundle::tampered),
+        help(
+            "the bundle was damaged or altered after it was made; nothing was changed. Make it again, or copy it again from where it was made (`sha256sum` of the file should be the one `bundle create` printed)"
+        )
+    )]
+    Tampered {
+        bundle: PathBuf,
+        file: String,
+        problem: String,
+    },
+
+    #[error("the bundle `{}` lacks {}:\n{}", bundle.display(), if missing.len() == 1 { "one artifact".to_string() } else { format!("{} artifacts", missing.len()) }, missing.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n"))]
+    #[diagnostic(
+        code(bundle::incomplete),
+        help(
+            "nothing was changed; make the bundle again on a machine where `beep-python apply --locked` works{}", platform_hint.as_deref().unwrap_or("")
+        )
+    )]
+    Incomplete {
+        bundle: PathBuf,
+        missing: Vec<String>,
+        platform_hint: Option<String>,
+    },
+
+    #[error("`{}` differs from the bundle's `{file}`", path.display())]
+    #[diagnostic(
+        code(bundle::project_differs),
+        help(
+            "nothing was changed; run `apply --bundle` in an empty folder (it writes the bundle's manifest and lock there), or pass `--manifest` with a path where no manifest is yet"
+        )
+    )]
+    ProjectDiffers { path: PathBuf, file: &'static str },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Catalog(#[from] crate::provision::catalog::CatalogError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Platform(#[from] crate::provision::platform::PlatformError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] crate::lockfile::LockError),
+
+    #[error("the bundle's manifest is invalid:\n{}", rendered)]
+    #[diagnostic(
+        code(bundle::invalid_manifest),
+        help("the bundle was made by another beep-python, or altered; nothing was changed")
+    )]
+    InvalidManifest { rendered: String },
+
+    #[error("making the bundle was cancelled; nothing was written")]
+    #[diagnostic(code(bundle::cancelled))]
+    Cancelled,
+}
+
+impl BundleError {
+    fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| BundleError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// `name==version` of the pins of `lock` that carry no hash, sorted.
+pub fn unhashed_pins(lock: &crate::lockfile::Lock) -> Vec<String> {
+    let mut pins: Vec<String> = lock
+        .environments
+        .iter()
+        .flat_map(|(env, e)| {
+            e.packages
+                .iter()
+                .filter(|p| p.hashes.is_empty())
+                .map(move |p| format!("`{}=={}` (env.{env})", p.name, p.version))
+        })
+        .collect();
+    pins.sort();
+    pins
+}
+
+/// Whether a `SHA256SUMS` path is one a bundle may hold: relative, plain
+/// components, forward slashes.
+fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains(['\\', '\0']))
+}
