@@ -29,6 +29,7 @@
 //! | [`fetch`]     | verified downloads into `<home>/cache/downloads/`           |
 //! | [`archive`]   | safe extraction of tar.gz, tar.zst and zip                  |
 //! | [`lockfile`]  | `beep-python.lock`: format, resolution through the installer |
+//! | [`export`]    | from the machine's environments to a manifest and a lock (`export`) |
 //! | [`bundle`]    | bundles: one `.tar.zst` with the manifest, the lock and every artifact they name; made, checked, restored offline |
 //! | [`files`]     | the file-system rules: the one atomic writer, no-replace renames, mount points, claims |
 //! | [`process`]   | child processes: own process group, stopped as a whole      |
@@ -51,6 +52,7 @@ pub mod desired;
 pub mod diagnostic;
 pub mod discover;
 pub mod exec;
+pub mod export;
 pub mod failpoint;
 pub mod fetch;
 pub mod files;

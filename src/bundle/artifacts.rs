@@ -142,6 +142,20 @@ impl ArtifactSources {
         Lookup::Missing(last_error)
     }
 
+    /// The sha256 (`sha256:<hex>`) of every local file that is an artifact
+    /// of `name` `version`, sorted: the hashes `export` records for a pin.
+    pub fn hashes_for(&self, name: &str, version: &str) -> Vec<String> {
+        let mut hashes: Vec<String> = self
+            .candidates(name, version)
+            .into_iter()
+            .filter_map(|c| self.hash_of(&c.path))
+            .map(|sha| format!("sha256:{sha}"))
+            .collect();
+        hashes.sort();
+        hashes.dedup();
+        hashes
+    }
+
     fn candidates(&self, name: &str, version: &str) -> Vec<&Candidate> {
         let listing = self.listing.get_or_init(|| list(&self.dirs));
         let want = pep440_rs::Version::from_str(version).ok();

@@ -18,7 +18,7 @@
 //! Invariants:
 //!
 //! - Every artifact is found by its sha256 and verified before it goes in
-//!   ([`artifacts`]): from the lock's `url` (through the download cache,
+//!   ([`ArtifactSources`]): from the lock's `url` (through the download cache,
 //!   [`crate::fetch`]), or from the manifest's `find-links` folders, hashed
 //!   here. A pin with no artifact anywhere is an error naming it; nothing is
 //!   written then.

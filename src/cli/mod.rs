@@ -4,6 +4,7 @@
 mod bundle;
 mod completions;
 mod env;
+mod export;
 mod init;
 mod lock;
 mod reconcile;
@@ -104,6 +105,8 @@ pub enum FormatArg {
     Fish,
     Powershell,
     Dotenv,
+    /// `export`: `beep-python.toml` and `beep-python.lock`.
+    Manifest,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +140,10 @@ pub enum Command {
     /// Interpreters: list the registered ones, discover them, set the default.
     #[command(subcommand, after_help = EXAMPLES_RUNTIMES)]
     Runtimes(runtimes::RuntimesCommand),
+    /// Write the machine's environments as a manifest and a lock, to
+    /// rebuild them elsewhere (`apply --locked`, or a bundle).
+    #[command(after_help = EXAMPLES_EXPORT)]
+    Export(export::ExportArgs),
     /// One file that rebuilds everything offline: make it, check it
     /// (`apply --bundle FILE` restores it).
     #[command(subcommand, after_help = EXAMPLES_BUNDLE)]
@@ -228,6 +235,10 @@ Examples:
   beep-python runtimes discover               # find every Python on this machine
   beep-python runtimes list --format json
   beep-python runtimes default /usr/bin/python3.11";
+const EXAMPLES_EXPORT: &str = "\
+Examples:
+  beep-python export --out ~/machine          # every environment the registry records
+  beep-python export ./.venv --find-links ~/wheels   # any virtual environment, ours or not";
 const EXAMPLES_BUNDLE: &str = "\
 Examples:
   beep-python bundle create --out project.tar.zst   # manifest, lock, interpreters, wheels
@@ -322,6 +333,10 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Export(#[from] crate::export::ExportError),
 
     /// Several independent problems (plan-time), each rendered.
     #[error("{} problems", .0.len())]
@@ -437,9 +452,11 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         FormatArg::Json => Format::Json,
         // Only `env` accepts these (the global option's parser refuses
         // them), and it reads its syntax from its own arguments.
-        FormatArg::Sh | FormatArg::Fish | FormatArg::Powershell | FormatArg::Dotenv => {
-            Format::Human
-        }
+        FormatArg::Sh
+        | FormatArg::Fish
+        | FormatArg::Powershell
+        | FormatArg::Dotenv
+        | FormatArg::Manifest => Format::Human,
     };
     let ctx = Context {
         manifest: cli.manifest,
@@ -451,6 +468,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Init(args) => init::run(&ctx, &args),
         Command::Validate => validate::run(&ctx),
         Command::Runtimes(command) => runtimes::run(&ctx, &command),
+        Command::Export(args) => export::run(&ctx, &args),
         Command::Bundle(command) => bundle::run(&ctx, &command),
         Command::Lock(args) => lock::run(&ctx, &args),
         Command::Plan(args) => reconcile::plan(&ctx, &args),

@@ -12,6 +12,7 @@ mod completions;
 mod crash;
 mod discover;
 mod env;
+mod export;
 mod fetch;
 mod installer;
 mod interface;

@@ -1,0 +1,254 @@
+//! `export` end to end: our environments (built from a manifest and a lock,
+//! one with a package added by hand) and a foreign virtual environment
+//! (made by `python -m venv` and pip, with a direct-URL install), exported
+//! to a manifest and a lock that validate, and re-applied on a wiped home
+//! to the same `name==version` sets.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{expect_exit, require, stderr, stdout};
+use crate::project::Project;
+
+fn pip(python: &Path, wheels: &Path, args: &[&str]) {
+    let out = Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--no-index",
+            "--find-links",
+        ])
+        .arg(wheels)
+        .args(args)
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pip {args:?}: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn export_of_our_environments_reapplied_on_a_wiped_home_reproduces_the_same_sets() {
+    let p = require!("Debian's python3.11 with its pip wheel", Project::new());
+    p.manifest(
+        "pip",
+        "\n[templates.svc]\nenv = { SVC_MODE = \"batch\" }\n\n[environments.web]\ntemplate = \"svc\"\npath = \".venvs/web\"\npackages = [\"beta\"]\nenv = { WEB_PORT = \"8080\" }\n\n[environments.tools]\npackages = [\"gamma\", \"click\"]\n",
+    );
+    p.run(&["lock"]);
+    p.run(&["apply", "--locked", "--auto-approve"]);
+    // Added by hand, on top of what the manifest asked.
+    pip(
+        &p.path(".venvs/web/bin/python"),
+        &p.path("wheels"),
+        &["tabulate"],
+    );
+    let web = p.installed(".venvs/web");
+    let tools_path = p.home().join("environments/tools");
+    let tools = crate::bundle::installed(&tools_path);
+    assert_eq!(web, ["alpha==2.0.0", "beta==0.5.0", "tabulate==0.9.0"]);
+
+    let out = p.run(&["export", "--out", "machine"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("`tabulate` 0.9.0 was installed by hand"),
+        "{err}"
+    );
+    assert!(!err.contains("no hash"), "{err}");
+    let manifest = std::fs::read_to_string(p.path("machine/beep-python.toml")).unwrap();
+    let lock = std::fs::read_to_string(p.path("machine/beep-python.lock")).unwrap();
+    for wanted in [
+        "[runtimes.host]",
+        "source = \"system\"",
+        "version = \"3.11\"",
+        "# was Python 3.11.2",
+        "[environments.web]",
+        "\"beta\",",
+        "\"tabulate>=0.9.0\",",
+        "env = { SVC_MODE = \"batch\", WEB_PORT = \"8080\" }",
+        "[environments.tools]",
+        "\"gamma\",",
+        "\"click\",",
+        "find-links = [",
+    ] {
+        assert!(
+            manifest.contains(wanted),
+            "`{wanted}` missing from:\n{manifest}"
+        );
+    }
+    // The default location is kept as the default: no `path` for tools.
+    let tools_table = manifest
+        .split("[environments.tools]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .unwrap();
+    assert!(!tools_table.contains("path ="), "{manifest}");
+    assert!(lock.contains("name = \"tabulate\""), "{lock}");
+    assert!(!lock.contains("hashes = []"), "{lock}");
+    // The export is a valid manifest whose lock matches it.
+    let machine = p.path("machine");
+    let mut validate = p.cmd();
+    validate.current_dir(&machine);
+    expect_exit(validate, &["validate"], 0);
+
+    // An OS reinstall: the home and every environment gone.
+    std::fs::remove_dir_all(p.home()).unwrap();
+    std::fs::remove_dir_all(p.path(".venvs")).unwrap();
+    let mut apply = p.cmd();
+    apply.current_dir(&machine);
+    expect_exit(apply, &["apply", "--locked", "--auto-approve"], 0);
+    assert_eq!(p.installed(".venvs/web"), web);
+    assert_eq!(crate::bundle::installed(&tools_path), tools);
+    let activate = std::fs::read_to_string(p.path(".venvs/web/bin/activate")).unwrap();
+    assert!(
+        activate.contains("WEB_PORT") && activate.contains("SVC_MODE"),
+        "{activate}"
+    );
+    let mut plan = p.cmd();
+    plan.current_dir(&machine);
+    let planned = expect_exit(plan, &["plan", "--locked", "--detailed-exitcode"], 0);
+    assert!(
+        stdout(&planned).contains("No changes"),
+        "{}",
+        stdout(&planned)
+    );
+
+    // A second export refuses to replace the first without `--force`.
+    let again = p.fails(&["export", "--out", "machine"], 1);
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    p.run(&["export", "--out", "machine", "--force"]);
+}
+
+#[test]
+fn export_of_a_foreign_venv_keeps_requested_packages_and_direct_urls() {
+    let p = require!("Debian's python3.11 with its pip wheel", Project::new());
+    let venv = p.path("elsewhere/.venv");
+    let made = Command::new(&p.python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let python = venv.join("bin/python");
+    let wheels = p.path("wheels");
+    // By name (REQUESTED; alpha comes along as beta's dependency) and by
+    // path (a direct URL, with its digest in direct_url.json).
+    pip(&python, &wheels, &["beta"]);
+    let gamma = wheels.join("gamma-3.1.0-py3-none-any.whl");
+    pip(&python, &wheels, &[gamma.to_str().unwrap()]);
+    let before = crate::bundle::installed(&venv);
+    assert_eq!(before, ["alpha==2.0.0", "beta==0.5.0", "gamma==3.1.0"]);
+
+    // Without a wheel folder, what has no recorded digest is exported
+    // without one, and said so.
+    let out = p.run(&["export", venv.to_str().unwrap(), "--out", "first"]);
+    let err = stderr(&out);
+    assert!(err.contains("2 pins have no hash"), "{err}");
+    assert!(err.contains("`alpha==2.0.0` (env.elsewhere)"), "{err}");
+    assert!(
+        err.contains("the next `beep-python lock` completes them"),
+        "{err}"
+    );
+
+    let out = p.run(&[
+        "export",
+        venv.to_str().unwrap(),
+        "--out",
+        "machine",
+        "--find-links",
+        "wheels",
+    ]);
+    assert!(!stderr(&out).contains("no hash"), "{}", stderr(&out));
+    let manifest = std::fs::read_to_string(p.path("machine/beep-python.toml")).unwrap();
+    let gamma_url = url::Url::from_file_path(&gamma).unwrap().to_string();
+    for wanted in [
+        "[runtimes.\"python3.11\"]",
+        "source = \"system\"",
+        "version = \"3.11\"",
+        "[environments.elsewhere]",
+        &format!("path = \"{}\"", venv.display()),
+        "\"beta>=0.5.0\",",
+        &format!("\"gamma @ {gamma_url}\","),
+    ] {
+        assert!(
+            manifest.contains(wanted),
+            "`{wanted}` missing from:\n{manifest}"
+        );
+    }
+    // Seeded by venv, asked for by nobody.
+    assert!(!manifest.contains("pip>="), "{manifest}");
+    assert!(!manifest.contains("setuptools"), "{manifest}");
+    let lock = std::fs::read_to_string(p.path("machine/beep-python.lock")).unwrap();
+    let gamma_sha = crate::wheels::sha256_hex(&gamma);
+    assert!(lock.contains(&format!("sha256:{gamma_sha}")), "{lock}");
+    assert!(
+        lock.contains("name = \"alpha\", version = \"2.0.0\""),
+        "{lock}"
+    );
+    assert!(!lock.contains("setuptools"), "{lock}");
+
+    // Rebuilt where it was, from the export, with pip's own configuration
+    // pointing at the wheels (the foreign venv had no manifest to say so).
+    std::fs::remove_dir_all(&venv).unwrap();
+    let mut apply = p.cmd();
+    apply
+        .current_dir(p.path("machine"))
+        .env("PIP_FIND_LINKS", &wheels)
+        .env("UV_FIND_LINKS", &wheels);
+    expect_exit(apply, &["apply", "--locked", "--auto-approve"], 0);
+    assert_eq!(crate::bundle::installed(&venv), before);
+}
+
+#[test]
+fn export_names_what_it_cannot_reproduce() {
+    let p = require!("Debian's python3.11 with its pip wheel", Project::new());
+    let venv = p.path("proj/venv");
+    let made = Command::new(&p.python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let wheels = p.path("wheels");
+    // A direct URL whose file is then deleted.
+    let copy = p.path("gone/click-8.1.7-py3-none-any.whl");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(wheels.join("click-8.1.7-py3-none-any.whl"), &copy).unwrap();
+    pip(
+        &venv.join("bin/python"),
+        &wheels,
+        &[copy.to_str().unwrap(), "gamma"],
+    );
+    std::fs::remove_dir_all(p.path("gone")).unwrap();
+    let out = p.run(&["export", venv.to_str().unwrap(), "--out", "machine"]);
+    let err = stderr(&out);
+    assert!(err.contains("`click` 8.1.7 was installed from"), "{err}");
+    assert!(err.contains("which is gone; not exported"), "{err}");
+    let manifest = std::fs::read_to_string(p.path("machine/beep-python.toml")).unwrap();
+    assert!(manifest.contains("[environments.proj]"), "{manifest}");
+    assert!(!manifest.contains("click"), "{manifest}");
+    assert!(manifest.contains("\"gamma>=3.1.0\""), "{manifest}");
+
+    // A folder that is not an environment is refused, nothing written.
+    let failed = p.fails(&["export", "wheels", "--out", "other"], 1);
+    assert!(
+        stderr(&failed).contains("is not a virtual environment"),
+        "{}",
+        stderr(&failed)
+    );
+    assert!(!p.path("other/beep-python.toml").exists());
+}
