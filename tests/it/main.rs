@@ -14,6 +14,7 @@ mod discover;
 mod env;
 mod export;
 mod fetch;
+mod fresh_root;
 mod installer;
 mod interface;
 mod json_shapes;
