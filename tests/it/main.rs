@@ -1,6 +1,7 @@
 //! The one integration-test binary (as in uv and just): every test module
 //! shares one build and one link.
 
+mod ansible;
 mod applied;
 mod apply;
 mod archive;
