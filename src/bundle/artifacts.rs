@@ -142,6 +142,27 @@ impl ArtifactSources {
         Lookup::Missing(last_error)
     }
 
+    /// Every local file of `package` whose sha256 is one of its hashes.
+    pub fn local(&self, package: &LockedPackage) -> Vec<Found> {
+        let wanted: Vec<&str> = package
+            .hashes
+            .iter()
+            .filter_map(|h| h.strip_prefix("sha256:"))
+            .collect();
+        self.candidates(&package.name, &package.version)
+            .into_iter()
+            .filter_map(|c| {
+                let sha = self.hash_of(&c.path)?;
+                wanted.contains(&sha.as_str()).then(|| Found {
+                    file_name: file_name(&c.path),
+                    path: c.path.clone(),
+                    sha256: sha,
+                    url: None,
+                })
+            })
+            .collect()
+    }
+
     /// The sha256 (`sha256:<hex>`) of every local file that is an artifact
     /// of `name` `version`, sorted: the hashes `export` records for a pin.
     pub fn hashes_for(&self, name: &str, version: &str) -> Vec<String> {
@@ -216,7 +237,7 @@ fn file_name(path: &Path) -> String {
 }
 
 /// The last segment of a URL's path, without its query or fragment.
-pub(crate) fn url_file_name(url: &str) -> String {
+pub fn url_file_name(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(parsed) => parsed
             .path_segments()

@@ -58,7 +58,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use artifacts::{ArtifactSources, sha256_file};
+pub use artifacts::{ArtifactSources, Found, Lookup, sha256_file, url_file_name};
 pub use create::{CreateRequest, Created, create};
 pub use open::{Opened, open};
 

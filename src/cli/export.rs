@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::{CliError, Context, FormatArg, Outcome};
-use crate::export::{self, Request};
+use crate::bundle::ArtifactSources;
+use crate::export::{self, ExportError, Request};
+use crate::fetch;
+use crate::lockfile::{self, pylock};
 use crate::report::Format;
 
 #[derive(Debug, clap::Args)]
@@ -29,21 +32,26 @@ pub struct ExportArgs {
     /// Replace `beep-python.toml` and `beep-python.lock` if they exist.
     #[arg(long)]
     pub force: bool,
-    /// What to write [default: manifest]: `beep-python.toml` and
-    /// `beep-python.lock`.
+    /// What to write [default: manifest]: `manifest` writes
+    /// `beep-python.toml` and `beep-python.lock` from the machine;
+    /// `pylock` writes the lock of the manifest in use as one PEP 751
+    /// `pylock.<env>.toml` per environment.
     //
     // The same argument as the global `--format` (same id and type), so
     // that clap does not propagate the global one here.
     #[arg(
         long = "format",
         id = "format",
-        value_parser = super::format_parser(&["manifest"]),
+        value_parser = super::format_parser(&["manifest", "pylock"]),
         value_name = "FORMAT"
     )]
     pub format: Option<FormatArg>,
 }
 
 pub fn run(ctx: &Context, args: &ExportArgs) -> Result<Outcome, CliError> {
+    if args.format == Some(FormatArg::Pylock) {
+        return pylock(ctx, args);
+    }
     let home = ctx.home()?;
     let registry = super::read_registry(ctx, &home)?;
     let cwd = ctx.cwd()?;
@@ -99,6 +107,105 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> Result<Outcome, CliError> {
             if exported.lock.environments.len() == 1 { "" } else { "s" },
             exported.lock.runtimes.len(),
             if exported.lock.runtimes.len() == 1 { "" } else { "s" },
+        )),
+    }
+    Ok(Outcome::Success)
+}
+
+/// `export --format pylock`: the lock of the manifest in use, one
+/// `pylock.<env>.toml` per environment, each artifact by its url or its
+/// local path (see [`crate::lockfile::pylock`]).
+fn pylock(ctx: &Context, args: &ExportArgs) -> Result<Outcome, CliError> {
+    if !args.paths.is_empty() || args.discovered {
+        return Err(ExportError::PylockFromLock.into());
+    }
+    let home = ctx.home()?;
+    let cwd = ctx.cwd()?;
+    let manifest_path = crate::manifest::find(ctx.manifest.as_deref(), &cwd)?;
+    let checked = super::load_manifest(ctx, &manifest_path, &home)?;
+    let lock_path = lockfile::path_for(&manifest_path);
+    let lock = lockfile::read(&lock_path)?.ok_or(ExportError::NoLock {
+        path: lock_path.clone(),
+    })?;
+    let out_dir = crate::manifest::resolve::normalize(
+        &cwd.join(args.out.as_deref().unwrap_or(cwd.as_path())),
+    );
+    let mut dirs: Vec<PathBuf> = args.find_links.iter().map(|d| cwd.join(d)).collect();
+    dirs.extend(
+        crate::desired::installer_config(&checked.manifest)
+            .find_links
+            .into_iter()
+            .filter(|l| !l.contains("://"))
+            .map(PathBuf::from),
+    );
+    let sources = ArtifactSources::new(
+        dirs,
+        fetch::Cache::new(home.cache_dir().join("downloads")),
+        fetch::Options {
+            offline: true,
+            ..fetch::Options::default()
+        },
+    );
+    let mut files = Vec::new();
+    for (name, env) in &lock.environments {
+        let text =
+            pylock::render(env, &out_dir, |package| {
+                let mut refs: Vec<pylock::ArtifactRef> = Vec::new();
+                if let (Some(url), [hash]) = (&package.url, package.hashes.as_slice()) {
+                    refs.push(pylock::ArtifactRef {
+                        name: crate::bundle::url_file_name(url),
+                        location: pylock::Location::Url(url.clone()),
+                        sha256: hash.trim_start_matches("sha256:").to_string(),
+                    });
+                } else {
+                    refs.extend(sources.local(package).into_iter().map(|found| {
+                        pylock::ArtifactRef {
+                            name: found.file_name,
+                            location: pylock::Location::Path(found.path),
+                            sha256: found.sha256,
+                        }
+                    }));
+                }
+                refs
+            })
+            .map_err(|e| CliError::many(vec![e]))?;
+        let file = out_dir.join(format!("pylock.{}.toml", name.replace('.', "-")));
+        files.push((file, text));
+    }
+    if !args.force {
+        for (file, _) in &files {
+            if std::fs::symlink_metadata(file).is_ok() {
+                return Err(ExportError::Exists { path: file.clone() }.into());
+            }
+        }
+    }
+    fs_err::create_dir_all(&out_dir).map_err(|source| ExportError::Write {
+        path: out_dir.clone(),
+        source,
+    })?;
+    for (file, text) in &files {
+        crate::files::write_atomic(
+            file,
+            text.as_bytes(),
+            crate::files::Durability::Durable,
+            None,
+        )
+        .map_err(|source| ExportError::Write {
+            path: file.clone(),
+            source,
+        })?;
+    }
+    match ctx.printer.format {
+        Format::Json => ctx.printer.json(&json!({
+            "pylock": files.iter().map(|(f, _)| f).collect::<Vec<_>>(),
+        }))?,
+        Format::Human => ctx.printer.info(&format!(
+            "wrote {}",
+            files
+                .iter()
+                .map(|(f, _)| format!("`{}`", f.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
     Ok(Outcome::Success)

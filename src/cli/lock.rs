@@ -108,26 +108,25 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
             .filter(|l| l.runtime == spec.runtime)
             .map(|l| l.packages.clone())
             .unwrap_or_default();
-        ctx.printer.info(&format!(
-            "resolving env.{} ({} requirements)",
-            spec.name,
-            spec.packages.len()
-        ));
-        let packages = lockfile::resolve(&lockfile::ResolveRequest {
-            base: &BaseInterpreter {
-                executable: spec.interpreter.clone(),
-                version: spec.python_version.clone(),
-                implementation: spec.implementation.clone(),
-            },
-            requirements: &spec.packages,
-            preferences: &preferences,
-            upgrade: &upgrade,
-            selected: &selected,
-            config: &config,
-            cache_dir: &cache_dir,
-            environment: &spec.name,
-            cancel: &CANCEL,
-        })?;
+        let packages = if let Some(pylock) = &env.pylock {
+            ctx.printer.info(&format!(
+                "reading env.{} from `{}`",
+                spec.name,
+                pylock.display()
+            ));
+            lockfile::pylock::read_pins(pylock, &spec.python_version)
+                .map_err(|e| CliError::many(vec![e]))?
+        } else {
+            resolve_env(
+                &ctx.printer,
+                spec,
+                &preferences,
+                &upgrade,
+                &selected,
+                &config,
+                &cache_dir,
+            )?
+        };
         lock.environments.insert(
             spec.name.clone(),
             LockedEnvironment {
@@ -138,8 +137,44 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
             },
         );
     }
+    write_lock(ctx, &path, &lock)
+}
 
-    let changed = lockfile::write(&path, &lock)?;
+/// Resolves one environment's requirements through its installer.
+fn resolve_env(
+    printer: &crate::report::Printer,
+    spec: &crate::desired::EnvSpec,
+    preferences: &[lockfile::LockedPackage],
+    upgrade: &Upgrade,
+    selected: &installer::Selected,
+    config: &installer::Config,
+    cache_dir: &std::path::Path,
+) -> Result<Vec<lockfile::LockedPackage>, CliError> {
+    printer.info(&format!(
+        "resolving env.{} ({} requirements)",
+        spec.name,
+        spec.packages.len()
+    ));
+    Ok(lockfile::resolve(&lockfile::ResolveRequest {
+        base: &BaseInterpreter {
+            executable: spec.interpreter.clone(),
+            version: spec.python_version.clone(),
+            implementation: spec.implementation.clone(),
+        },
+        requirements: &spec.packages,
+        preferences,
+        upgrade,
+        selected,
+        config,
+        cache_dir,
+        environment: &spec.name,
+        cancel: &CANCEL,
+    })?)
+}
+
+/// Writes the lock and says what it did.
+fn write_lock(ctx: &Context, path: &std::path::Path, lock: &Lock) -> Result<Outcome, CliError> {
+    let changed = lockfile::write(path, lock)?;
     match ctx.printer.format {
         Format::Json => ctx.printer.json(&json!({
             "path": path,

@@ -107,6 +107,8 @@ pub enum FormatArg {
     Dotenv,
     /// `export`: `beep-python.toml` and `beep-python.lock`.
     Manifest,
+    /// `export`: one PEP 751 `pylock.<env>.toml` per environment.
+    Pylock,
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,7 +240,8 @@ Examples:
 const EXAMPLES_EXPORT: &str = "\
 Examples:
   beep-python export --out ~/machine          # every environment the registry records
-  beep-python export ./.venv --find-links ~/wheels   # any virtual environment, ours or not";
+  beep-python export ./.venv --find-links ~/wheels   # any virtual environment, ours or not
+  beep-python export --format pylock --out locks     # the lock as PEP 751 pylock.<env>.toml files";
 const EXAMPLES_BUNDLE: &str = "\
 Examples:
   beep-python bundle create --out project.tar.zst   # manifest, lock, interpreters, wheels
@@ -456,7 +459,8 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         | FormatArg::Fish
         | FormatArg::Powershell
         | FormatArg::Dotenv
-        | FormatArg::Manifest => Format::Human,
+        | FormatArg::Manifest
+        | FormatArg::Pylock => Format::Human,
     };
     let ctx = Context {
         manifest: cli.manifest,

@@ -114,6 +114,21 @@ pub enum ExportError {
     )]
     Exists { path: PathBuf },
 
+    #[error("`{}` does not exist; `export --format pylock` writes the lock of the manifest in use", path.display())]
+    #[diagnostic(code(export::no_lock), help("run `beep-python lock` first"))]
+    NoLock { path: PathBuf },
+
+    #[error(
+        "`export --format pylock` writes the lock of the manifest in use, not environment folders"
+    )]
+    #[diagnostic(
+        code(export::pylock_from_lock),
+        help(
+            "export the folders first (`beep-python export PATH... --out DIR`), then run `beep-python lock` and `beep-python export --format pylock` in DIR"
+        )
+    )]
+    PylockFromLock,
+
     #[error("cannot write `{}`", path.display())]
     #[diagnostic(code(export::write))]
     Write {
@@ -1047,7 +1062,10 @@ mod tests {
     fn keys_are_quoted_only_when_they_must() {
         assert_eq!(key("web"), "web");
         assert_eq!(key("a.b"), "\"a.b\"");
-        assert_eq!(quote("a\"b"), "\"a\\\"b\"");
+        for text in ["a\"b", "it's", "line\nbreak", "tab\t\\"] {
+            let parsed: toml::Table = toml::from_str(&format!("k = {}", quote(text))).unwrap();
+            assert_eq!(parsed["k"].as_str(), Some(text));
+        }
     }
 
     #[test]

@@ -75,6 +75,7 @@
 
 mod compare;
 mod format;
+pub mod pylock;
 pub mod resolve;
 
 use std::collections::BTreeMap;
@@ -86,6 +87,7 @@ use serde::{Deserialize, Serialize};
 
 pub use compare::{PackageDiff, inputs_hash, package_diff};
 pub use format::{HEADER, parse, render};
+pub use pylock::PylockError;
 pub use resolve::{ResolveError, ResolveRequest, Upgrade, resolve};
 
 /// The lock file's name, next to the manifest.

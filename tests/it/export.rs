@@ -252,3 +252,123 @@ fn export_names_what_it_cannot_reproduce() {
     );
     assert!(!p.path("other/beep-python.toml").exists());
 }
+
+#[test]
+fn a_pylock_export_is_installed_by_uv_pip_sync() {
+    let p = require!("Debian's python3.11 with its pip wheel", Project::new());
+    let uv = require!("uv", crate::common::tool("uv"));
+    p.manifest(
+        "pip",
+        "\n[environments.web]\npath = \".venvs/web\"\npackages = [\"beta\", \"gamma\"]\n\n[environments.\"cli.tools\"]\npackages = [\"click\"]\n",
+    );
+    p.run(&["lock"]);
+    p.run(&["export", "--format", "pylock", "--out", "locks"]);
+    let text = std::fs::read_to_string(p.path("locks/pylock.web.toml")).unwrap();
+    for wanted in [
+        "lock-version = \"1.0\"",
+        "created-by = \"beep-python\"",
+        "name = \"beta\"",
+        "path = \"",
+        "hashes = { sha256 = ",
+    ] {
+        assert!(text.contains(wanted), "`{wanted}` missing from:\n{text}");
+    }
+    // PEP 751 file names have no dot in the middle part.
+    assert!(p.path("locks/pylock.cli-tools.toml").is_file());
+    // Written again only with `--force`.
+    let again = p.fails(&["export", "--format", "pylock", "--out", "locks"], 1);
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+
+    // uv installs the file, offline, into a fresh venv.
+    let venv = p.path("synced");
+    let made = Command::new(&p.python)
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let synced = Command::new(uv)
+        .args(["pip", "sync", "--offline", "--no-index", "--python"])
+        .arg(venv.join("bin/python"))
+        .arg(p.path("locks/pylock.web.toml"))
+        .env("UV_NO_CONFIG", "1")
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .output()
+        .unwrap();
+    assert!(
+        synced.status.success(),
+        "{}{}",
+        stdout(&synced),
+        String::from_utf8_lossy(&synced.stderr)
+    );
+    assert_eq!(
+        crate::bundle::installed(&venv),
+        ["alpha==2.0.0", "beta==0.5.0", "gamma==3.1.0"]
+    );
+}
+
+#[test]
+fn lock_takes_a_pylock_as_an_environment_s_packages() {
+    let p = require!("Debian's python3.11 with its pip wheel", Project::new());
+    // A pylock.toml as another tool writes it: artifacts by path, next to it.
+    let wheels = p.path("wheels");
+    let sha = |name: &str| crate::wheels::sha256_hex(&wheels.join(name));
+    std::fs::write(
+        p.path("pylock.toml"),
+        format!(
+            "lock-version = \"1.0\"\ncreated-by = \"another-tool\"\nrequires-python = \">=3.8\"\n\n[[packages]]\nname = \"beta\"\nversion = \"0.5.0\"\nwheels = [{{ path = \"wheels/beta-0.5.0-py3-none-any.whl\", hashes = {{ sha256 = \"{}\" }} }}]\n\n[[packages]]\nname = \"alpha\"\nversion = \"1.0.0\"\nwheels = [{{ path = \"wheels/alpha-1.0.0-py3-none-any.whl\", hashes = {{ sha256 = \"{}\" }} }}]\n\n[[packages]]\nname = \"winonly\"\nversion = \"1.0\"\nmarker = \"sys_platform == 'win32'\"\nwheels = [{{ path = \"wheels/winonly-1.0-py3-none-any.whl\", hashes = {{ sha256 = \"{}\" }} }}]\n",
+            sha("beta-0.5.0-py3-none-any.whl"),
+            sha("alpha-1.0.0-py3-none-any.whl"),
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    p.manifest(
+        "pip",
+        "\n[environments.web]\npath = \".venvs/web\"\npylock = \"pylock.toml\"\n",
+    );
+    p.run(&["lock"]);
+    let lock = std::fs::read_to_string(p.path("beep-python.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"alpha\", version = \"1.0.0\""),
+        "{lock}"
+    );
+    assert!(
+        lock.contains("name = \"beta\", version = \"0.5.0\""),
+        "{lock}"
+    );
+    assert!(!lock.contains("winonly"), "{lock}");
+    p.run(&["apply", "--locked", "--auto-approve"]);
+    // alpha 1.0.0, as pinned, not the newest 2.0.0 a resolver would pick.
+    assert_eq!(p.installed(".venvs/web"), ["alpha==1.0.0", "beta==0.5.0"]);
+
+    // Changing the pylock makes the lock stale for this environment.
+    let text = std::fs::read_to_string(p.path("pylock.toml")).unwrap();
+    std::fs::write(
+        p.path("pylock.toml"),
+        text.replace("another-tool", "another-tool 2"),
+    )
+    .unwrap();
+    let stale = p.fails(&["plan", "--locked"], 1);
+    assert!(
+        stderr(&stale).contains("environment `web`"),
+        "{}",
+        stderr(&stale)
+    );
+
+    // A pylock and packages from elsewhere do not mix.
+    p.manifest(
+        "pip",
+        "\n[environments.web]\npath = \".venvs/web\"\npylock = \"pylock.toml\"\npackages = [\"gamma\"]\n",
+    );
+    let invalid = p.fails(&["validate"], 1);
+    let err = stderr(&invalid);
+    assert!(
+        err.contains("takes its packages from `pylock`, and also from its own `packages`"),
+        "{err}"
+    );
+}
