@@ -385,7 +385,8 @@ fn write_archive(
     ruzstd::encoding::compress(
         &mut source,
         &mut sink,
-        ruzstd::encoding::CompressionLevel::Fastest,
+        // Stored blocks: see "Compression" in the module docs.
+        ruzstd::encoding::CompressionLevel::Uncompressed,
     );
     let produced = producer
         .join()
