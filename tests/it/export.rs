@@ -372,3 +372,32 @@ fn lock_takes_a_pylock_as_an_environment_s_packages() {
         "{err}"
     );
 }
+
+#[test]
+fn export_discovered_takes_the_virtual_environments_discovery_finds() {
+    let p = require!("Debian's python3.11 with its pip wheel", Project::new());
+    let venv = p.path("seen-proj/.venv");
+    let made = Command::new(&p.python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    pip(&venv.join("bin/python"), &p.path("wheels"), &["gamma"]);
+    // Discovery finds the venv through PATH; a private HOME keeps this
+    // machine's pyenv and conda out of it.
+    let mut cmd = p.cmd();
+    cmd.env(
+        "PATH",
+        format!("{}:/usr/bin:/bin", venv.join("bin").display()),
+    )
+    .env("HOME", p.path("user"));
+    expect_exit(cmd, &["export", "--discovered", "--out", "machine"], 0);
+    let manifest = std::fs::read_to_string(p.path("machine/beep-python.toml")).unwrap();
+    assert!(manifest.contains("[environments.seen-proj]"), "{manifest}");
+    assert!(
+        manifest.contains(&format!("path = \"{}\"", venv.display())),
+        "{manifest}"
+    );
+    assert!(manifest.contains("\"gamma>=3.1.0\""), "{manifest}");
+}
