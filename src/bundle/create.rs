@@ -308,7 +308,15 @@ fn add_runtime(
     mut artifact: RuntimeArtifact,
     fetch_url: &str,
 ) {
-    if runtimes.iter().any(|r| r.sha256 == artifact.sha256) {
+    // One archive may serve several platforms (or runtimes): stored once.
+    if let Some(same) = runtimes.iter().find(|r| r.sha256 == artifact.sha256) {
+        artifact.file = same.file.clone();
+        if !runtimes
+            .iter()
+            .any(|r| r.name == artifact.name && r.platform == artifact.platform)
+        {
+            runtimes.push(artifact);
+        }
         return;
     }
     match fetch::fetch(

@@ -348,11 +348,43 @@ impl Opened {
         gaps
     }
 
+    /// The bundle's standalone builds as a download catalog (the
+    /// `python-downloads` format): on a machine of another platform than
+    /// the lock's, `apply --bundle` finds this platform's build here, with
+    /// no catalog from the network or the manifest's folder.
+    pub fn catalog_json(&self) -> String {
+        let downloads: Vec<serde_json::Value> = self
+            .index
+            .runtimes
+            .iter()
+            .filter_map(|r| {
+                let mut parts = r.platform.splitn(3, '-');
+                let (os, arch, libc) = (parts.next()?, parts.next()?, parts.next()?);
+                Some(serde_json::json!({
+                    "version": r.version,
+                    "os": os,
+                    "arch": arch,
+                    "libc": libc,
+                    "build": "bundle",
+                    "url": r.url,
+                    "sha256": r.sha256,
+                }))
+            })
+            .collect();
+        serde_json::json!({
+            "source": format!("bundle {}", self.bundle.display()),
+            "count": downloads.len(),
+            "downloads": downloads,
+        })
+        .to_string()
+    }
+
     /// Moves every interpreter archive into the download cache, by its
     /// sha256 (an entry already there is kept); returns how many moved.
     pub fn import_runtimes(&self, cache: &fetch::Cache) -> Result<usize, BundleError> {
         let mut moved = 0;
         for runtime in &self.index.runtimes {
+            // Already there, or moved for another platform it serves.
             if cache.get(&runtime.sha256).is_some() {
                 continue;
             }

@@ -276,6 +276,17 @@ pub fn apply(ctx: &Context, args: &ApplyArgs, file: &Path) -> Result<Outcome, Cl
     settings.find_links = vec![Spanned::builtin(opened.wheels_dir().display().to_string())];
     settings.index_url = None;
     settings.offline = true;
+    // Builds for another platform than the lock's come from the bundle's
+    // own catalog.
+    if !opened.index.runtimes.is_empty() {
+        let catalog = opened.root().join("catalog.json");
+        fs_err::write(&catalog, opened.catalog_json()).map_err(|source| BundleError::Io {
+            action: "write",
+            path: catalog.clone(),
+            source,
+        })?;
+        settings.python_downloads = Some(Spanned::builtin(catalog.display().to_string()));
+    }
     let cache = fetch::Cache::new(opened_home.loaded.home.cache_dir().join("downloads"));
     let imported = opened.import_runtimes(&cache)?;
     ctx.printer.debug(&format!(

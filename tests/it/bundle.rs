@@ -663,3 +663,100 @@ fn bundle_verify_reports_what_is_inside_as_json() {
     assert!(restore.contains("beep-python apply --bundle"), "{restore}");
     assert!(restore.contains("sha256sum -c SHA256SUMS"), "{restore}");
 }
+
+#[test]
+fn a_bundle_for_another_platform_carries_its_build_and_applies_there() {
+    require!(
+        "Debian's python3.11 with its pip wheel",
+        crate::project::python()
+    );
+    let mut source = Source::locked("pip");
+    let here = format!("linux-{}-gnu", std::env::consts::ARCH);
+    let other_arch = if std::env::consts::ARCH == "x86_64" {
+        "aarch64"
+    } else {
+        "x86_64"
+    };
+    let other = format!("linux-{other_arch}-gnu");
+    // The catalog lists the build for both platforms (the same archive
+    // stands in for the other one, so that it runs here too).
+    let archive = pbs::debian_archive();
+    let url = source.server.as_ref().unwrap().url();
+    let entry = |arch: &str| {
+        serde_json::json!({"version": DEBIAN_VERSION, "os": "linux", "arch": arch, "libc": "gnu",
+            "build": pbs::BUILD, "url": url, "sha256": archive.sha256})
+    };
+    std::fs::write(
+        source.path("catalog.json"),
+        serde_json::json!({"source": "test", "count": 2,
+            "downloads": [entry(std::env::consts::ARCH), entry(other_arch)]})
+        .to_string(),
+    )
+    .unwrap();
+    let bundle = source.path("both.tar.zst");
+    source.run(&[
+        "bundle",
+        "create",
+        "--out",
+        bundle.to_str().unwrap(),
+        "--platform",
+        &other,
+    ]);
+    let out = source.run(&[
+        "--format",
+        "json",
+        "bundle",
+        "verify",
+        bundle.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let mut platforms = vec![here.clone(), other.clone()];
+    platforms.sort();
+    assert_eq!(report["platforms"], serde_json::json!(platforms));
+    source.close_every_source();
+
+    // A machine of the other platform: its build comes from the bundle,
+    // found through the bundle's own catalog (the manifest's is not there).
+    let target = tempfile::tempdir().unwrap();
+    let home = target.path().join("home");
+    let mut cmd = cmd_in(target.path(), &home);
+    cmd.env("BEEP_PYTHON_PLATFORM", &other);
+    expect_exit(
+        cmd,
+        &[
+            "apply",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--auto-approve",
+        ],
+        0,
+    );
+    assert!(
+        home.join("runtimes")
+            .join(format!("cpython-{DEBIAN_VERSION}-{other}"))
+            .is_dir()
+    );
+    assert_eq!(
+        installed(&target.path().join(".venvs/web")),
+        ["alpha==1.0.0", "beta==0.5.0"]
+    );
+
+    // A platform the bundle has no build for is named, and nothing changes.
+    let third = tempfile::tempdir().unwrap();
+    let mut cmd = cmd_in(third.path(), &third.path().join("home"));
+    cmd.env("BEEP_PYTHON_PLATFORM", "linux-riscv64-gnu");
+    let failed = expect_exit(
+        cmd,
+        &[
+            "apply",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--auto-approve",
+        ],
+        1,
+    );
+    let err = stderr(&failed);
+    assert!(err.contains("for linux-riscv64-gnu"), "{err}");
+    assert!(err.contains("--platform linux-riscv64-gnu"), "{err}");
+    assert!(!third.path().join("beep-python.toml").exists());
+}
