@@ -334,7 +334,8 @@ fn add_runtime(
                     .iter()
                     .any(|r| r.file.ends_with(&format!("/{name}")))
             {
-                name = format!("{}-{name}", &artifact.sha256[..12]);
+                let short = artifact.sha256.get(..12).unwrap_or(&artifact.sha256);
+                name = format!("{short}-{name}");
             }
             artifact.file = format!("{RUNTIMES_DIR}/{name}");
             entries.push(Entry {
