@@ -35,14 +35,15 @@ pub struct ExportArgs {
     /// What to write [default: manifest]: `manifest` writes
     /// `beep-python.toml` and `beep-python.lock` from the machine;
     /// `pylock` writes the lock of the manifest in use as one PEP 751
-    /// `pylock.<env>.toml` per environment.
+    /// `pylock.<env>.toml` per environment; `json` is `manifest`, with
+    /// what was written printed as JSON.
     //
     // The same argument as the global `--format` (same id and type), so
     // that clap does not propagate the global one here.
     #[arg(
         long = "format",
         id = "format",
-        value_parser = super::format_parser(&["manifest", "pylock"]),
+        value_parser = super::format_parser(&["manifest", "pylock", "json"]),
         value_name = "FORMAT"
     )]
     pub format: Option<FormatArg>,
@@ -78,6 +79,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> Result<Outcome, CliError> {
         out_dir: &out_dir,
     })?;
     let (manifest_path, lock_path) = export::write(&exported, &out_dir, args.force)?;
+    let json = ctx.printer.format == Format::Json || args.format == Some(FormatArg::Json);
     for note in &exported.notes {
         ctx.printer.warn(note);
     }
@@ -90,7 +92,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> Result<Outcome, CliError> {
             exported.unhashed.join(", ")
         ));
     }
-    match ctx.printer.format {
+    match if json { Format::Json } else { Format::Human } {
         Format::Json => ctx.printer.json(&json!({
             "manifest": manifest_path,
             "lock": lock_path,
