@@ -5,19 +5,33 @@
 #   - apply of three environments with about 20 wheels from a local folder,
 #     installer uv vs the same raw `uv venv` + `uv pip install` commands
 #     (goal <= 1.3x), and installer pip vs raw `python -m venv` + `pip install`
-#     (goal <= 1.1x).
+#     (goal <= 1.1x);
+#   - apply of ten small environments (one wheel each), installer uv:
+#     `apply --jobs 1` vs a plain `uv venv && uv pip install` loop (goal
+#     <= 1.0x), and `apply` with the default jobs vs the same loop under
+#     `xargs -P<cores>` (goal <= 1.0x). Medians of interleaved runs
+#     (bench/timing.py).
 #
 #   bench/apply.sh             # RUNS=5 by default
+#   PY=/usr/bin/python3.11 bench/apply.sh
+#   BEEP_BIN=/path/to/beep-python bench/apply.sh   # an existing build
+#   SKIP_PIP=1 bench/apply.sh  # without the (slow) pip comparison
 #
 # Everything is offline: the wheels are generated here (pure-Python, with
 # dependencies between them) and installed with --no-index --find-links.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-5}"
-PY="${PY:-/root/.pyenv/versions/3.12.1/bin/python3.12}"
+# The base interpreter: $PY, else the real interpreter behind `python3`.
+PY="${PY:-$(python3 -c 'import os, sys; print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))')}"
+CORES="$(nproc 2>/dev/null || echo 2)"
 
-cargo build --release --quiet
-BIN="$PWD/target/release/beep-python"
+if [[ -n "${BEEP_BIN:-}" ]]; then
+    BIN="$BEEP_BIN"
+else
+    cargo build --release --quiet
+    BIN="$PWD/target/release/beep-python"
+fi
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
@@ -42,6 +56,23 @@ for i in range(20):
     files = {
         f"{name}/__init__.py": f"VALUE = {i}\n" + "# padding\n" * 2000,
         f"{di}/METADATA": "Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s\n" % (name, ver, "".join(f"Requires-Dist: {d}\n" for d in deps)),
+        f"{di}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    with zipfile.ZipFile(f"{out}/{name}-{ver}-py3-none-any.whl", "w", zipfile.ZIP_DEFLATED) as z:
+        for path, text in files.items():
+            data = text.encode(); z.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(data)}")
+        record.append(f"{di}/RECORD,,")
+        z.writestr(f"{di}/RECORD", "\n".join(record) + "\n")
+# Ten small leaves, leaf0..leaf9: one module, no dependencies.
+for i in range(10):
+    name, ver = f"leaf{i}", "1.0.0"
+    di = f"{name}-{ver}.dist-info"
+    files = {
+        f"{name}/__init__.py": f"VALUE = {i}\n",
+        f"{di}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {ver}\n",
         f"{di}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = []
@@ -108,11 +139,13 @@ $UV pip install -q --offline --no-index --find-links "$TMP/wheels" --python "$PY
 # has them warm after the first run.
 reset() { echo "rm -rf $TMP/$1/envs $TMP/$2/registry.json $TMP/$2/backups"; }
 (cd "$TMP/p-uv" && $BIN --home "$TMP/home-uv" apply --auto-approve >/dev/null 2>&1)
-(cd "$TMP/p-pip" && $BIN --home "$TMP/home-pip" apply --auto-approve >/dev/null 2>&1)
+[[ -n "${SKIP_PIP:-}" ]] || (cd "$TMP/p-pip" && $BIN --home "$TMP/home-pip" apply --auto-approve >/dev/null 2>&1)
 ours_uv=$(time_ms "$(reset p-uv home-uv)" "cd $TMP/p-uv && $BIN --home $TMP/home-uv apply --auto-approve")
 theirs_uv=$(time_ms "rm -rf $TMP/raw" "$raw_uv")
-ours_pip=$(time_ms "$(reset p-pip home-pip)" "cd $TMP/p-pip && $BIN --home $TMP/home-pip apply --auto-approve")
-theirs_pip=$(time_ms "rm -rf $TMP/raw" "$raw_pip")
+if [[ -z "${SKIP_PIP:-}" ]]; then
+    ours_pip=$(time_ms "$(reset p-pip home-pip)" "cd $TMP/p-pip && $BIN --home $TMP/home-pip apply --auto-approve")
+    theirs_pip=$(time_ms "rm -rf $TMP/raw" "$raw_pip")
+fi
 
 # No-op plan over 20 environments (built once with uv).
 mkdir -p "$TMP/p20"
@@ -125,7 +158,31 @@ mkdir -p "$TMP/p20"
 probes=$(cd "$TMP/p20" && $BIN --home "$TMP/home20" -v plan 2>&1 >/dev/null | grep -o 'observation started [0-9]* Python' || true)
 noop=$(RUNS=$((RUNS * 4)) time_ms "true" "cd $TMP/p20 && $BIN --home $TMP/home20 plan --detailed-exitcode")
 
+# Ten small environments, installer uv: one after another, and in parallel.
+mkdir -p "$TMP/p10"
+{
+    printf 'version = 1\n[settings]\ninstaller = "uv"\nfind-links = ["%s"]\noffline = true\n' "$TMP/wheels"
+    printf '[runtimes.py]\nsource = "system"\npath = "%s"\ndefault = true\n' "$PY"
+    for i in $(seq 0 9); do printf '[environments.e%s]\npath = "envs/e%s"\npackages = ["leaf%s"]\n' "$i" "$i" "$i"; done
+} > "$TMP/p10/beep-python.toml"
+(cd "$TMP/p10" && $BIN --home "$TMP/home10" apply --auto-approve >/dev/null 2>&1)
+one_uv="$UV venv -q --python $PY $TMP/raw10/e\$i && $UV pip install -q --offline --no-index --find-links $TMP/wheels --python $TMP/raw10/e\$i/bin/python leaf\$i"
+loop10="for i in \$(seq 0 9); do $one_uv || exit 1; done"
+xargs10="seq 0 9 | xargs -P$CORES -I{} bash -c 'i={}; $one_uv'"
+python3 bench/timing.py "$RUNS" \
+    ours10-j1 "$(reset p10 home10)" "cd $TMP/p10 && $BIN --home $TMP/home10 apply --auto-approve --jobs 1" \
+    loop10 "rm -rf $TMP/raw10" "$loop10" \
+    ours10 "$(reset p10 home10)" "cd $TMP/p10 && $BIN --home $TMP/home10 apply --auto-approve" \
+    xargs10 "rm -rf $TMP/raw10" "$xargs10" > "$TMP/times10"
+median() { awk -v n="$1" '$1 == n { print $2 }' "$TMP/times10"; }
+
 echo
 echo "apply, 3 environments / 20 wheels, installer uv:  ${ours_uv} ms   raw uv venv + uv pip install:  ${theirs_uv} ms   ratio $(ratio "$ours_uv" "$theirs_uv") (goal <= 1.3x)"
-echo "apply, 3 environments / 20 wheels, installer pip: ${ours_pip} ms   raw python -m venv + pip:      ${theirs_pip} ms   ratio $(ratio "$ours_pip" "$theirs_pip") (goal <= 1.1x)"
+if [[ -z "${SKIP_PIP:-}" ]]; then
+    echo "apply, 3 environments / 20 wheels, installer pip: ${ours_pip} ms   raw python -m venv + pip:      ${theirs_pip} ms   ratio $(ratio "$ours_pip" "$theirs_pip") (goal <= 1.1x)"
+fi
 echo "no-op plan over 20 environments:                  ${noop} ms   (goal <= 50 ms; ${probes:-?} processes)"
+printf 'apply --jobs 1, 10 small environments, uv:    %7.1f ms   uv venv && uv pip install loop:    %7.1f ms   ratio %s (goal <= 1.0x)\n' \
+    "$(median ours10-j1)" "$(median loop10)" "$(ratio "$(median ours10-j1)" "$(median loop10)")"
+printf 'apply (default jobs), 10 small environments: %7.1f ms   the same loop under xargs -P%s:    %7.1f ms   ratio %s (goal <= 1.0x)\n' \
+    "$(median ours10)" "$CORES" "$(median xargs10)" "$(ratio "$(median ours10)" "$(median xargs10)")"

@@ -39,37 +39,74 @@ impl Observation {
 }
 
 /// Observes each desired environment's folder, each folder the registry
-/// records for `owner`, and each desired managed runtime's folder.
+/// records for `owner`, and each desired managed runtime's folder. Folders
+/// are read in parallel (a no-op plan over thousands of environments waits
+/// on file-system calls, not on the CPU).
 pub fn observe(desired: &Desired, registry: &Registry, owner: &Path) -> Observation {
-    let mut out = Observation::default();
-    let paths = desired.environments.iter().map(|d| d.path.as_path()).chain(
-        registry
-            .environments
-            .iter()
-            .filter(|e| e.owner.as_deref() == Some(owner))
-            .map(|e| e.path.as_path()),
-    );
-    for path in paths {
-        if !out.environments.contains_key(path) {
-            out.environments
-                .insert(path.to_path_buf(), environment(path));
-        }
+    let mut paths: Vec<&Path> = desired
+        .environments
+        .iter()
+        .map(|d| d.path.as_path())
+        .chain(
+            registry
+                .environments
+                .iter()
+                .filter(|e| e.owner.as_deref() == Some(owner))
+                .map(|e| e.path.as_path()),
+        )
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8)
+        .min(paths.len().div_ceil(64).max(1));
+    let chunk = paths.len().div_ceil(workers).max(1);
+    let environments: BTreeMap<PathBuf, Observed> = std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| (p.to_path_buf(), environment(p)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            // Observation never panics; if it did, so does the plan,
+            // rather than see a folder as absent.
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let runtimes = desired
+        .runtimes
+        .iter()
+        .map(|r| (r.root.clone(), provision::observe(&r.root, &r.interpreter)))
+        .collect();
+    Observation {
+        environments,
+        runtimes,
     }
-    for runtime in &desired.runtimes {
-        out.runtimes.insert(
-            runtime.root.clone(),
-            provision::observe(&runtime.root, &runtime.interpreter),
-        );
-    }
-    out
 }
 
-/// One environment folder. An empty folder (or one holding only what a
-/// crashed apply reserved) counts as absent: taking it over loses nothing.
+/// One environment folder, as the last committed state sees it. An empty
+/// folder (or one holding only what a crashed apply reserved) counts as
+/// absent: taking it over loses nothing. So does a folder an apply is
+/// building right now (it carries that run's claim and not yet our
+/// marker): it exists only if that apply commits, and recovery removes it
+/// if it does not.
 pub fn environment(path: &Path) -> Observed {
-    if files::holds_only_reserved(path).unwrap_or(false) {
-        Observed::default()
-    } else {
-        venv::observe(path)
+    let observed = venv::observe(path);
+    // Only a folder that is not (yet) ours can be "empty" or in the
+    // making: most folders are environments, and are read once.
+    if observed.exists
+        && observed.marker.is_none()
+        && (path.join(files::CLAIM_FILE).is_file()
+            || (!observed.is_venv && files::holds_only_reserved(path).unwrap_or(false)))
+    {
+        return Observed::default();
     }
+    observed
 }

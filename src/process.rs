@@ -128,11 +128,6 @@ impl Prepared for Command {
     }
 }
 
-/// The former name of [`prepare`], for callers not yet renamed.
-pub fn own_group(command: &mut Command) {
-    prepare(command);
-}
-
 /// Kills the child's process group, then the child, and reaps it. For
 /// children not started through [`Group`].
 pub fn kill_group(child: &mut Child) {
@@ -530,12 +525,28 @@ mod linux {
     use super::{KILL_RUN_PATIENCE, RUN_VAR};
 
     /// Adds `PR_SET_PDEATHSIG(SIGKILL)` to the child, before it executes.
+    ///
+    /// A hook makes std start the child with `fork` and `execvp` rather
+    /// than `posix_spawn`, and `execvp` runs a file that is no program
+    /// (neither `#!` nor ELF) with `/bin/sh` instead of failing. We never
+    /// want that (discovery meets such files, and must report them as not
+    /// startable, not run them as shell scripts), so the hook refuses them
+    /// itself with `ENOEXEC`, as `posix_spawn` did. (A program given
+    /// without a `/` is looked up on `PATH` by `execvp`; those are tools we
+    /// name, and are not checked.)
     pub(super) fn die_with_us(command: &mut Command) {
         // SAFETY: getpid has no preconditions.
         let parent = unsafe { libc::getpid() };
+        let program = command
+            .get_program()
+            .as_encoded_bytes()
+            .contains(&b'/')
+            .then(|| std::ffi::CString::new(command.get_program().as_encoded_bytes()).ok())
+            .flatten();
         // SAFETY: the hook runs in the child between fork and exec and
-        // calls only async-signal-safe functions (prctl, getppid); the
-        // error it may build holds just an errno, no allocation.
+        // calls only async-signal-safe functions (prctl, getppid, open,
+        // read, close); the error it may build holds just an errno, no
+        // allocation.
         unsafe {
             command.pre_exec(move || {
                 if libc::prctl(
@@ -553,9 +564,40 @@ mod linux {
                 if libc::getppid() != parent {
                     return Err(io::Error::from_raw_os_error(libc::ESRCH));
                 }
+                if let Some(program) = &program
+                    && !looks_executable(program)
+                {
+                    return Err(io::Error::from_raw_os_error(libc::ENOEXEC));
+                }
                 Ok(())
             })
         };
+    }
+
+    /// Whether `program` starts like something `execve` runs: `#!` or ELF.
+    /// A file we cannot read (execute-only, or missing) is left for
+    /// `execve` to judge.
+    ///
+    /// # Safety
+    ///
+    /// Async-signal-safe: only open, read and close.
+    unsafe fn looks_executable(program: &std::ffi::CStr) -> bool {
+        unsafe {
+            let fd = libc::open(program.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return true;
+            }
+            let mut head = [0u8; 4];
+            let read = libc::read(fd, head.as_mut_ptr().cast(), head.len());
+            libc::close(fd);
+            match read {
+                n if n < 0 => true,
+                n => {
+                    let head = &head[..n as usize];
+                    head.starts_with(b"#!") || head == b"\x7fELF"
+                }
+            }
+        }
     }
 
     /// The lifeline: a pipe whose write end only this process holds
@@ -857,6 +899,34 @@ mod tests {
         let mut slow = spawn("sleep 900");
         let past = Instant::now();
         assert_eq!(slow.wait(None, Some(past)).unwrap(), Waited::TimedOut);
+    }
+
+    /// The death-signal hook makes std use `execvp`, which would run a
+    /// file without `#!` through `/bin/sh`: such a file is refused, as
+    /// `posix_spawn` refused it, and never run.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_that_is_no_program_is_refused_not_run_by_the_shell() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let script = dir.path().join("python3.99");
+        std::fs::write(&script, format!("touch '{}'\n", marker.display())).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = Group::spawn(&mut Command::new(&script)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOEXEC), "{err}");
+        assert!(!marker.exists(), "the file was run by a shell");
+
+        // With `#!`, the same file is a program.
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+        )
+        .unwrap();
+        let mut group = Group::spawn(&mut Command::new(&script)).unwrap();
+        assert_eq!(group.wait(None, None).unwrap(), Waited::Exited);
+        assert!(group.finish().unwrap().success());
+        assert!(marker.exists());
     }
 
     #[test]

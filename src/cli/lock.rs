@@ -3,10 +3,16 @@
 //!
 //! Resolution needs each environment's interpreter, so managed runtimes
 //! that are not installed yet are provisioned first (the same journaled
-//! steps as `apply`); environments themselves are not touched. Existing
-//! pins that still satisfy the manifest are kept ([`lockfile::resolve`]'s
-//! minimal churn), and so is a locked runtime build that still satisfies
-//! the manifest's version, unless `--upgrade` asks for the newest.
+//! steps as `apply`, under the home lock); environments themselves are not
+//! touched. The home lock is released before resolution, which writes only
+//! into the caches (atomically, see `lockfile::resolvers`) and next to the
+//! manifest, so that a long pip resolution does not hold up every other
+//! command on the home, and two `lock`s run side by side. The lock
+//! itself is built by [`lockfile::build()`]: environments in parallel (up
+//! to `--jobs`), existing pins kept where they still satisfy the manifest
+//! ([`lockfile::resolve`]'s minimal churn), and so is a locked runtime
+//! build that still satisfies the manifest's version, unless `--upgrade`
+//! asks for the newest.
 
 use std::sync::atomic::Ordering;
 
@@ -16,11 +22,9 @@ use super::reconcile::{CANCEL, open, run_changes};
 use super::{CliError, Context, Outcome};
 use crate::desired::{self, Desired, Interpreters, LockUse};
 use crate::installer;
-use crate::lockfile::{self, Lock, LockedEnvironment, LockedRuntime, Upgrade};
-use crate::manifest::resolve;
+use crate::lockfile::{self, Upgrade};
 use crate::plan::{self, Change, RuntimeAction};
-use crate::report::Format;
-use crate::venv::BaseInterpreter;
+use crate::report::{Format, Printer};
 
 #[derive(Debug, clap::Args)]
 pub struct LockArgs {
@@ -31,6 +35,9 @@ pub struct LockArgs {
     /// Re-resolve this package (in every environment); repeatable.
     #[arg(long, value_name = "NAME", conflicts_with = "upgrade")]
     pub upgrade_package: Vec<String>,
+    /// How many environments resolve at once (default: `settings.jobs`, else the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: Option<u32>,
 }
 
 pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
@@ -57,7 +64,7 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
         &lock_use,
         Interpreters::Discover,
     )
-    .map_err(CliError::many)?;
+    .map_err(|errors| CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect()))?;
 
     provision_runtimes(ctx, &mut opened, &desired)?;
 
@@ -65,116 +72,36 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
     let manifest = &opened.loaded.checked.manifest;
     let config = desired::installer_config(manifest);
     let selected = installer::select(&config, std::env::var_os("PATH").as_deref())?;
-    let resolved = resolve::resolve(manifest, opened.loaded.home.root());
+    let jobs = args
+        .jobs
+        .or(manifest.settings.jobs)
+        .map(|j| j as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let inputs = lockfile::Inputs::from_desired(manifest, &desired, opened.loaded.home.root());
     let cache_dir = opened.loaded.home.cache_dir();
-
-    let mut lock = Lock::default();
-    for spec in &desired.runtimes {
-        lock.runtimes.insert(
-            spec.name.clone(),
-            LockedRuntime {
-                source: spec.source.as_str().to_string(),
-                version: spec.python_version.clone(),
-                url: Some(spec.upstream_url.clone()),
-                sha256: Some(spec.sha256.clone()),
-                path: None,
-                // A standalone build is one platform's; the others take the
-                // same version from their catalog.
-                platform: (spec.source == crate::manifest::RuntimeSource::Standalone)
-                    .then(|| spec.platform.clone()),
-            },
-        );
-    }
-    for spec in &desired.environments {
-        let Some(env) = resolved.iter().find(|e| e.name == spec.name) else {
-            continue;
-        };
-        let runtime = manifest.runtimes.get(&spec.runtime);
-        if runtime.is_some_and(|r| r.source == crate::manifest::RuntimeSource::System) {
-            lock.runtimes
-                .entry(spec.runtime.clone())
-                .or_insert_with(|| LockedRuntime {
-                    source: "system".into(),
-                    version: spec.python_version.clone(),
-                    url: None,
-                    sha256: None,
-                    path: Some(spec.interpreter.clone()),
-                    platform: None,
-                });
-        }
-        let preferences = existing
-            .as_ref()
-            .and_then(|l| l.environments.get(&spec.name))
-            .filter(|l| l.runtime == spec.runtime)
-            .map(|l| l.packages.clone())
-            .unwrap_or_default();
-        let packages = if let Some(pylock) = &env.pylock {
-            ctx.printer.info(&format!(
-                "reading env.{} from `{}`",
-                spec.name,
-                pylock.display()
-            ));
-            lockfile::pylock::read_pins(pylock, &spec.python_version)
-                .map_err(|e| CliError::many(vec![e]))?
-        } else {
-            resolve_env(
-                &ctx.printer,
-                spec,
-                &preferences,
-                &upgrade,
-                &selected,
-                &config,
-                &cache_dir,
-            )?
-        };
-        lock.environments.insert(
-            spec.name.clone(),
-            LockedEnvironment {
-                runtime: spec.runtime.clone(),
-                python_version: spec.python_version.clone(),
-                inputs_hash: desired::env_inputs_hash(env, runtime),
-                packages,
-            },
-        );
-    }
-    write_lock(ctx, &path, &lock)
-}
-
-/// Resolves one environment's requirements through its installer.
-fn resolve_env(
-    printer: &crate::report::Printer,
-    spec: &crate::desired::EnvSpec,
-    preferences: &[lockfile::LockedPackage],
-    upgrade: &Upgrade,
-    selected: &installer::Selected,
-    config: &installer::Config,
-    cache_dir: &std::path::Path,
-) -> Result<Vec<lockfile::LockedPackage>, CliError> {
-    printer.info(&format!(
-        "resolving env.{} ({} requirements)",
-        spec.name,
-        spec.packages.len()
-    ));
-    Ok(lockfile::resolve(&lockfile::ResolveRequest {
-        base: &BaseInterpreter {
-            executable: spec.interpreter.clone(),
-            version: spec.python_version.clone(),
-            implementation: spec.implementation.clone(),
+    // Resolution changes nothing in the home but its caches, whose entries
+    // are built aside and renamed into place: the home lock is not held
+    // while pip or uv work, which can take minutes.
+    drop(opened);
+    let lock = lockfile::build(
+        &inputs,
+        &lockfile::Options {
+            existing: existing.as_ref(),
+            upgrade: &upgrade,
+            selected: &selected,
+            config: &config,
+            cache_dir: &cache_dir,
+            jobs,
+            cancel: &CANCEL,
+            progress: &Progress(&ctx.printer),
         },
-        requirements: &spec.packages,
-        preferences,
-        upgrade,
-        selected,
-        config,
-        cache_dir,
-        environment: &spec.name,
-        cancel: &CANCEL,
-    })?)
-}
+    )
+    .map_err(|mut errors| match errors.len() {
+        1 => CliError::Resolve(errors.remove(0)),
+        _ => CliError::Many(errors.into_iter().map(|e| Box::new(e) as _).collect()),
+    })?;
 
-/// Writes the lock and says what it did.
-fn write_lock(ctx: &Context, path: &std::path::Path, lock: &Lock) -> Result<Outcome, CliError> {
-    let changed = lockfile::write(path, lock)?;
+    let changed = lockfile::write(&path, &lock)?;
     match ctx.printer.format {
         Format::Json => ctx.printer.json(&json!({
             "path": path,
@@ -196,6 +123,17 @@ fn write_lock(ctx: &Context, path: &std::path::Path, lock: &Lock) -> Result<Outc
         }),
     }
     Ok(Outcome::Success)
+}
+
+/// Progress lines on stderr.
+struct Progress<'a>(&'a Printer);
+
+impl lockfile::Progress for Progress<'_> {
+    fn resolving(&self, environment: &str, requirements: usize) {
+        self.0.info(&format!(
+            "resolving env.{environment} ({requirements} requirements)"
+        ));
+    }
 }
 
 /// Installs the managed runtimes that resolution needs and that are not in

@@ -174,21 +174,6 @@ fn stderr_suffix(stderr: &str) -> String {
 /// Runs the probe under `python`, within `timeout`.
 pub(crate) fn run(python: &Path, timeout: Duration) -> Result<ProbeInfo, Problem> {
     let deadline = Instant::now() + timeout;
-    // A child with a `pre_exec` hook (ours: the death signal) is started by
-    // the C library's `execvp`, which runs a file that is neither a binary
-    // nor a `#!` script with `/bin/sh`. A candidate found on disk must
-    // never be run as a shell script: refuse it as the kernel would.
-    #[cfg(unix)]
-    if let Ok(mut file) = std::fs::File::open(python) {
-        let mut head = [0u8; 4];
-        let n = std::io::Read::read(&mut file, &mut head).unwrap_or(0);
-        if !(head[..n].starts_with(b"\x7fELF") || head[..n].starts_with(b"#!")) {
-            return Err(Problem::Spawn {
-                transient: false,
-                message: std::io::Error::from_raw_os_error(8).to_string(),
-            });
-        }
-    }
     let mut command = Command::new(python);
     command
         .args(["-E", "-s", "-S", "-c", SCRIPT])

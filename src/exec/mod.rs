@@ -121,13 +121,6 @@ pub enum ApplyError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Registry(#[from] RegistryError),
-
-    #[error("the registry serial cannot be incremented past {serial}")]
-    #[diagnostic(
-        code(apply::serial_overflow),
-        help("the registry is corrupt; move `registry.json` aside to start over")
-    )]
-    SerialOverflow { serial: u64 },
 }
 
 /// Why one step failed.
@@ -289,12 +282,7 @@ pub fn apply(
 
     // Commit: the new registry, then the asides go.
     let mut next = commit::next_registry(registry, changes, settings.owner);
-    let serial = registry
-        .serial
-        .checked_add(1)
-        .ok_or(ApplyError::SerialOverflow {
-            serial: registry.serial,
-        })?;
+    let serial = store::next_serial(registry)?;
     journal.prepare_commit(serial)?;
     crate::failpoint::crash_point("before-registry-commit");
     if let Err(e) = store::save(settings.home, &mut next, settings.lock) {

@@ -1,5 +1,5 @@
 //! The inputs hash that ties a lock entry to the manifest (compared by
-//! `reconcile::desired_state`), and the comparison of a lock with what is
+//! `desired::build`), and the comparison of a lock with what is
 //! installed (`plan`). Pure functions: the caller observes, these compare.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -64,6 +64,13 @@
 //! See [`mod@resolve`]: existing pins are kept as constraints unless they are
 //! being upgraded or no longer satisfy the manifest.
 //!
+//! # Building
+//!
+//! [`build()`] (what `beep-python lock` calls) resolves every environment,
+//! in parallel up to `--jobs`; pip runs from one cached resolver
+//! environment per base interpreter, `<home>/cache/resolvers/<key>/`
+//! ([`RESOLVERS`]), built once, atomically, with pip's bytecode compiled.
+//!
 //! Invariants:
 //!
 //! - The file is replaced atomically (temporary file in the same folder,
@@ -73,22 +80,25 @@
 //!   are PEP 508 names (stored PEP 503 normalized), versions are PEP 440
 //!   versions, hashes are `sha256:` and 64 hex digits.
 
+pub mod build;
 mod compare;
 mod format;
 pub mod pylock;
 pub mod resolve;
+pub mod resolvers;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use miette::{NamedSource, SourceSpan};
 use serde::{Deserialize, Serialize};
 
+pub use build::{Inputs, Options, Progress, Target, build};
 pub use compare::{PackageDiff, inputs_hash, package_diff};
 pub use format::{HEADER, parse, render};
 pub use pylock::PylockError;
 pub use resolve::{ResolveError, ResolveRequest, Upgrade, resolve};
+pub use resolvers::RESOLVERS;
 
 /// The lock file's name, next to the manifest.
 pub const LOCK_FILE: &str = "beep-python.lock";
@@ -146,7 +156,7 @@ pub struct LockedEnvironment {
     /// The version of the interpreter it was resolved for, `3.11.9`.
     pub python_version: String,
     /// The hash of the environment's manifest inputs, computed by the
-    /// caller (see [`inputs_hash`]); compared by `reconcile::desired_state` to decide whether the entry
+    /// caller (see [`inputs_hash`]); compared by `desired::build` to decide whether the entry
     /// still applies.
     pub inputs_hash: String,
     /// Sorted by normalized name, one entry per name.
@@ -267,32 +277,19 @@ pub fn write(path: &Path, lock: &Lock) -> Result<bool, LockError> {
     Ok(true)
 }
 
+/// The lock keeps the mode it had (it is committed and read by everyone:
+/// not the 0600 of a fresh temporary file), else 0644.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{LOCK_FILE}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    // A lock is committed and read by everyone: not the 0600 of a fresh
-    // temporary file, but what the file had, or 0644.
     #[cfg(unix)]
-    {
+    let mode = {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
+        std::fs::metadata(path)
             .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0o644);
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    }
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+            .unwrap_or(0o644)
+    };
+    #[cfg(not(unix))]
+    let mode = 0o644;
+    crate::files::write_atomic(path, bytes, crate::files::Durability::Durable, Some(mode))
 }
 
 #[cfg(test)]

@@ -8,26 +8,27 @@
 //!     --no-header --no-annotate -o <out.txt> <requirements.in> [-c <constraints.txt>]
 //! ```
 //!
-//! - pip runs from a throwaway virtual environment made from the base
-//!   interpreter ([`crate::venv::create`] and
-//!   [`crate::venv::seed_pip_cached`], the pip wheel the base bundles, from
-//!   `<home>/cache/wheels`), in a temporary folder under `<home>/cache`:
-//!   the base's own pip may be missing, old or externally managed, and the
-//!   environment being locked may not exist yet. pip ≥ 23 is required (its
-//!   `--report` format is stable from then on). Making the environment
-//!   costs milliseconds (links into the wheel cache); most of a pip
-//!   resolution is pip importing itself, without cached bytecode in a new
-//!   environment. pip reads the sha256 of
-//!   the artifact it chose from the index (`download_info.archive_info`);
-//!   a local file (`find-links`) is hashed here when pip gives none.
+//! - pip runs from the resolver environment of the base interpreter, one
+//!   per base, kept in `<home>/cache/resolvers/` with pip's bytecode
+//!   compiled, and shared by every environment and every run (see
+//!   [`super::resolvers`]): the base's own pip may be missing, old or
+//!   externally managed, and the environment being locked may not exist
+//!   yet. pip ≥ 23 is required (its `--report` format is stable from then
+//!   on). pip reads the sha256 of the artifact it chose from the index
+//!   (`download_info.archive_info`); a local file (`find-links`) is hashed
+//!   here when pip gives none.
 //! - uv resolves for the base interpreter's platform and `X.Y`; it hashes
 //!   every artifact of each pinned version, so a uv lock lists all of them.
 //! - The index flags are the installer module's own (`installer::tool_command`):
 //!   resolution sees the same index, find-links and offline setting as the
 //!   install that follows. The user's pip and uv configuration still applies.
 //! - The child runs through the installer's machinery: bounded output tail,
-//!   the failing requirement read from it, cancellation within ~50 ms. A
+//!   the failing requirement read from it, cancellation within
+//!   [`crate::process::POLL`], its whole process group stopped with it. A
 //!   failure shows the tool's last lines.
+//! - [`resolve`] blocks its thread until the installer is done, so several
+//!   environments resolve in parallel on several threads
+//!   ([`super::build()`]).
 //!
 //! # Minimal churn
 //!
@@ -63,7 +64,7 @@ use sha2::{Digest, Sha256};
 
 use super::LockedPackage;
 use crate::installer::{self, Config, InstallError, Kind, Selected};
-use crate::venv::{self, BaseInterpreter, CreateOptions, Seeded, VenvError, normalize_name};
+use crate::venv::{self, BaseInterpreter, VenvError, normalize_name};
 
 /// Which pins `lock` may move.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -99,7 +100,7 @@ pub struct ResolveRequest<'a> {
 }
 
 /// The oldest pip whose `--report` we read.
-const MIN_PIP: &str = "23";
+pub(super) const MIN_PIP: &str = "23";
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ResolveError {
@@ -201,6 +202,11 @@ pub enum ResolveError {
         url: Option<String>,
     },
 
+    /// `pylock = "FILE"`: the file cannot give this environment's pins.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pylock(#[from] super::pylock::PylockError),
+
     #[error("resolving environment `{environment}` was cancelled")]
     #[diagnostic(code(lock::cancelled))]
     Cancelled { environment: String },
@@ -273,7 +279,7 @@ pub fn resolve(req: &ResolveRequest) -> Result<Vec<LockedPackage>, ResolveError>
 
     let resolver = match req.selected.kind {
         Kind::Pip => Resolver::Pip {
-            python: throwaway_pip(req, &scratch.path().join("venv"))?,
+            python: super::resolvers::python(req)?,
         },
         Kind::Uv => Resolver::Uv,
     };
@@ -351,56 +357,8 @@ fn parses_safely(requirement: &str) -> bool {
     !(end < trimmed.len() && matches!(last, Some('.' | '-' | '_')))
 }
 
-/// Makes the throwaway environment pip resolves from; returns its
-/// interpreter.
-fn throwaway_pip(req: &ResolveRequest, path: &Path) -> Result<PathBuf, ResolveError> {
-    let venv_error = |source| ResolveError::Venv {
-        environment: req.environment.to_string(),
-        source,
-    };
-    let env_vars = BTreeMap::new();
-    let layout = venv::create(
-        path,
-        req.base,
-        &CreateOptions {
-            name: "beep-python-resolve",
-            system_site_packages: false,
-            env_vars: &env_vars,
-        },
-    )
-    .map_err(venv_error)?;
-    let wheels = req.cache_dir.join("wheels");
-    match venv::seed_pip_cached(&layout, req.base, Some(&wheels)).map_err(venv_error)? {
-        Seeded::Wheel { pip_version } => {
-            let old = match (
-                pep440_rs::Version::from_str(&pip_version),
-                pep440_rs::Version::from_str(MIN_PIP),
-            ) {
-                (Ok(have), Ok(min)) => have < min,
-                _ => false,
-            };
-            if old {
-                return Err(ResolveError::OldPip {
-                    environment: req.environment.to_string(),
-                    version: pip_version,
-                });
-            }
-        }
-        // Whatever `ensurepip` installed; too old a pip fails on `--report`
-        // and its last lines say so.
-        Seeded::Ensurepip => {}
-        Seeded::Unavailable { reason } => {
-            return Err(ResolveError::NoPip {
-                environment: req.environment.to_string(),
-                reason,
-            });
-        }
-    }
-    Ok(layout.python)
-}
-
 enum Resolver {
-    /// pip, run from this throwaway environment's interpreter.
+    /// pip, run from the resolver environment's interpreter.
     Pip {
         python: PathBuf,
     },

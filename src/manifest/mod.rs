@@ -23,11 +23,11 @@ pub mod resolve;
 pub mod schema;
 pub mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::{Diagnostics, SourceFile};
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 
 /// The file name looked for when no `--manifest` is given.
 pub const MANIFEST_FILE: &str = "beep-python.toml";
@@ -239,15 +239,14 @@ pub enum ManifestError {
     #[diagnostic(code(manifest::io))]
     Read(#[source] std::io::Error),
 
-    #[error("`{}` is not valid UTF-8", path.display())]
-    #[diagnostic(code(manifest::encoding), help("save the manifest as UTF-8"))]
-    NotUtf8 { path: PathBuf },
-
-    /// Every problem found, errors and warnings, in file order.
+    /// Every problem found, errors and warnings, in file order. They are
+    /// related diagnostics, so that every command that loads the manifest
+    /// (`plan`, `apply`, ...) shows each with its place, as `validate` does.
     #[error("`{}` has {count} error{s}", path.display(), count = diagnostics.error_count(), s = if diagnostics.error_count() == 1 { "" } else { "s" })]
     #[diagnostic(code(manifest::invalid))]
     Invalid {
         path: PathBuf,
+        #[related]
         diagnostics: Diagnostics,
     },
 }
@@ -271,9 +270,7 @@ pub fn find(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, ManifestEr
 /// check the default locations of environments against explicit paths.
 pub fn load(path: &Path, home: &Path) -> Result<Checked, ManifestError> {
     let bytes = fs_err::read(path).map_err(ManifestError::Read)?;
-    let text = String::from_utf8(bytes).map_err(|_| ManifestError::NotUtf8 {
-        path: path.to_path_buf(),
-    })?;
+    let (text, encoding) = decode(&bytes);
     let dir = path
         .parent()
         .map(|p| {
@@ -292,7 +289,56 @@ pub fn load(path: &Path, home: &Path) -> Result<Checked, ManifestError> {
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| path.to_path_buf());
     let source = SourceFile::new(shown.display().to_string(), text);
-    check(source, path, &dir, home)
+    check_with(source, path, &dir, home, encoding)
+}
+
+/// How many bytes that are not UTF-8 are pointed at, at most: the fix (save
+/// the file as UTF-8) is the same for all of them.
+const MAX_ENCODING_DIAGNOSTICS: usize = 10;
+
+/// The manifest's text, with each byte sequence that is not UTF-8 replaced
+/// by U+FFFD, and an error pointing at each (so it has a line and a column).
+/// The rest of the file is still checked, so that every other problem shows
+/// too.
+fn decode(bytes: &[u8]) -> (String, Diagnostics) {
+    let mut diagnostics = Diagnostics::default();
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return (text.to_string(), diagnostics);
+    }
+    let mut text = String::with_capacity(bytes.len());
+    let mut places: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            let start = text.len();
+            text.push(char::REPLACEMENT_CHARACTER);
+            let hex: Vec<String> = chunk
+                .invalid()
+                .iter()
+                .map(|b| format!("0x{b:02X}"))
+                .collect();
+            places.push((start..text.len(), hex.join(" ")));
+        }
+    }
+    let total = places.len();
+    for (i, (span, bytes)) in places
+        .into_iter()
+        .take(MAX_ENCODING_DIAGNOSTICS)
+        .enumerate()
+    {
+        let more = total - MAX_ENCODING_DIAGNOSTICS.min(total);
+        let message = if i + 1 == MAX_ENCODING_DIAGNOSTICS && more > 0 {
+            format!("the manifest is not valid UTF-8 (and {more} more places after this one)")
+        } else {
+            "the manifest is not valid UTF-8".to_string()
+        };
+        diagnostics.push(
+            Diagnostic::error("manifest::encoding", message)
+                .label(span, format!("not UTF-8: {bytes}"))
+                .help("save the manifest as UTF-8 (for example `iconv -f latin1 -t utf-8`)"),
+        );
+    }
+    (text, diagnostics)
 }
 
 /// Parses and validates manifest text. The library entry point for tests and
@@ -303,7 +349,17 @@ pub fn check(
     dir: &Path,
     home: &Path,
 ) -> Result<Checked, ManifestError> {
-    let mut diagnostics = Diagnostics::default();
+    check_with(source, path, dir, home, Diagnostics::default())
+}
+
+/// [`check`], adding to problems already found (in reading the file).
+fn check_with(
+    source: SourceFile,
+    path: &Path,
+    dir: &Path,
+    home: &Path,
+    mut diagnostics: Diagnostics,
+) -> Result<Checked, ManifestError> {
     let manifest = parse::parse(&source, path, dir, &mut diagnostics);
     if let Some(manifest) = &manifest {
         validate::validate(manifest, home, &mut diagnostics);
@@ -335,14 +391,16 @@ impl Manifest {
 
     /// The template chain of `template`, nearest first, stopping at a cycle
     /// or an unknown name (which [`validate`] reports).
+    /// Linear in the chain's length, however deep.
     pub fn template_chain<'a>(&'a self, template: &str) -> Vec<&'a Template> {
         let mut chain: Vec<&Template> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         let mut next = Some(template);
         while let Some(name) = next {
             let Some(t) = self.templates.get(name) else {
                 break;
             };
-            if chain.iter().any(|seen| seen.name.value == t.name.value) {
+            if !seen.insert(t.name.value.as_str()) {
                 break;
             }
             chain.push(t);

@@ -13,7 +13,7 @@
 //! - env vars are merged from the root template down, the environment
 //!   winning; `system-site-packages` likewise.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use super::{Environment, EnvironmentKind, Manifest};
@@ -56,28 +56,113 @@ pub fn runtime_of<'a>(manifest: &'a Manifest, env: &'a Environment) -> Option<&'
     manifest.default_runtime().map(|r| r.value.as_str())
 }
 
+/// The runtime each template gives the environments that use it (its own,
+/// else the nearest in its `extends` chain), computed for all templates in
+/// one pass: each template is looked at once, however long the chains, so
+/// that asking for every environment of a large manifest stays linear.
+/// Templates in a cycle or extending an unknown name without a runtime map
+/// to `None` (validation reports those).
+pub fn template_runtimes(manifest: &Manifest) -> HashMap<&str, Option<&str>> {
+    let mut known: HashMap<&str, Option<&str>> = HashMap::with_capacity(manifest.templates.len());
+    for start in manifest.templates.keys() {
+        // Walk up until a template whose answer is known or that has a
+        // runtime; everything walked over gets that answer.
+        let mut walked: Vec<&str> = Vec::new();
+        let mut on_walk: HashSet<&str> = HashSet::new();
+        let mut current = Some(start.as_str());
+        let answer = loop {
+            let Some(name) = current else { break None };
+            if let Some(answer) = known.get(name) {
+                break *answer;
+            }
+            let Some(template) = manifest.templates.get(name) else {
+                break None;
+            };
+            if !on_walk.insert(name) {
+                break None; // a cycle
+            }
+            walked.push(name);
+            if let Some(runtime) = &template.runtime {
+                break Some(runtime.value.as_str());
+            }
+            current = template.extends.as_ref().map(|e| e.value.as_str());
+        };
+        for name in walked {
+            known.insert(name, answer);
+        }
+    }
+    known
+}
+
+/// [`runtime_of`] with the answers of [`template_runtimes`] at hand.
+pub fn runtime_with<'a>(
+    manifest: &'a Manifest,
+    env: &'a Environment,
+    templates: &HashMap<&'a str, Option<&'a str>>,
+) -> Option<&'a str> {
+    if let Some(r) = &env.runtime {
+        return Some(&r.value);
+    }
+    if let Some(template) = &env.template
+        && let Some(Some(runtime)) = templates.get(template.value.as_str())
+    {
+        return Some(runtime);
+    }
+    manifest.default_runtime().map(|r| r.value.as_str())
+}
+
 /// Where an environment lives: its `path` relative to the manifest's folder
-/// (`~/` is the user's home), or `<home>/environments/<name>`. Normalized
-/// lexically, without touching the disk, so that it can be compared before
-/// anything exists.
+/// (`~` and `~/...` are the user's home folder, as a shell expands them), or
+/// `<home>/environments/<name>`. Normalized lexically, without touching the
+/// disk, so that it can be compared before anything exists. The manifest
+/// must have passed validation, which refuses the paths [`expand_path`]
+/// cannot expand.
 pub fn environment_path(manifest: &Manifest, env: &Environment, home: &Path) -> PathBuf {
     match &env.path {
-        Some(p) => {
-            let raw = p.value.trim();
-            let joined = match raw.strip_prefix("~/") {
-                Some(rest) => user_home().join(rest),
-                None => manifest.dir.join(raw),
-            };
-            normalize(&joined)
-        }
+        Some(p) => expand_path(&p.value, &manifest.dir)
+            .unwrap_or_else(|_| normalize(&manifest.dir.join(p.value.trim()))),
         None => normalize(&home.join("environments").join(&env.name.value)),
     }
 }
 
-fn user_home() -> PathBuf {
+/// Why a `path` written in the manifest cannot be expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathProblem {
+    /// `~user/...`: another user's home folder.
+    OtherUser(String),
+    /// `~` with neither `HOME` nor `USERPROFILE` set.
+    NoUserHome,
+}
+
+/// A `path` as written, made absolute: `~` alone or followed by a separator
+/// is the user's home folder (from `HOME`, or `USERPROFILE` on Windows), as a
+/// shell expands it; anything else is relative to `dir` (the manifest's
+/// folder). `~user` forms are refused rather than guessed, and so is `~`
+/// without a home: neither ever becomes a folder literally named `~`.
+pub fn expand_path(raw: &str, dir: &Path) -> Result<PathBuf, PathProblem> {
+    let raw = raw.trim();
+    let Some(after) = raw.strip_prefix('~') else {
+        return Ok(normalize(&dir.join(raw)));
+    };
+    let rest = match after.chars().next() {
+        None => "",
+        Some(c) if std::path::is_separator(c) => &after[c.len_utf8()..],
+        Some(_) => {
+            let user = after.split(std::path::is_separator).next().unwrap_or(after);
+            return Err(PathProblem::OtherUser(user.to_string()));
+        }
+    };
+    let home = user_home().ok_or(PathProblem::NoUserHome)?;
+    Ok(normalize(&home.join(rest)))
+}
+
+/// The user's home folder, as `~` means it: `HOME`, else (on Windows)
+/// `USERPROFILE`; `None` when neither is set.
+pub fn user_home() -> Option<PathBuf> {
     std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// Removes `.` and resolves `..` lexically.
@@ -113,23 +198,28 @@ fn resolve_one(manifest: &Manifest, env: &Environment, home: &Path) -> ResolvedE
         .map(|t| manifest.template_chain(&t.value))
         .unwrap_or_default();
 
+    // Sets beside the lists keep first-seen order without a quadratic
+    // `contains` over long template chains.
     let mut profiles: Vec<String> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for name in chain
         .iter()
         .rev()
         .flat_map(|t| t.profiles.iter())
         .chain(env.profiles.iter())
     {
-        if !profiles.contains(&name.value) {
+        if seen.insert(&name.value) {
             profiles.push(name.value.clone());
         }
     }
 
     let mut packages: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     let mut add = |req: &str| {
-        let req = req.trim().to_string();
-        if !packages.contains(&req) {
-            packages.push(req);
+        let req = req.trim();
+        if !seen.contains(req) {
+            seen.insert(req.to_string());
+            packages.push(req.to_string());
         }
     };
     for profile in &profiles {

@@ -712,6 +712,12 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
             Change::Runtime(_) => None,
         })
         .collect();
+    let declared_names: BTreeSet<&str> = inputs
+        .desired
+        .environments
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
     let mut in_use: Vec<(&Path, Option<&str>)> = inputs
         .desired
         .environments
@@ -721,12 +727,7 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
     for record in &inputs.registry.environments {
         let mine = record.owner.as_deref() == Some(inputs.owner);
         let changed = env_changes.contains_key(record.name.as_str());
-        let declared = inputs.targets.is_empty()
-            && inputs
-                .desired
-                .environments
-                .iter()
-                .any(|d| d.name == record.name);
+        let declared = inputs.targets.is_empty() && declared_names.contains(record.name.as_str());
         if mine && (changed || declared) {
             continue;
         }
@@ -736,6 +737,8 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
             None => in_use.push((Path::new(""), mine.then_some(record.runtime.as_str()))),
         }
     }
+    in_use.sort();
+    in_use.dedup();
     let used = |record: &RuntimeRecord, root: &Path| {
         in_use.iter().any(|(interpreter, name)| {
             (!interpreter.as_os_str().is_empty() && interpreter.starts_with(root))

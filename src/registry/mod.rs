@@ -106,6 +106,15 @@ pub enum RegistryError {
     )]
     NewerVersion { path: PathBuf, version: u32 },
 
+    #[error("the registry's serial {serial} cannot be incremented")]
+    #[diagnostic(
+        code(registry::serial_exhausted),
+        help(
+            "nothing was changed; only a hand-edited `registry.json` gets here: set its `serial` to a small number (backups are ordered apart from it)"
+        )
+    )]
+    SerialExhausted { serial: u64 },
+
     #[error("another beep-python is using this home: {}", holder.as_ref().map_or_else(|| "the holder is unknown".to_string(), |h| h.to_string()))]
     #[diagnostic(
         code(registry::locked),
@@ -116,4 +125,10 @@ pub enum RegistryError {
         holder: Option<Holder>,
         waited: Duration,
     },
+}
+
+impl From<std::io::Error> for RegistryError {
+    fn from(e: std::io::Error) -> Self {
+        RegistryError::Io(e)
+    }
 }

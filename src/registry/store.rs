@@ -8,17 +8,29 @@
 //!   the old one, and the folder is fsynced. A crash at any point leaves
 //!   either the old or the new file, whole.
 //! - Before it is replaced, the old version is kept in `backups/` (a hard
-//!   link, so it costs nothing); the newest [`KEEP_BACKUPS`] are kept.
+//!   link, so it costs nothing) as `registry.<N>.json`; the newest
+//!   [`KEEP_BACKUPS`] are kept.
+//! - Backups are ordered by `N`, a number the store gives each backup as it
+//!   makes it (one more than the largest in `backups/`), not by the serial
+//!   inside: a serial can go back (a registry restored by hand, a recovery),
+//!   and ordering by it once let pruning delete the newest backups and
+//!   recovery pick a stale one. `N` is compared and incremented as a decimal
+//!   string of any length, so it cannot wrap either. (Homes written before
+//!   this named backups by serial; those names read as older numbers of the
+//!   same sequence.)
 //! - A corrupt or truncated `registry.json` is recovered from the newest
 //!   valid backup, with a warning naming both files; when there is none,
 //!   loading fails and nothing is written. A registry that existed is never
 //!   silently replaced by an empty one, and the corrupt file itself is kept
 //!   in `backups/` when the next write replaces it.
+//! - A registry whose numbers are impossible is corrupt like one that does
+//!   not parse: `version` 0 (or not a whole number), or a `serial` that
+//!   cannot be incremented ([`u64::MAX`]). The serial only ever moves by
+//!   [`next_serial`], which refuses to wrap.
 //! - A registry of a newer format version is refused, not "recovered".
 //! - Writing requires holding the home lock ([`HomeLock`]), which the type
 //!   system enforces.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fs_err as fs;
@@ -59,40 +71,138 @@ fn parse_registry(bytes: &[u8]) -> Result<Registry, Unusable> {
     // Look at the version before the shape: a newer format may have any shape.
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| Unusable::Corrupt(e.to_string()))?;
-    match value.get("version").and_then(serde_json::Value::as_u64) {
-        Some(v) if v > u64::from(REGISTRY_VERSION) => {
-            return Err(Unusable::Newer(u32::try_from(v).unwrap_or(u32::MAX)));
-        }
-        Some(_) => {}
+    match value.get("version") {
         None => return Err(Unusable::Corrupt("no `version` field".into())),
+        Some(v) => match v.as_u64() {
+            Some(v) if v > u64::from(REGISTRY_VERSION) => {
+                return Err(Unusable::Newer(u32::try_from(v).unwrap_or(u32::MAX)));
+            }
+            Some(0) => {
+                return Err(Unusable::Corrupt(
+                    "`version` is 0; registry versions start at 1".into(),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                return Err(Unusable::Corrupt(format!(
+                    "`version` is {v}, not a whole number"
+                )));
+            }
+        },
     }
-    serde_json::from_value(value).map_err(|e| Unusable::Corrupt(e.to_string()))
+    let registry: Registry =
+        serde_json::from_value(value).map_err(|e| Unusable::Corrupt(e.to_string()))?;
+    if registry.serial == u64::MAX {
+        return Err(Unusable::Corrupt(format!(
+            "`serial` is {}, which cannot be incremented",
+            registry.serial
+        )));
+    }
+    Ok(registry)
 }
 
-/// Numbered backups, newest first.
+/// The serial the next write of `registry` gets: one more, never wrapping.
+/// The largest serial, [`u64::MAX`], is never written, because a registry
+/// holding it could not be written again (and is read as corrupt).
+pub fn next_serial(registry: &Registry) -> Result<u64, RegistryError> {
+    registry
+        .serial
+        .checked_add(1)
+        .filter(|next| *next < u64::MAX)
+        .ok_or(RegistryError::SerialExhausted {
+            serial: registry.serial,
+        })
+}
+
+/// The number of a backup, `N` in `registry.<N>.json`: decimal digits of
+/// any length, compared as the number they write (leading zeros do not
+/// count), so that incrementing it never wraps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BackupNumber(String);
+
+impl BackupNumber {
+    fn parse(digits: &str) -> Option<Self> {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let trimmed = digits.trim_start_matches('0');
+        Some(Self(
+            if trimmed.is_empty() { "0" } else { trimmed }.to_string(),
+        ))
+    }
+
+    fn first() -> Self {
+        Self("1".to_string())
+    }
+
+    fn next(&self) -> Self {
+        let mut digits = self.0.clone().into_bytes();
+        let mut i = digits.len();
+        loop {
+            if i == 0 {
+                digits.insert(0, b'1');
+                break;
+            }
+            i -= 1;
+            if digits[i] == b'9' {
+                digits[i] = b'0';
+            } else {
+                digits[i] += 1;
+                break;
+            }
+        }
+        Self(String::from_utf8(digits).expect("ASCII digits"))
+    }
+
+    /// The file name: at least 12 digits, as backups were always named.
+    fn file_name(&self) -> String {
+        format!("registry.{:0>12}.json", self.0)
+    }
+}
+
+impl Ord for BackupNumber {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.len(), &self.0).cmp(&(other.0.len(), &other.0))
+    }
+}
+
+impl PartialOrd for BackupNumber {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Numbered backups, newest (largest number) first.
 fn backups(home: &Home) -> Result<Vec<PathBuf>, RegistryError> {
+    Ok(numbered_backups(home)?
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect())
+}
+
+fn numbered_backups(home: &Home) -> Result<Vec<(BackupNumber, PathBuf)>, RegistryError> {
     let dir = home.backups_dir();
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(RegistryError::Io(e)),
     };
-    let mut numbered: Vec<(u64, PathBuf)> = Vec::new();
+    let mut numbered: Vec<(BackupNumber, PathBuf)> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(RegistryError::Io)?;
         let name = entry.file_name();
-        let Some(serial) = name
+        let Some(number) = name
             .to_str()
             .and_then(|n| n.strip_prefix("registry."))
             .and_then(|n| n.strip_suffix(".json"))
-            .and_then(|n| n.parse::<u64>().ok())
+            .and_then(BackupNumber::parse)
         else {
             continue;
         };
-        numbered.push((serial, entry.path()));
+        numbered.push((number, entry.path()));
     }
-    numbered.sort_by_key(|(serial, _)| std::cmp::Reverse(*serial));
-    Ok(numbered.into_iter().map(|(_, p)| p).collect())
+    numbered.sort_by(|(a, _), (b, _)| b.cmp(a));
+    Ok(numbered)
 }
 
 /// Loads the registry of `home`; an empty one if there has never been one.
@@ -157,7 +267,7 @@ pub fn save(home: &Home, registry: &mut Registry, _lock: &HomeLock) -> Result<()
 
     let mut next = registry.clone();
     next.version = REGISTRY_VERSION;
-    next.serial = registry.serial + 1;
+    next.serial = next_serial(registry)?;
     if next.lineage.is_nil() {
         next.lineage = uuid::Uuid::new_v4();
     }
@@ -165,23 +275,16 @@ pub fn save(home: &Home, registry: &mut Registry, _lock: &HomeLock) -> Result<()
         .map_err(|e| RegistryError::Io(std::io::Error::other(e)))?;
     text.push(b'\n');
 
-    let mut temp = tempfile::Builder::new()
-        .prefix(".registry.")
-        .suffix(".tmp")
-        .tempfile_in(root)
-        .map_err(|e| RegistryError::Io(io_at(e, root)))?;
-    temp.write_all(&text)
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| RegistryError::Io(io_at(e, temp.path())))?;
-
-    crate::failpoint::hit("registry-before-rename").map_err(RegistryError::Io)?;
-
-    keep_backup(home, &path)?;
-
-    // The temporary file is deleted on drop if this fails.
-    temp.persist(&path)
-        .map_err(|e| RegistryError::Io(io_at(e.error, &path)))?;
-    sync_dir(root)?;
+    crate::files::write_atomic_then(
+        &path,
+        &text,
+        crate::files::Durability::Durable,
+        None,
+        || {
+            crate::failpoint::hit("registry-before-rename").map_err(RegistryError::Io)?;
+            keep_backup(home, &path)
+        },
+    )?;
 
     crate::failpoint::hit("registry-after-rename").map_err(RegistryError::Io)?;
     prune_backups(home)?;
@@ -198,7 +301,10 @@ fn keep_backup(home: &Home, path: &Path) -> Result<(), RegistryError> {
     let dir = home.backups_dir();
     fs::create_dir_all(&dir).map_err(RegistryError::Io)?;
     let name = match current {
-        Ok(r) => format!("registry.{:012}.json", r.serial),
+        Ok(_) => numbered_backups(home)?
+            .first()
+            .map_or_else(BackupNumber::first, |(newest, _)| newest.next())
+            .file_name(),
         // Evidence of what went wrong is user data too: keep it, apart from
         // the numbered backups so that recovery never picks it.
         Err(_) => format!(
@@ -208,6 +314,8 @@ fn keep_backup(home: &Home, path: &Path) -> Result<(), RegistryError> {
     };
     let backup = dir.join(name);
     if backup.exists() {
+        // Two corrupt files in the same instant of the clock: the first is
+        // kept already.
         return Ok(());
     }
     // A hard link is atomic and free; the rename that follows leaves the old

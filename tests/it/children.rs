@@ -20,45 +20,12 @@ use beep_python::installer::{self, Config, InstallError, Kind, Request, Selected
 use beep_python::process::{self, RUN_VAR};
 
 use crate::common::{beep, isolate_installers, stderr};
+use crate::lock_speed::{system_python, uv_available};
 
 /// How long anything here may take on a loaded machine before the test
 /// gives up. Never a measure of speed: every wait ends as soon as its
 /// condition holds.
 const PATIENCE: Duration = Duration::from_secs(180);
-
-/// A real interpreter, chosen at run time: the base of `python3` on `PATH`
-/// (CI's `python3` is a venv's), else Debian's `/usr/bin/python3.11`.
-#[track_caller]
-pub fn system_python() -> PathBuf {
-    let from_path = Command::new("python3")
-        .args([
-            "-c",
-            "import os, sys; print(os.path.realpath(getattr(sys, '_base_executable', sys.executable)))",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    from_path
-        .into_iter()
-        .chain([PathBuf::from("/usr/bin/python3.11")])
-        .find(|p| p.is_file())
-        .expect("these tests need a real Python: `python3` on PATH or /usr/bin/python3.11")
-}
-
-/// uv on `PATH`; under `CI=true` its absence fails the test.
-fn uv_available() -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("uv").is_file()));
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "uv is not on PATH (CI installs it with .ci/run)"
-        );
-        eprintln!("note: `uv` is not on PATH; skipping this uv test");
-    }
-    found
-}
 
 /// `<dir>/beep_slow-1.0.tar.gz`: an sdist whose in-tree build backend
 /// starts a sleeping child, writes `<backend pid> <child pid>` to

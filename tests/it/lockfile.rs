@@ -241,11 +241,12 @@ fn resolution_gives_exact_versions_and_the_sha256_of_the_wheels() {
             "{}",
             selected.kind
         );
-        // The scratch space is gone: nothing but the pip wheel cache stays.
+        // The scratch space is gone: nothing but the pip wheel cache and
+        // the resolver environments (pip's) stays.
         let left: Vec<_> = std::fs::read_dir(tmp.path().join("cache"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "wheels")
+            .filter(|n| n != "wheels" && n != beep_python::lockfile::RESOLVERS)
             .collect();
         assert!(left.is_empty(), "{}: left behind {left:?}", selected.kind);
     }
