@@ -357,6 +357,7 @@ mod tests {
             version: "1.0.0".into(),
             url: None,
             hashes: vec![format!("sha256:{sha}")],
+            files: Vec::new(),
         };
         let Lookup::Found(found) = sources.find(&package, &AtomicBool::new(false)) else {
             panic!("not found");

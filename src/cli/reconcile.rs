@@ -56,6 +56,19 @@ pub struct PlanArgs {
     /// `runtime.NAME`); repeatable.
     #[arg(long, value_name = "ADDR")]
     pub replace: Vec<String>,
+    /// How installed files are checked against each environment's
+    /// inventory: `cheap` (existence, size, time; the default) or `full`
+    /// (every file hashed).
+    #[arg(long, value_enum, default_value_t = Refresh::Cheap, value_name = "HOW")]
+    pub refresh: Refresh,
+}
+
+/// `--refresh`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Refresh {
+    #[default]
+    Cheap,
+    Full,
 }
 
 #[derive(Debug, clap::Args)]
@@ -178,6 +191,7 @@ pub(super) struct Request<'a> {
     pub(super) replace: &'a [String],
     pub(super) flags: LockFlags,
     pub(super) mode: Mode,
+    pub(super) depth: observe::Depth,
 }
 
 /// The desired state and the plan for `loaded`.
@@ -218,7 +232,7 @@ pub(super) fn compute(
         "observation started {probes_run} Python process{}",
         if probes_run == 1 { "" } else { "es" }
     ));
-    let observed = observe::observe(&desired, &loaded.registry, &loaded.owner);
+    let observed = observe::observe_to(&desired, &loaded.registry, &loaded.owner, request.depth);
     let changes = plan::diff(&plan::Inputs {
         owner: &loaded.owner,
         desired: &desired,
@@ -249,9 +263,13 @@ pub(super) fn compute(
     Ok((desired, changes))
 }
 
+/// Whether applying `change` runs pip or uv: building or updating an
+/// environment without a lock (a locked one is installed natively).
 fn needs_installer(change: &Change) -> bool {
     match change {
-        Change::Environment(e) => e.action.builds(),
+        Change::Environment(e) => {
+            e.action.builds() && e.action.spec().is_some_and(|s| s.locked.is_none())
+        }
         Change::Runtime(_) => false,
     }
 }
@@ -293,6 +311,10 @@ pub fn plan(ctx: &Context, args: &PlanArgs) -> Result<Outcome, CliError> {
             replace: &args.replace,
             flags: args.lock,
             mode: Mode::Apply,
+            depth: match args.refresh {
+                Refresh::Cheap => observe::Depth::Cheap,
+                Refresh::Full => observe::Depth::Full,
+            },
         },
     )?;
     print_plan(&ctx.printer, &changes)?;
@@ -353,6 +375,7 @@ pub(super) fn apply_opened(
                     replace: &args.replace,
                     flags: args.lock,
                     mode: Mode::Apply,
+                    depth: observe::Depth::Cheap,
                 },
             )?;
             (changes, false)
@@ -437,6 +460,7 @@ pub fn destroy(ctx: &Context, args: &DestroyArgs) -> Result<Outcome, CliError> {
             replace: &[],
             flags: LockFlags::default(),
             mode: Mode::Destroy,
+            depth: observe::Depth::Cheap,
         },
     )?;
     print_plan(&ctx.printer, &changes)?;
@@ -504,6 +528,20 @@ pub(super) fn run_changes(
         owner: &loaded.owner,
         installer: &config,
         selected: &selected,
+        fetch: crate::fetch::Options {
+            allow_insecure_http: loaded.checked.manifest.settings.allow_insecure_http,
+            offline: config.offline,
+            ..crate::fetch::Options::default()
+        },
+        compile_bytecode: loaded.checked.manifest.settings.compile_bytecode,
+        unverified_record: loaded
+            .checked
+            .manifest
+            .settings
+            .unverified_record
+            .iter()
+            .map(|n| crate::venv::normalize_name(&n.value))
+            .collect(),
         jobs,
         cancel: &CANCEL,
         progress: &progress,
@@ -637,6 +675,7 @@ fn status_plan(ctx: &Context) -> Result<Option<(PathBuf, Vec<Change>)>, CliError
             replace: &[],
             flags: LockFlags::default(),
             mode: Mode::Apply,
+            depth: observe::Depth::Cheap,
         },
     )?;
     Ok(Some((loaded.owner, changes)))

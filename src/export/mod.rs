@@ -402,6 +402,7 @@ impl Gathered<'_> {
                 version: d.version.clone(),
                 url,
                 hashes,
+                files: Vec::new(),
             };
             pin.normalize();
             pins.push(pin);
@@ -759,6 +760,7 @@ impl Gathered<'_> {
                     manifest::Installer::Auto => return None,
                     manifest::Installer::Pip => "pip",
                     manifest::Installer::Uv => "uv",
+                    manifest::Installer::Native => "native",
                 };
                 Some(quote(text))
             }),

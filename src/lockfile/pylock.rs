@@ -276,6 +276,7 @@ fn pins_of(
             version,
             url,
             hashes,
+            files: Vec::new(),
         };
         pin.normalize();
         pins.push(pin);
@@ -449,6 +450,7 @@ x = 1
                     version: "1.0".into(),
                     url: Some("https://files.example/alpha_pkg-1.0-py3-none-any.whl".into()),
                     hashes: vec![format!("sha256:{}", sha('a'))],
+                    files: Vec::new(),
                 },
                 LockedPackage {
                     name: "beta".into(),
@@ -458,6 +460,7 @@ x = 1
                         format!("sha256:{}", sha('c')),
                         format!("sha256:{}", sha('d'))
                     ],
+                    files: Vec::new(),
                 },
             ]
         );
@@ -508,12 +511,14 @@ x = 1
                     version: "1.0".into(),
                     url: Some("https://files.example/alpha-1.0-py3-none-any.whl".into()),
                     hashes: vec![format!("sha256:{}", sha('a'))],
+                    files: Vec::new(),
                 },
                 LockedPackage {
                     name: "beta".into(),
                     version: "2.0".into(),
                     url: None,
                     hashes: vec![format!("sha256:{}", sha('b'))],
+                    files: Vec::new(),
                 },
             ],
         };

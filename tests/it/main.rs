@@ -38,6 +38,7 @@ mod schema;
 mod server;
 mod shell;
 mod truth;
+mod update;
 mod validate;
 mod venv;
 mod vscode;
