@@ -1,7 +1,7 @@
-//! Finding the file a locked package names, by its sha256: in local
-//! folders (the manifest's `find-links`), hashed here, or from the lock's
-//! `url` through the download cache. `bundle create` and `export --format
-//! pylock` use it.
+//! Finding the file a locked package names, by its sha256: in the download
+//! cache, in local folders (the manifest's `find-links`), hashed here, or
+//! from the lock's `url` through the download cache. `bundle create`,
+//! `export` and `export --format pylock` use it.
 //!
 //! A folder is listed once; only the files whose name says they are the
 //! package's (`<name>-<version>-...whl`, `<name>-<version>.tar.gz`, PEP 503
@@ -17,7 +17,7 @@ use std::sync::{Mutex, OnceLock};
 use sha2::{Digest, Sha256};
 
 use crate::fetch;
-use crate::lockfile::LockedPackage;
+use crate::lockfile::{LockedFile, LockedPackage};
 use crate::venv::normalize_name;
 
 /// Where artifacts are looked for.
@@ -94,18 +94,10 @@ impl ArtifactSources {
             }
         }
         let Some(url) = &package.url else {
-            return Lookup::Missing(if self.dirs.is_empty() {
-                "the lock has no url for it and the manifest names no `find-links` folder".into()
-            } else {
-                format!(
-                    "the lock has no url for it, and no file in {} has its sha256",
-                    self.dirs
-                        .iter()
-                        .map(|d| format!("`{}`", d.display()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            });
+            return Lookup::Missing(format!(
+                "the lock has no url for it, and {}",
+                self.searched()
+            ));
         };
         let name = url_file_name(url);
         let mut last_error = String::new();
@@ -142,6 +134,72 @@ impl ArtifactSources {
         Lookup::Missing(last_error)
     }
 
+    /// The artifact the lock names by `file` (its name, url and sha256):
+    /// the download cache by its sha256, else a local file of the package
+    /// with that sha256 (the one of the same name first), else its `url`.
+    /// What is found goes by the lock's name for it, which is the name the
+    /// native installer looks for in a `find-links` folder.
+    pub fn find_file(
+        &self,
+        package: &LockedPackage,
+        file: &LockedFile,
+        cancel: &AtomicBool,
+    ) -> Lookup {
+        let sha = file.sha256.to_ascii_lowercase();
+        let found = |path: PathBuf, url: Option<String>| {
+            Lookup::Found(Found {
+                path,
+                file_name: file.name.clone(),
+                sha256: sha.clone(),
+                url,
+            })
+        };
+        if let Some(path) = self.cache.get(&sha) {
+            return found(path, file.url.clone());
+        }
+        let mut local = self.candidates(&package.name, &package.version);
+        local.sort_by_key(|c| self::file_name(&c.path) != file.name);
+        for candidate in local {
+            if self.hash_of(&candidate.path).as_deref() == Some(sha.as_str()) {
+                return found(candidate.path.clone(), None);
+            }
+        }
+        let Some(url) = &file.url else {
+            return Lookup::Missing(format!(
+                "`{}` is not in the download cache, the lock has no url for it, and {}",
+                file.name,
+                self.searched()
+            ));
+        };
+        match fetch::fetch(
+            url,
+            &sha,
+            &self.cache,
+            &self.options,
+            &fetch::NoProgress,
+            cancel,
+        ) {
+            Ok(path) => found(path, Some(url.clone())),
+            Err(e) => Lookup::Missing(format!("`{}`: {e}", file.name)),
+        }
+    }
+
+    /// Where local files were looked for, for a message.
+    fn searched(&self) -> String {
+        if self.dirs.is_empty() {
+            "the manifest names no `find-links` folder".into()
+        } else {
+            format!(
+                "no file in {} has its sha256",
+                self.dirs
+                    .iter()
+                    .map(|d| format!("`{}`", d.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    }
+
     /// Every local file of `package` whose sha256 is one of its hashes.
     pub fn local(&self, package: &LockedPackage) -> Vec<Found> {
         let wanted: Vec<&str> = package
@@ -163,18 +221,20 @@ impl ArtifactSources {
             .collect()
     }
 
-    /// The sha256 (`sha256:<hex>`) of every local file that is an artifact
-    /// of `name` `version`, sorted: the hashes `export` records for a pin.
-    pub fn hashes_for(&self, name: &str, version: &str) -> Vec<String> {
-        let mut hashes: Vec<String> = self
-            .candidates(name, version)
+    /// Every local file that is an artifact of `name` `version`, hashed:
+    /// the artifacts `export` records for a pin.
+    pub fn files_for(&self, name: &str, version: &str) -> Vec<Found> {
+        self.candidates(name, version)
             .into_iter()
-            .filter_map(|c| self.hash_of(&c.path))
-            .map(|sha| format!("sha256:{sha}"))
-            .collect();
-        hashes.sort();
-        hashes.dedup();
-        hashes
+            .filter_map(|c| {
+                Some(Found {
+                    sha256: self.hash_of(&c.path)?,
+                    file_name: file_name(&c.path),
+                    path: c.path.clone(),
+                    url: None,
+                })
+            })
+            .collect()
     }
 
     fn candidates(&self, name: &str, version: &str) -> Vec<&Candidate> {

@@ -28,11 +28,16 @@
 //!   `direct_url.json`, else the environment's own `beep-python.lock`
 //!   (same name and version), else the artifacts in `find-links` folders
 //!   (the owning manifests' and `export --find-links`); a pin with none is
-//!   exported without, listed, and the next `lock` completes it.
+//!   exported without, listed, and the next `lock` completes it. Each
+//!   artifact is recorded as `lock` records it (`files`: file name, an
+//!   index's url, sha256), and a local folder an artifact was found in
+//!   joins the exported `find-links`: the native installer, which installs
+//!   locked environments, finds such a file there by its name.
 //! - **Env vars** recorded by us (the marker's `built.env`), and
 //!   `system-site-packages` and `pip` as built.
 //! - **Settings** (installer, index, find-links, offline, mirrors) of the
-//!   manifests that own the exported environments, where they agree.
+//!   manifests that own the exported environments, where they agree (and
+//!   the folders above added to `find-links`).
 //!
 //! The manifest text is checked by the same checker as `validate` before
 //! anything is written, and the lock's inputs hashes are computed from it,
@@ -48,7 +53,7 @@ use crate::bundle::ArtifactSources;
 use crate::diagnostic::SourceFile;
 use crate::discover::PyvenvCfg;
 use crate::fetch;
-use crate::lockfile::{self, Lock, LockedEnvironment, LockedPackage, LockedRuntime};
+use crate::lockfile::{self, Lock, LockedEnvironment, LockedFile, LockedPackage, LockedRuntime};
 use crate::manifest::{self, MANIFEST_FILE, Manifest, RuntimeSource, resolve};
 use crate::registry::model::{BuiltFrom, EnvironmentRecord, RuntimeKind};
 use crate::registry::{Home, Registry};
@@ -186,6 +191,9 @@ struct Gathered<'a> {
     notes: Vec<String>,
     /// The owning manifests, by their path (`None`: unreadable).
     owners: BTreeMap<PathBuf, Option<Manifest>>,
+    /// The local folders pins' artifacts were found in: they go into the
+    /// exported `find-links`, where the native installer looks for them.
+    artifact_dirs: BTreeSet<PathBuf>,
 }
 
 /// Builds the export (see the module docs). Writes nothing.
@@ -196,6 +204,7 @@ pub fn gather(req: &Request<'_>) -> Result<Export, ExportError> {
         envs: Vec::new(),
         notes: Vec::new(),
         owners: BTreeMap::new(),
+        artifact_dirs: BTreeSet::new(),
     };
     let mut folders: Vec<PathBuf> = Vec::new();
     if req.paths.is_empty() {
@@ -367,43 +376,56 @@ impl Gathered<'_> {
         let reached = closure(&roots, &dists);
         let mut pins = Vec::new();
         for d in dists.iter().filter(|d| reached.contains(&d.name)) {
-            let (mut hashes, mut url) = (Vec::new(), None);
+            let mut pin = LockedPackage::new(&d.name, &d.version, Vec::new());
             match &d.direct_url {
                 Some(DirectUrl::Archive {
-                    sha256: Some(sha), ..
-                }) => hashes.push(format!("sha256:{sha}")),
+                    url,
+                    sha256: Some(sha),
+                }) => pin.files.push(LockedFile {
+                    name: crate::bundle::url_file_name(url),
+                    url: is_remote(url).then(|| url.clone()),
+                    sha256: sha.to_ascii_lowercase(),
+                }),
                 // pip records no digest for a local file: the file is
                 // hashed, if it is still there.
                 Some(DirectUrl::Archive { url, sha256: None }) => {
-                    if let Some(sha) = url::Url::parse(url)
+                    if let Some(path) = url::Url::parse(url)
                         .ok()
                         .filter(|u| u.scheme() == "file")
                         .and_then(|u| u.to_file_path().ok())
-                        .and_then(|p| crate::bundle::sha256_file(&p).ok())
+                        && let Ok(sha) = crate::bundle::sha256_file(&path)
                     {
-                        hashes.push(format!("sha256:{sha}"));
+                        self.artifact_dirs
+                            .extend(path.parent().map(resolve::normalize));
+                        pin.files.push(LockedFile {
+                            name: crate::bundle::url_file_name(url),
+                            url: None,
+                            sha256: sha,
+                        });
                     }
                 }
                 _ => {}
             }
-            if hashes.is_empty()
+            if pin.files.is_empty()
                 && let Some(before) = locked_before
                     .iter()
                     .find(|p| p.name == d.name && p.version == d.version)
             {
-                hashes.clone_from(&before.hashes);
-                url.clone_from(&before.url);
+                pin = before.clone();
             }
-            if hashes.is_empty() {
-                hashes = sources.hashes_for(&d.name, &d.version);
+            if pin.files.is_empty() && pin.hashes.is_empty() {
+                for found in sources.files_for(&d.name, &d.version) {
+                    self.artifact_dirs
+                        .extend(found.path.parent().map(resolve::normalize));
+                    pin.files.push(LockedFile {
+                        name: found.file_name,
+                        url: None,
+                        sha256: found.sha256,
+                    });
+                }
             }
-            let mut pin = LockedPackage {
-                name: d.name.clone(),
-                version: d.version.clone(),
-                url,
-                hashes,
-                files: Vec::new(),
-            };
+            pin.hashes
+                .extend(pin.files.iter().map(|f| format!("sha256:{}", f.sha256)));
             pin.normalize();
             pins.push(pin);
         }
@@ -754,7 +776,7 @@ impl Gathered<'_> {
     fn settings(&mut self) -> Vec<(String, String)> {
         let manifests: Vec<Manifest> = self.owners.values().flatten().cloned().collect();
         let mut out: Vec<(String, String)> = Vec::new();
-        let keys: [(&str, SettingOf); 7] = [
+        let keys: [(&str, SettingOf); 6] = [
             ("installer", |m| {
                 let text = match m.settings.installer {
                     manifest::Installer::Auto => return None,
@@ -766,19 +788,6 @@ impl Gathered<'_> {
             }),
             ("index-url", |m| {
                 m.settings.index_url.as_ref().map(|u| quote(&u.value))
-            }),
-            ("find-links", |m| {
-                let links = crate::desired::installer_config(m).find_links;
-                (!links.is_empty()).then(|| {
-                    format!(
-                        "[{}]",
-                        links
-                            .iter()
-                            .map(|l| quote(l))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })
             }),
             ("offline", |m| {
                 m.settings.offline.then(|| "true".to_string())
@@ -799,6 +808,11 @@ impl Gathered<'_> {
                     .map(|v| quote(&absolute_location(m, &v.value)))
             }),
         ];
+        let disagree = |key: &str| {
+            format!(
+                "the manifests of these environments disagree on `settings.{key}`; it is left out"
+            )
+        };
         for (key, get) in keys {
             let values: BTreeSet<Option<String>> = manifests.iter().map(get).collect();
             match values.len() {
@@ -808,13 +822,57 @@ impl Gathered<'_> {
                         out.push((key.to_string(), value));
                     }
                 }
-                _ => self.notes.push(format!(
-                    "the manifests of these environments disagree on `settings.{key}`; it is left out"
-                )),
+                _ => self.notes.push(disagree(key)),
             }
+        }
+        // find-links: the owners' (where they agree), and every folder a
+        // pin's artifact was found in, so that the lock installs.
+        let owned: BTreeSet<Vec<String>> = manifests
+            .iter()
+            .map(|m| crate::desired::installer_config(m).find_links)
+            .collect();
+        let mut links: Vec<String> = Vec::new();
+        if owned.len() > 1 {
+            self.notes.push(disagree("find-links"));
+        } else {
+            links.extend(owned.into_iter().flatten());
+        }
+        for dir in &self.artifact_dirs {
+            let text = dir.display().to_string();
+            if !links.contains(&text) {
+                links.push(text);
+            }
+        }
+        if !links.is_empty() {
+            let at = out.iter().position(|(k, _)| k == "index-url").map_or(
+                out.iter()
+                    .position(|(k, _)| k == "installer")
+                    .map_or(0, |i| i + 1),
+                |i| i + 1,
+            );
+            out.insert(
+                at,
+                (
+                    "find-links".to_string(),
+                    format!(
+                        "[{}]",
+                        links
+                            .iter()
+                            .map(|l| quote(l))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            );
         }
         out
     }
+}
+
+/// Whether a URL is an index's (`http`, `https`): the lock records those,
+/// never a local `file:` URL.
+fn is_remote(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
 }
 
 /// How one `[settings]` key is read from a manifest, as TOML text.

@@ -201,14 +201,22 @@ fn export_of_a_foreign_venv_keeps_requested_packages_and_direct_urls() {
     );
     assert!(!lock.contains("setuptools"), "{lock}");
 
-    // Rebuilt where it was, from the export, with pip's own configuration
-    // pointing at the wheels (the foreign venv had no manifest to say so).
+    // Each artifact by name and sha256, and the folder they were found in
+    // (the foreign venv had no manifest to say so) is the export's
+    // `find-links`: the lock installs from it as it is.
+    assert!(
+        lock.contains(&format!(
+            "{{ name = \"gamma-3.1.0-py3-none-any.whl\", sha256 = \"{gamma_sha}\" }}"
+        )),
+        "{lock}"
+    );
+    assert!(
+        manifest.contains(&format!("find-links = [\"{}\"]", wheels.display())),
+        "{manifest}"
+    );
     std::fs::remove_dir_all(&venv).unwrap();
     let mut apply = p.cmd();
-    apply
-        .current_dir(p.path("machine"))
-        .env("PIP_FIND_LINKS", &wheels)
-        .env("UV_FIND_LINKS", &wheels);
+    apply.current_dir(p.path("machine"));
     expect_exit(apply, &["apply", "--locked", "--auto-approve"], 0);
     assert_eq!(crate::bundle::installed(&venv), before);
 }
