@@ -150,27 +150,10 @@ fn pylock(ctx: &Context, args: &ExportArgs) -> Result<Outcome, CliError> {
     );
     let mut files = Vec::new();
     for (name, env) in &lock.environments {
-        let text =
-            pylock::render(env, &out_dir, |package| {
-                let mut refs: Vec<pylock::ArtifactRef> = Vec::new();
-                if let (Some(url), [hash]) = (&package.url, package.hashes.as_slice()) {
-                    refs.push(pylock::ArtifactRef {
-                        name: crate::bundle::url_file_name(url),
-                        location: pylock::Location::Url(url.clone()),
-                        sha256: hash.trim_start_matches("sha256:").to_string(),
-                    });
-                } else {
-                    refs.extend(sources.local(package).into_iter().map(|found| {
-                        pylock::ArtifactRef {
-                            name: found.file_name,
-                            location: pylock::Location::Path(found.path),
-                            sha256: found.sha256,
-                        }
-                    }));
-                }
-                refs
-            })
-            .map_err(|e| CliError::many(vec![e]))?;
+        let text = pylock::render(env, &out_dir, |package| {
+            export::pylock_artifacts(package, &sources)
+        })
+        .map_err(|e| CliError::many(vec![e]))?;
         let file = out_dir.join(format!("pylock.{}.toml", name.replace('.', "-")));
         files.push((file, text));
     }

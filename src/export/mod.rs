@@ -1066,6 +1066,52 @@ fn render(settings: &[(String, String)], runtimes: &[RuntimeOut], envs: &[EnvOut
     out
 }
 
+/// The artifacts `export --format pylock` writes for `package`: each file
+/// the lock lists (by its url, else by the local file in `sources` with its
+/// sha256; one found nowhere is left out), or, for a lock from before
+/// `files`, its one `url` or the local files with one of its hashes.
+pub fn pylock_artifacts(
+    package: &LockedPackage,
+    sources: &ArtifactSources,
+) -> Vec<lockfile::pylock::ArtifactRef> {
+    use lockfile::pylock::{ArtifactRef, Location};
+    let local = sources.local(package);
+    let by_path = |found: &crate::bundle::Found| ArtifactRef {
+        name: found.file_name.clone(),
+        location: Location::Path(found.path.clone()),
+        sha256: found.sha256.clone(),
+    };
+    if !package.files.is_empty() {
+        return package
+            .files
+            .iter()
+            .filter_map(|file| match &file.url {
+                Some(url) => Some(ArtifactRef {
+                    name: file.name.clone(),
+                    location: Location::Url(url.clone()),
+                    sha256: file.sha256.clone(),
+                }),
+                None => local
+                    .iter()
+                    .filter(|f| f.sha256 == file.sha256)
+                    .min_by_key(|f| f.file_name != file.name)
+                    .map(|found| ArtifactRef {
+                        name: file.name.clone(),
+                        ..by_path(found)
+                    }),
+            })
+            .collect();
+    }
+    match (&package.url, package.hashes.as_slice()) {
+        (Some(url), [hash]) => vec![ArtifactRef {
+            name: crate::bundle::url_file_name(url),
+            location: Location::Url(url.clone()),
+            sha256: hash.trim_start_matches("sha256:").to_string(),
+        }],
+        _ => local.iter().map(by_path).collect(),
+    }
+}
+
 /// Writes the export into `dir`: `beep-python.toml` and `beep-python.lock`,
 /// neither replaced unless `force` (both checked before either is
 /// written).

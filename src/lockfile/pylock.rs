@@ -3,20 +3,27 @@
 //! - [`render`] writes one environment of `beep-python.lock` as a
 //!   `pylock.toml` (`export --format pylock`): each package with its
 //!   version and its artifacts, wheels under `[[packages.wheels]]`, an sdist
-//!   as `[packages.sdist]`, each with its `url` (an index's) or its `path`
-//!   (a local file, relative to the pylock's folder when under it) and its
-//!   sha256. Installers need a place to fetch each artifact from (uv refuses
-//!   an artifact with neither), so the caller finds them
-//!   ([`crate::bundle::ArtifactSources`]); a package with none is an error
+//!   as `[packages.sdist]`, each with its `name`, its `url` (an index's) or
+//!   its `path` (a local file, relative to the pylock's folder when under
+//!   it) and its sha256. The artifacts are the lock's `files` (every wheel
+//!   of every platform it lists, not only this machine's); installers need
+//!   a place to fetch each from (uv refuses an artifact with neither), so
+//!   the caller finds a local file for those with no url
+//!   ([`crate::export::pylock_artifacts`]); a package with none is an error
 //!   naming it.
 //! - [`read_pins`] reads a `pylock.toml` as the pins of an environment
 //!   (the manifest's `pylock = "FILE"`): `lock-version` 1.x; the file's
 //!   `environments` and `requires-python` must admit the environment's
 //!   Python on this machine; each package's `marker` is evaluated the same
 //!   way (packages for other platforms drop out); every artifact's sha256
-//!   becomes one of the pin's hashes, and an index URL its `url`. A package
-//!   from a folder or a VCS has no hash to check and is refused, as are a
-//!   package without a version and one named twice.
+//!   becomes one of the pin's hashes, and each artifact one of its `files`
+//!   (its `name`, or the last segment of its `url` or `path`; an index URL
+//!   as its `url`), so the native installer picks this machine's wheel
+//!   among them and a bundle each platform's. An artifact given by `path`
+//!   is found by its file name in the manifest's `find-links` (the lock
+//!   records no local paths). A package from a folder or a VCS has no hash
+//!   to check and is refused, as are a package without a version and one
+//!   named twice.
 //!
 //! The marker environment is this machine (os, architecture) with the
 //! environment's Python version; `platform_release` and `platform_version`
@@ -29,7 +36,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use super::{LockedEnvironment, LockedPackage};
+use super::{LockedEnvironment, LockedFile, LockedPackage};
 use crate::venv::normalize_name;
 
 /// What `created-by` says in the files we write.
@@ -124,9 +131,36 @@ struct RawPackage {
 
 #[derive(Deserialize)]
 struct RawArtifact {
+    name: Option<String>,
     url: Option<String>,
+    path: Option<String>,
     #[serde(default)]
     hashes: BTreeMap<String, String>,
+}
+
+impl RawArtifact {
+    /// Its file name: `name`, else the last segment of its `url` or
+    /// `path` (PEP 751 lets either stand for it).
+    fn file_name(&self) -> Option<String> {
+        if let Some(name) = self.name.as_deref().filter(|n| !n.is_empty()) {
+            return Some(name.to_string());
+        }
+        let from_url = self.url.as_deref().map(crate::bundle::url_file_name);
+        let from_path = self
+            .path
+            .as_deref()
+            .and_then(|p| p.rsplit(['/', '\\']).next())
+            .map(str::to_string);
+        from_url.or(from_path).filter(|n| !n.is_empty())
+    }
+
+    /// Its `url` when it is an index's (never a local `file:` URL).
+    fn remote_url(&self) -> Option<String> {
+        self.url
+            .as_deref()
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+            .map(str::to_string)
+    }
 }
 
 /// The pins `path` gives an environment of Python `python_version` on
@@ -249,10 +283,19 @@ fn pins_of(
             .chain(package.archive.as_ref())
             .collect();
         let mut hashes = Vec::new();
+        let mut files = Vec::new();
         for artifact in &artifacts {
             match artifact.hashes.get("sha256") {
                 Some(hex) if crate::fetch::is_sha256(hex) => {
-                    hashes.push(format!("sha256:{}", hex.to_ascii_lowercase()));
+                    let sha256 = hex.to_ascii_lowercase();
+                    hashes.push(format!("sha256:{sha256}"));
+                    if let Some(name) = artifact.file_name() {
+                        files.push(LockedFile {
+                            name,
+                            url: artifact.remote_url(),
+                            sha256,
+                        });
+                    }
                 }
                 Some(hex) => {
                     return Err(invalid(format!("`{name}`: `{hex}` is not a sha256 digest")));
@@ -267,16 +310,14 @@ fn pins_of(
         }
         let url = artifacts
             .iter()
-            .filter_map(|a| a.url.as_deref())
-            .find(|u| u.starts_with("https://") || u.starts_with("http://"))
-            .filter(|_| artifacts.len() == 1)
-            .map(str::to_string);
+            .find_map(|a| a.remote_url())
+            .filter(|_| artifacts.len() == 1);
         let mut pin = LockedPackage {
             name,
             version,
             url,
             hashes,
-            files: Vec::new(),
+            files,
         };
         pin.normalize();
         pins.push(pin);
@@ -450,8 +491,13 @@ x = 1
                     version: "1.0".into(),
                     url: Some("https://files.example/alpha_pkg-1.0-py3-none-any.whl".into()),
                     hashes: vec![format!("sha256:{}", sha('a'))],
-                    files: Vec::new(),
+                    files: vec![LockedFile {
+                        name: "alpha_pkg-1.0-py3-none-any.whl".into(),
+                        url: Some("https://files.example/alpha_pkg-1.0-py3-none-any.whl".into()),
+                        sha256: sha('a'),
+                    }],
                 },
+                // Each artifact by its name, or its path's last segment.
                 LockedPackage {
                     name: "beta".into(),
                     version: "3.0".into(),
@@ -460,7 +506,18 @@ x = 1
                         format!("sha256:{}", sha('c')),
                         format!("sha256:{}", sha('d'))
                     ],
-                    files: Vec::new(),
+                    files: vec![
+                        LockedFile {
+                            name: "beta-3.0-py3-none-any.whl".into(),
+                            url: None,
+                            sha256: sha('d'),
+                        },
+                        LockedFile {
+                            name: "beta-3.0.tar.gz".into(),
+                            url: None,
+                            sha256: sha('c'),
+                        },
+                    ],
                 },
             ]
         );
@@ -501,40 +558,69 @@ x = 1
 
     #[test]
     fn render_writes_what_read_pins_reads_back() {
+        let file = |name: &str, url: Option<&str>, c: char| LockedFile {
+            name: name.into(),
+            url: url.map(str::to_string),
+            sha256: sha(c),
+        };
+        let alpha_url = "https://files.example/alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl";
         let env = LockedEnvironment {
             runtime: "py".into(),
             python_version: "3.11.2".into(),
             inputs_hash: "sha256:00".into(),
             packages: vec![
+                // Every platform's wheel goes in, with its url.
                 LockedPackage {
                     name: "alpha".into(),
                     version: "1.0".into(),
-                    url: Some("https://files.example/alpha-1.0-py3-none-any.whl".into()),
-                    hashes: vec![format!("sha256:{}", sha('a'))],
-                    files: Vec::new(),
+                    url: None,
+                    hashes: vec![
+                        format!("sha256:{}", sha('a')),
+                        format!("sha256:{}", sha('e')),
+                    ],
+                    files: vec![
+                        file(
+                            "alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+                            Some(alpha_url),
+                            'a',
+                        ),
+                        file(
+                            "alpha-1.0-cp311-cp311-win_amd64.whl",
+                            Some("https://files.example/alpha-1.0-cp311-cp311-win_amd64.whl"),
+                            'e',
+                        ),
+                    ],
                 },
                 LockedPackage {
                     name: "beta".into(),
                     version: "2.0".into(),
                     url: None,
                     hashes: vec![format!("sha256:{}", sha('b'))],
-                    files: Vec::new(),
+                    files: vec![file("beta-2.0-py3-none-any.whl", None, 'b')],
                 },
             ],
         };
         let text = render(&env, Path::new("/out"), |p| {
-            vec![ArtifactRef {
-                name: format!("{}-{}-py3-none-any.whl", p.name, p.version),
-                location: match &p.url {
-                    Some(url) => Location::Url(url.clone()),
-                    None => Location::Path(PathBuf::from("/out/wheels/beta-2.0-py3-none-any.whl")),
-                },
-                sha256: p.hashes[0].trim_start_matches("sha256:").to_string(),
-            }]
+            p.files
+                .iter()
+                .map(|f| ArtifactRef {
+                    name: f.name.clone(),
+                    location: match &f.url {
+                        Some(url) => Location::Url(url.clone()),
+                        None => Location::Path(PathBuf::from("/out/wheels").join(&f.name)),
+                    },
+                    sha256: f.sha256.clone(),
+                })
+                .collect()
         })
         .unwrap();
         assert!(
             text.contains("path = \"wheels/beta-2.0-py3-none-any.whl\""),
+            "{text}"
+        );
+        assert!(text.contains(&format!("url = \"{alpha_url}\"")), "{text}");
+        assert!(
+            text.contains("name = \"alpha-1.0-cp311-cp311-win_amd64.whl\""),
             "{text}"
         );
         assert!(text.contains("requires-python = \"==3.11.*\""), "{text}");
