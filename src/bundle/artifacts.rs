@@ -434,4 +434,56 @@ mod tests {
         };
         assert!(reason.contains("no url"), "{reason}");
     }
+
+    #[test]
+    fn a_locked_file_is_found_by_its_sha256_and_goes_by_the_lock_s_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let wheels = dir.path().join("wheels");
+        std::fs::create_dir(&wheels).unwrap();
+        // Renamed on disk: found by its digest among the package's files.
+        let local = wheels.join("alpha-1.0-py3-none-any.whl");
+        std::fs::write(&local, b"local").unwrap();
+        let local_sha = sha256_file(&local).unwrap();
+        let cache = fetch::Cache::new(dir.path().join("cache"));
+        let sources = ArtifactSources::new(
+            vec![wheels.clone()],
+            cache.clone(),
+            fetch::Options {
+                offline: true,
+                ..fetch::Options::default()
+            },
+        );
+        let file = |name: &str, sha: &str| LockedFile {
+            name: name.into(),
+            url: None,
+            sha256: sha.into(),
+        };
+        let package = LockedPackage::new("alpha", "1.0", vec![]);
+        let cancel = AtomicBool::new(false);
+        let wanted = file("alpha-1.0-cp311-cp311-linux_x86_64.whl", &local_sha);
+        let Lookup::Found(found) = sources.find_file(&package, &wanted, &cancel) else {
+            panic!("not found");
+        };
+        assert_eq!(found.path, local);
+        assert_eq!(found.file_name, "alpha-1.0-cp311-cp311-linux_x86_64.whl");
+
+        // The download cache comes first, by digest alone.
+        std::fs::create_dir_all(cache.root()).unwrap();
+        std::fs::write(cache.path_of(&"c".repeat(64)), b"cached").unwrap();
+        let cached = file("alpha-1.0-py3-none-any.whl", &"c".repeat(64));
+        let Lookup::Found(found) = sources.find_file(&package, &cached, &cancel) else {
+            panic!("not found in the cache");
+        };
+        assert_eq!(found.path, cache.path_of(&"c".repeat(64)));
+
+        let absent = file("alpha-1.0-py3-none-any.whl", &"0".repeat(64));
+        let Lookup::Missing(reason) = sources.find_file(&package, &absent, &cancel) else {
+            panic!("found a file with another hash");
+        };
+        assert!(
+            reason.contains("`alpha-1.0-py3-none-any.whl` is not in the download cache")
+                && reason.contains("no file in"),
+            "{reason}"
+        );
+    }
 }

@@ -1,6 +1,14 @@
 //! `bundle create`: every artifact the lock names, found and verified, then
 //! one tar stream compressed with zstd into a temporary file beside the
 //! destination, renamed into place.
+//!
+//! Which wheels: for a pin whose lock entry lists its artifacts (`files`),
+//! the one [`crate::wheel::best_file`] picks for the environment's Python
+//! on each platform the bundle is for (this machine, and each
+//! `--platform`), so the native installer there finds exactly the file it
+//! looks for; a pin no listed wheel fits on one of those platforms is an
+//! error naming it and the platform. A lock written before `files` gives
+//! one artifact per pin, any with one of its hashes.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Write};
@@ -11,15 +19,17 @@ use sha2::{Digest, Sha256};
 
 use super::artifacts::{ArtifactSources, Lookup, url_file_name};
 use super::{
-    BUNDLE_VERSION, BundleError, INDEX_FILE, Index, RESTORE_FILE, RUNTIMES_DIR, RuntimeArtifact,
-    SUMS_FILE, WHEELS_DIR, WheelArtifact, restore, sha256_file, unhashed_pins,
+    BUNDLE_VERSION, BundleError, IMPLEMENTATION, INDEX_FILE, INPUTS_DIR, Index, InputFile,
+    RESTORE_FILE, RUNTIMES_DIR, RuntimeArtifact, SUMS_FILE, WHEELS_DIR, WheelArtifact, restore,
+    sha256_file, unhashed_pins,
 };
 use crate::fetch;
-use crate::lockfile::{LOCK_FILE, Lock};
+use crate::lockfile::{LOCK_FILE, Lock, LockedFile, LockedPackage};
 use crate::manifest::{MANIFEST_FILE, RuntimeSource};
 use crate::provision::RuntimeSpec;
 use crate::provision::catalog::Catalog;
 use crate::provision::platform::Platform;
+use crate::wheel;
 
 /// What to bundle, and where.
 pub struct CreateRequest<'a> {
@@ -37,6 +47,9 @@ pub struct CreateRequest<'a> {
     pub mirror: &'a dyn Fn(&str) -> String,
     /// Where wheels are found.
     pub sources: &'a ArtifactSources,
+    /// The manifest's input files (`pylock`): as the manifest writes the
+    /// path, and the file.
+    pub inputs: &'a [(String, PathBuf)],
     /// The download cache and how to reach the network.
     pub cache: &'a fetch::Cache,
     pub fetch_options: &'a fetch::Options,
@@ -151,60 +164,82 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, BundleError> {
         }
     }
 
-    // Wheels: one artifact per pin, shared by every environment pinning it.
-    let mut wheels: BTreeMap<String, WheelArtifact> = BTreeMap::new();
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    // Wheels: for each pin, the wheel the native installer picks on each
+    // platform the bundle is for (see [`wheel_platforms`]), among the
+    // artifacts the lock lists; a lock from before `files` gives one
+    // artifact with one of the pin's hashes. Each stored once, shared by
+    // every environment pinning it.
+    let platforms_for_wheels = wheel_platforms(req.other_platforms);
+    let mut wheels = Wheels::default();
     for (env, locked) in &req.lock.environments {
+        let version = crate::venv::major_minor(&locked.python_version).unwrap_or((3, 0));
         for package in &locked.packages {
             if req.cancel.load(Ordering::SeqCst) {
                 return Err(BundleError::Cancelled);
             }
-            if let Some(existing) = wheels.values_mut().find(|w| {
-                w.name == package.name
-                    && w.version == package.version
-                    && package.hashes.contains(&format!("sha256:{}", w.sha256))
-            }) {
-                if !existing.environments.contains(env) {
-                    existing.environments.push(env.clone());
+            let pin = format!("`{}=={}` (env.{env})", package.name, package.version);
+            if package.files.is_empty() {
+                if !wheels.share(env, |w| {
+                    w.name == package.name
+                        && w.version == package.version
+                        && package.hashes.contains(&format!("sha256:{}", w.sha256))
+                }) {
+                    let found = req.sources.find(package, req.cancel);
+                    wheels.add(env, package, &pin, found, &mut entries, &mut missing);
                 }
                 continue;
             }
-            match req.sources.find(package, req.cancel) {
-                Lookup::Found(found) => {
-                    let file = format!("{WHEELS_DIR}/{}", found.file_name);
-                    // Two artifacts with one name and different bytes
-                    // cannot sit in one find-links folder.
-                    if let Some(other) = files.get(&file)
-                        && *other != found.sha256
-                    {
-                        missing.push(format!(
-                            "`{}=={}` (env.{env}): its file `{}` has other bytes than the one of the same name already bundled",
-                            package.name, package.version, found.file_name
-                        ));
-                        continue;
-                    }
-                    files.insert(file.clone(), found.sha256.clone());
-                    entries.push(Entry {
-                        name: file.clone(),
-                        source: Source::File(found.path),
-                    });
-                    wheels.insert(
-                        file.clone(),
-                        WheelArtifact {
-                            file,
-                            sha256: found.sha256,
-                            name: package.name.clone(),
-                            version: package.version.clone(),
-                            environments: vec![env.clone()],
-                        },
-                    );
+            let mut chosen: Vec<&LockedFile> = Vec::new();
+            for platform in &platforms_for_wheels {
+                match wheel::best_file(&package.files, IMPLEMENTATION, version, platform) {
+                    Some(file) if !chosen.contains(&file) => chosen.push(file),
+                    Some(_) => {}
+                    None => missing.push(format!(
+                        "{pin}: no wheel the lock lists fits Python {}.{} on {platform} (it lists {})",
+                        version.0,
+                        version.1,
+                        package
+                            .files
+                            .iter()
+                            .map(|f| format!("`{}`", f.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
                 }
-                Lookup::Missing(reason) => missing.push(format!(
-                    "`{}=={}` (env.{env}): {reason}",
-                    package.name, package.version
-                )),
+            }
+            for file in chosen {
+                if !wheels.share(env, |w| w.sha256 == file.sha256) {
+                    let found = req.sources.find_file(package, file, req.cancel);
+                    wheels.add(env, package, &pin, found, &mut entries, &mut missing);
+                }
             }
         }
+    }
+    // The manifest's input files, as they are now (the lock's inputs hash
+    // covers them: `bundle create` has checked that it matches).
+    let mut inputs = Vec::new();
+    for (n, (path, file)) in req.inputs.iter().enumerate() {
+        let sha256 = match sha256_file(file) {
+            Ok(sha) => sha,
+            Err(e) => {
+                missing.push(format!("`{path}` (`{}`): {e}", file.display()));
+                continue;
+            }
+        };
+        let base = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let inside = format!("{INPUTS_DIR}/{n}-{base}");
+        entries.push(Entry {
+            name: inside.clone(),
+            source: Source::File(file.clone()),
+        });
+        inputs.push(InputFile {
+            path: path.clone(),
+            file: inside,
+            sha256,
+        });
     }
     if !missing.is_empty() {
         return Err(BundleError::Missing { missing });
@@ -217,7 +252,8 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, BundleError> {
         created_at: jiff::Timestamp::now(),
         platforms,
         runtimes,
-        wheels: wheels.into_values().collect(),
+        wheels: wheels.by_file.into_values().collect(),
+        inputs,
     };
     let index_text = serde_json::to_string_pretty(&index).unwrap_or_default() + "\n";
     let restore_text = restore::text(&index, req.lock);
@@ -285,6 +321,90 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, BundleError> {
     })
 }
 
+/// The platforms a bundle's wheels are for: this machine as the native
+/// installer sees it, the platform runtimes are provisioned for
+/// (`BEEP_PYTHON_PLATFORM`, when set), and each `--platform`.
+fn wheel_platforms(others: &[Platform]) -> Vec<Platform> {
+    let mut platforms = vec![wheel::tags::this_machine()];
+    platforms.extend(Platform::from_env_or_detect().ok());
+    platforms.extend(others.iter().cloned());
+    let mut unique: Vec<Platform> = Vec::new();
+    for platform in platforms {
+        if !unique.contains(&platform) {
+            unique.push(platform);
+        }
+    }
+    unique
+}
+
+/// The wheels going into a bundle, by their path inside it.
+#[derive(Default)]
+struct Wheels {
+    by_file: BTreeMap<String, WheelArtifact>,
+}
+
+impl Wheels {
+    /// Adds `env` to the wheel already bundled that `same` picks; whether
+    /// there was one.
+    fn share(&mut self, env: &str, same: impl Fn(&WheelArtifact) -> bool) -> bool {
+        match self.by_file.values_mut().find(|w| same(w)) {
+            Some(existing) => {
+                if !existing.environments.iter().any(|e| e == env) {
+                    existing.environments.push(env.to_string());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds what looking for one artifact of `package` found, or says why
+    /// it is missing.
+    fn add(
+        &mut self,
+        env: &str,
+        package: &LockedPackage,
+        pin: &str,
+        lookup: Lookup,
+        entries: &mut Vec<Entry>,
+        missing: &mut Vec<String>,
+    ) {
+        let found = match lookup {
+            Lookup::Found(found) => found,
+            Lookup::Missing(reason) => {
+                missing.push(format!("{pin}: {reason}"));
+                return;
+            }
+        };
+        let file = format!("{WHEELS_DIR}/{}", found.file_name);
+        // Two artifacts with one name and different bytes cannot sit in
+        // one find-links folder.
+        if let Some(other) = self.by_file.get(&file) {
+            if other.sha256 != found.sha256 {
+                missing.push(format!(
+                    "{pin}: its file `{}` has other bytes than the one of the same name already bundled",
+                    found.file_name
+                ));
+            }
+            return;
+        }
+        entries.push(Entry {
+            name: file.clone(),
+            source: Source::File(found.path),
+        });
+        self.by_file.insert(
+            file.clone(),
+            WheelArtifact {
+                file,
+                sha256: found.sha256,
+                name: package.name.clone(),
+                version: package.version.clone(),
+                environments: vec![env.to_string()],
+            },
+        );
+    }
+}
+
 fn expected_sha<'a>(index: &'a Index, file: &str) -> Option<&'a str> {
     index
         .runtimes
@@ -297,6 +417,13 @@ fn expected_sha<'a>(index: &'a Index, file: &str) -> Option<&'a str> {
                 .iter()
                 .find(|w| w.file == file)
                 .map(|w| w.sha256.as_str())
+        })
+        .or_else(|| {
+            index
+                .inputs
+                .iter()
+                .find(|i| i.file == file)
+                .map(|i| i.sha256.as_str())
         })
 }
 

@@ -11,30 +11,49 @@
 //! RESTORE.md            the steps to rebuild, for a person
 //! beep-python.toml      the manifest
 //! beep-python.lock      its lock (it must match the manifest)
+//! inputs/<n>-<file>     each environment's `pylock` file (part of the lock's inputs)
 //! runtimes/<file>       every interpreter archive the lock names, per platform asked for
-//! wheels/<file>         one artifact per locked package (a wheel, or what the lock pins)
+//! wheels/<file>         per locked package, its wheel for each platform (by the lock's file name)
 //! ```
 //!
 //! Invariants:
 //!
+//! - Which artifacts: for each pin, the wheel the native installer picks
+//!   ([`crate::wheel::best_file`]) among the artifacts the lock lists
+//!   (`files`), for the environment's Python on every platform the bundle
+//!   is for (this machine and each `--platform`); stored under the lock's
+//!   file name. A lock from before `files` gives one artifact per pin.
 //! - Every artifact is found by its sha256 and verified before it goes in
-//!   ([`ArtifactSources`]): from the lock's `url` (through the download cache,
-//!   [`crate::fetch`]), or from the manifest's `find-links` folders, hashed
-//!   here. A pin with no artifact anywhere is an error naming it; nothing is
-//!   written then.
+//!   ([`ArtifactSources`]): the download cache, the manifest's `find-links`
+//!   folders (hashed here), or the lock's `url` (through the download
+//!   cache, [`crate::fetch`]). A pin with no artifact anywhere, or with no
+//!   listed wheel for one of the platforms, is an error naming it; nothing
+//!   is written then.
 //! - Reading a bundle ([`open`]) goes through [`crate::archive`]'s safe
 //!   extraction, then checks it whole before anything uses it: every file
 //!   listed in `SHA256SUMS` with that digest and nothing unlisted, a known
-//!   `bundle.json`, a lock that parses, a manifest that validates, every
+//!   `bundle.json`, a lock that parses, a manifest that validates where it
+//!   will be (its `find-links` folders may be missing: see below), every
 //!   artifact's sha256 one the lock names, and every locked package and
-//!   runtime present. A failure names the file.
-//! - `apply --bundle` matches artifacts by sha256 only: runtime archives go
-//!   into the content-addressed download cache (`<home>/cache/downloads/<sha256>`,
-//!   which provisioning consults before any URL), wheels stay in the
-//!   extracted `wheels/` folder, which becomes the installer's only
-//!   `find-links`, with the index off (`pip --no-index --require-hashes`,
-//!   `uv --offline --no-index`). An installer that looks wheels up by
-//!   sha256 itself gets [`Opened::wheel`].
+//!   runtime present. A failure names the file. `apply --bundle` also
+//!   checks, before anything changes, that this machine's interpreter
+//!   build and each pin's wheel for this machine are inside
+//!   ([`Opened::platform_gaps`], [`Opened::wheel_gaps`]).
+//! - `apply --bundle` matches artifacts by sha256 only. Interpreter
+//!   archives and wheels go into the content-addressed download cache
+//!   (`<home>/cache/downloads/<sha256>`), which provisioning and the
+//!   native installer consult before anything else; the extracted
+//!   `wheels/` folder is the only `find-links` and the index is off; the
+//!   manifest's local `find-links` folders that do not exist on this
+//!   machine are made, holding the bundle's wheels
+//!   ([`Opened::restore_find_links`]), so the restored project validates
+//!   and later runs of `apply --locked` need neither the bundle nor a
+//!   network.
+//! - The manifest's `pylock` files are part of the lock's inputs, so they
+//!   travel too (`inputs/`) and are put back where the manifest names them.
+//!   `apply --bundle` writes the manifest, the lock and these files only
+//!   where no file is; one that exists with other bytes is refused before
+//!   anything is written.
 //! - The bundle file is written to a temporary file beside `--out` and
 //!   renamed into place; an existing file is replaced only with `--force`.
 //!
@@ -77,6 +96,13 @@ pub const RESTORE_FILE: &str = "RESTORE.md";
 pub const RUNTIMES_DIR: &str = "runtimes";
 /// The folder of wheels (and other package artifacts) inside a bundle.
 pub const WHEELS_DIR: &str = "wheels";
+/// The folder of the manifest's other input files (`pylock`) inside a
+/// bundle.
+pub const INPUTS_DIR: &str = "inputs";
+
+/// The implementation wheels are chosen for: the lock does not record an
+/// environment's, and the runtimes beep-python provisions are CPython.
+const IMPLEMENTATION: &str = "cpython";
 
 /// `bundle.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +115,21 @@ pub struct Index {
     pub platforms: Vec<String>,
     pub runtimes: Vec<RuntimeArtifact>,
     pub wheels: Vec<WheelArtifact>,
+    /// Files the manifest names that the lock's inputs hash covers
+    /// (`pylock`); absent from bundles made before they were carried.
+    #[serde(default)]
+    pub inputs: Vec<InputFile>,
+}
+
+/// A file the manifest names, put back where it names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// As the manifest writes it (relative to the manifest's folder, or
+    /// absolute).
+    pub path: String,
+    /// Its path inside the bundle (`inputs/<n>-<file>`).
+    pub file: String,
+    pub sha256: String,
 }
 
 /// One interpreter archive.
@@ -159,7 +200,7 @@ pub enum BundleError {
     #[diagnostic(
         code(bundle::missing_artifact),
         help(
-            "nothing was written; an artifact is found by the lock's `url` (through the download cache) or by its sha256 in the manifest's `find-links` folders: add the folder that holds it to `settings.find-links`, or lock with pip, which records each artifact's url"
+            "nothing was written; an artifact is found by its sha256 in the download cache or in the manifest's `find-links` folders, or by the lock's `url`: add the folder that holds it to `settings.find-links`, or run `beep-python lock` again, which records every artifact with its url (uv lists the wheels of every platform)"
         )
     )]
     Missing { missing: Vec<String> },
@@ -211,7 +252,7 @@ pub enum BundleError {
             "nothing was changed; run `apply --bundle` in an empty folder (it writes the bundle's manifest and lock there), or pass `--manifest` with a path where no manifest is yet"
         )
     )]
-    ProjectDiffers { path: PathBuf, file: &'static str },
+    ProjectDiffers { path: PathBuf, file: String },
 
     #[error(transparent)]
     #[diagnostic(transparent)]

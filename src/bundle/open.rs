@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::{
-    BUNDLE_VERSION, BundleError, INDEX_FILE, Index, RuntimeArtifact, SUMS_FILE, WHEELS_DIR,
-    is_plain_relative, sha256_file,
+    BUNDLE_VERSION, BundleError, IMPLEMENTATION, INDEX_FILE, INPUTS_DIR, Index, RuntimeArtifact,
+    SUMS_FILE, WHEELS_DIR, is_plain_relative, sha256_file,
 };
 use crate::archive::{self, Format, Limits};
-use crate::diagnostic::SourceFile;
+use crate::diagnostic::{Diagnostics, Severity, SourceFile};
 use crate::fetch;
 use crate::lockfile::{self, LOCK_FILE, Lock};
-use crate::manifest::{self, MANIFEST_FILE, ManifestError};
+use crate::manifest::{self, MANIFEST_FILE};
 
 /// A bundle, extracted and checked whole. The scratch folder goes when
 /// this is dropped.
@@ -28,6 +28,8 @@ pub struct Opened {
     pub lock: Lock,
     /// Lowercase sha256 to the extracted wheel.
     wheels: HashMap<String, PathBuf>,
+    /// The manifest's local `find-links` folders, where it will be.
+    pub find_links: Vec<PathBuf>,
 }
 
 /// How much a bundle may unpack to: far more than an interpreter archive
@@ -39,9 +41,16 @@ const LIMITS: Limits = Limits {
 };
 
 /// Extracts `bundle` into a new folder under `scratch` and checks it (see
-/// the module docs of [`super`]). `home` places the manifest's default
-/// environment folders for its validation.
-pub fn open(bundle: &Path, scratch: &Path, home: &Path) -> Result<Opened, BundleError> {
+/// the module docs of [`super`]). The manifest is validated as if it were
+/// in `project` (where `apply --bundle` puts it), with `home`'s default
+/// environment folders; its local `find-links` folders need not exist
+/// (`apply --bundle` restores the missing ones from the bundle's wheels).
+pub fn open(
+    bundle: &Path,
+    scratch: &Path,
+    home: &Path,
+    project: &Path,
+) -> Result<Opened, BundleError> {
     let not_a_bundle = |reason: &str| BundleError::NotABundle {
         path: bundle.to_path_buf(),
         reason: reason.to_string(),
@@ -152,7 +161,10 @@ pub fn open(bundle: &Path, scratch: &Path, home: &Path) -> Result<Opened, Bundle
         let hash = format!("sha256:{}", wheel.sha256);
         let named = lock.environments.values().any(|e| {
             e.packages.iter().any(|p| {
-                p.name == wheel.name && p.version == wheel.version && p.hashes.contains(&hash)
+                p.name == wheel.name
+                    && p.version == wheel.version
+                    && (p.hashes.contains(&hash)
+                        || p.files.iter().any(|f| f.sha256 == wheel.sha256))
             })
         });
         if !named {
@@ -236,24 +248,65 @@ pub fn open(bundle: &Path, scratch: &Path, home: &Path) -> Result<Opened, Bundle
         });
     }
 
-    // The manifest is one this beep-python accepts.
-    let manifest_path = root.join(MANIFEST_FILE);
-    if let Err(e) = manifest::check(
-        SourceFile::new(MANIFEST_FILE, manifest_text.clone()),
-        &manifest_path,
-        root,
-        home,
-    ) {
-        let rendered = match &e {
-            ManifestError::Invalid { diagnostics, .. } => diagnostics
-                .iter()
-                .map(|d| crate::report::render(d, false))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            other => other.to_string(),
-        };
-        return Err(BundleError::InvalidManifest { rendered });
+    // The manifest is one this beep-python accepts, where it will be (as
+    // `manifest::check`, but keeping the manifest when the only errors
+    // are find-links folders to restore).
+    let manifest_path = project.join(MANIFEST_FILE);
+    let source = SourceFile::new(MANIFEST_FILE, manifest_text.clone());
+    let mut diagnostics = Diagnostics::default();
+    let parsed = manifest::parse::parse(&source, &manifest_path, project, &mut diagnostics);
+    if let Some(parsed) = &parsed {
+        manifest::validate::validate(parsed, home, &mut diagnostics);
     }
+    let diagnostics = diagnostics.finish(&source);
+    let errors: Vec<String> = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error && d.code != RESTORED_FIND_LINKS)
+        .map(|d| crate::report::render(d, false))
+        .collect();
+    let Some(parsed) = parsed.filter(|_| errors.is_empty()) else {
+        return Err(BundleError::InvalidManifest {
+            rendered: errors.join("\n"),
+        });
+    };
+    // The files the manifest names that the bundle carries: each one the
+    // manifest names, and none it names missing.
+    let named: BTreeSet<String> = parsed
+        .environments
+        .values()
+        .filter_map(|e| e.pylock.as_ref())
+        .map(|p| p.value.trim().to_string())
+        .collect();
+    for input in &index.inputs {
+        if !input.file.starts_with(&format!("{INPUTS_DIR}/")) || !named.contains(&input.path) {
+            return Err(tampered(
+                &input.file,
+                format!(
+                    "is not a file the bundle's manifest names (it says it is `{}`)",
+                    input.path
+                ),
+            ));
+        }
+        check_listed(&sums, &input.file, &input.sha256).map_err(|p| tampered(&input.file, p))?;
+    }
+    let lacking: Vec<String> = named
+        .iter()
+        .filter(|path| !index.inputs.iter().any(|i| i.path == **path))
+        .map(|path| format!("`{path}`, the `pylock` file the manifest names"))
+        .collect();
+    if !lacking.is_empty() {
+        return Err(BundleError::Incomplete {
+            bundle: bundle.to_path_buf(),
+            missing: lacking,
+            platform_hint: None,
+        });
+    }
+    let find_links = crate::desired::installer_config(&parsed)
+        .find_links
+        .into_iter()
+        .filter(|l| !l.contains("://"))
+        .map(PathBuf::from)
+        .collect();
 
     Ok(Opened {
         dir,
@@ -263,8 +316,13 @@ pub fn open(bundle: &Path, scratch: &Path, home: &Path) -> Result<Opened, Bundle
         lock_text,
         lock,
         wheels,
+        find_links,
     })
 }
+
+/// The diagnostic of a `find-links` folder that does not exist: `apply
+/// --bundle` makes it, from the bundle's wheels.
+const RESTORED_FIND_LINKS: &str = "manifest::missing-find-links";
 
 fn check_listed(sums: &BTreeMap<String, String>, file: &str, sha: &str) -> Result<(), String> {
     match sums.get(file) {
@@ -346,6 +404,111 @@ impl Opened {
             }
         }
         gaps
+    }
+
+    /// The input files the bundle carries (`pylock`): where each goes
+    /// for a manifest in `project`, the extracted file, and its path as
+    /// the manifest writes it.
+    pub fn input_files(&self, project: &Path) -> Vec<(PathBuf, PathBuf, String)> {
+        self.index
+            .inputs
+            .iter()
+            .map(|i| {
+                (
+                    crate::manifest::resolve::normalize(&project.join(&i.path)),
+                    self.root().join(&i.file),
+                    i.path.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The pins whose wheel for this machine the bundle lacks: for a pin
+    /// whose lock entry lists its artifacts, the native installer here
+    /// takes the best-fitting one ([`crate::wheel::best_file`]), and a
+    /// bundle made for other platforms may not hold it.
+    pub fn wheel_gaps(&self) -> Vec<String> {
+        let machine = crate::wheel::tags::this_machine();
+        let mut gaps = Vec::new();
+        for (env, locked) in &self.lock.environments {
+            let version = crate::venv::major_minor(&locked.python_version).unwrap_or((3, 0));
+            for package in locked.packages.iter().filter(|p| !p.files.is_empty()) {
+                let pin = format!("`{}=={}` (env.{env})", package.name, package.version);
+                match crate::wheel::best_file(&package.files, IMPLEMENTATION, version, &machine) {
+                    Some(file) if self.wheel(&file.sha256).is_some() => {}
+                    Some(file) => {
+                        gaps.push(format!("{pin}: its wheel for {machine}, `{}`", file.name))
+                    }
+                    None => gaps.push(format!(
+                        "{pin}: no wheel the lock lists fits Python {}.{} on {machine}",
+                        version.0, version.1
+                    )),
+                }
+            }
+        }
+        gaps
+    }
+
+    /// Links every wheel into the download cache by its sha256 (an entry
+    /// already there is kept), where the native installer looks first:
+    /// the restored machine installs them again with no bundle. Returns
+    /// how many went in.
+    pub fn import_wheels(&self, cache: &fetch::Cache) -> Result<usize, BundleError> {
+        let mut imported = 0;
+        for wheel in &self.index.wheels {
+            if cache.get(&wheel.sha256).is_some() {
+                continue;
+            }
+            fs_err::create_dir_all(cache.root())
+                .map_err(BundleError::io("create", cache.root()))?;
+            let from = self.root().join(&wheel.file);
+            let partial = cache.partial_of(&wheel.sha256);
+            let _ = fs_err::remove_file(&partial);
+            if fs_err::hard_link(&from, &partial).is_err() {
+                fs_err::copy(&from, &partial).map_err(BundleError::io("copy", &from))?;
+            }
+            let to = cache.path_of(&wheel.sha256);
+            fs_err::rename(&partial, &to).map_err(BundleError::io("write", &to))?;
+            imported += 1;
+        }
+        if imported > 0 {
+            crate::files::sync_dir(cache.root()).map_err(BundleError::io("sync", cache.root()))?;
+        }
+        Ok(imported)
+    }
+
+    /// Makes each of the manifest's local `find-links` folders that does
+    /// not exist, holding the bundle's wheels by their names: the
+    /// manifest then validates on this machine, and `lock` and `apply`
+    /// find the wheels there as they did where the bundle was made.
+    /// Folders that exist are left alone. Returns the folders made.
+    pub fn restore_find_links(&self) -> Result<Vec<PathBuf>, BundleError> {
+        let mut made = Vec::new();
+        for folder in &self.find_links {
+            if std::fs::symlink_metadata(folder).is_ok() {
+                continue;
+            }
+            // Filled beside, then renamed: a folder that exists is whole.
+            let parent = folder.parent().unwrap_or(Path::new("/"));
+            fs_err::create_dir_all(parent).map_err(BundleError::io("create", parent))?;
+            let temp = tempfile::Builder::new()
+                .prefix(".beep-python-find-links.")
+                .tempdir_in(parent)
+                .map_err(BundleError::io("create a folder in", parent))?;
+            for wheel in &self.index.wheels {
+                let from = self.root().join(&wheel.file);
+                let name = wheel.file.rsplit('/').next().unwrap_or(&wheel.file);
+                let to = temp.path().join(name);
+                if fs_err::hard_link(&from, &to).is_err() {
+                    fs_err::copy(&from, &to).map_err(BundleError::io("copy", &from))?;
+                }
+            }
+            let temp = temp.keep();
+            fs_err::rename(&temp, folder).map_err(BundleError::io("create", folder))?;
+            crate::files::sync_dir(parent).map_err(BundleError::io("sync", parent))?;
+            made.push(folder.clone());
+        }
+        Ok(made)
     }
 
     /// The bundle's standalone builds as a download catalog (the

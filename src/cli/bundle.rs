@@ -144,6 +144,18 @@ fn create(ctx: &Context, args: &CreateArgs) -> Result<Outcome, CliError> {
         .collect();
     let cache = fetch::Cache::new(loaded.home.cache_dir().join("downloads"));
     let sources = ArtifactSources::new(dirs, cache.clone(), fetch_options.clone());
+    let inputs: Vec<(String, PathBuf)> = manifest
+        .environments
+        .values()
+        .filter_map(|env| env.pylock.as_ref())
+        .map(|p| {
+            let path = p.value.trim().to_string();
+            let file = crate::manifest::resolve::normalize(&manifest.dir.join(&path));
+            (path, file)
+        })
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
     let printer = ctx.printer.clone();
     let log = move |line: &str| printer.debug(line);
     let _ =
@@ -157,6 +169,7 @@ fn create(ctx: &Context, args: &CreateArgs) -> Result<Outcome, CliError> {
         catalog: catalog.as_ref(),
         mirror: &mirrored,
         sources: &sources,
+        inputs: &inputs,
         cache: &cache,
         fetch_options: &fetch_options,
         out: &out,
@@ -200,7 +213,10 @@ fn create(ctx: &Context, args: &CreateArgs) -> Result<Outcome, CliError> {
 
 fn verify(ctx: &Context, args: &VerifyArgs) -> Result<Outcome, CliError> {
     let home = ctx.home()?;
-    let opened = bundle::open(&args.file, &std::env::temp_dir(), home.root())?;
+    // Validated where RESTORE.md says to put it: beside the bundle.
+    let file = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
+    let project = file.parent().unwrap_or(Path::new("/"));
+    let opened = bundle::open(&args.file, &std::env::temp_dir(), home.root(), project)?;
     let index = &opened.index;
     match ctx.printer.format {
         Format::Json => ctx.printer.json(&json!({
@@ -241,11 +257,18 @@ fn verify(ctx: &Context, args: &VerifyArgs) -> Result<Outcome, CliError> {
 /// wheels as the only source of packages.
 pub fn apply(ctx: &Context, args: &ApplyArgs, file: &Path) -> Result<Outcome, CliError> {
     let home = ctx.home()?;
-    let opened = bundle::open(file, &home.cache_dir(), home.root())?;
+    let cwd = ctx.cwd()?;
+    let manifest_path = match &ctx.manifest {
+        Some(path) => cwd.join(path),
+        None => crate::manifest::find(None, &cwd).unwrap_or_else(|_| cwd.join(MANIFEST_FILE)),
+    };
+    let project = manifest_path.parent().unwrap_or(&cwd);
+    let opened = bundle::open(file, &home.cache_dir(), home.root(), project)?;
     let platform = Platform::from_env_or_detect()
         .map_err(BundleError::from)?
         .to_string();
-    let gaps = opened.platform_gaps(&platform);
+    let mut gaps = opened.platform_gaps(&platform);
+    gaps.extend(opened.wheel_gaps());
     if !gaps.is_empty() {
         return Err(BundleError::Incomplete {
             bundle: file.to_path_buf(),
@@ -256,12 +279,15 @@ pub fn apply(ctx: &Context, args: &ApplyArgs, file: &Path) -> Result<Outcome, Cl
         }
         .into());
     }
-    let cwd = ctx.cwd()?;
-    let manifest_path = match &ctx.manifest {
-        Some(path) => path.clone(),
-        None => crate::manifest::find(None, &cwd).unwrap_or_else(|_| cwd.join(MANIFEST_FILE)),
-    };
     restore_project(ctx, &opened, &manifest_path)?;
+    for folder in opened.restore_find_links()? {
+        ctx.printer.info(&format!(
+            "restored the `find-links` folder `{}` with the bundle's {} wheel{}",
+            folder.display(),
+            opened.index.wheels.len(),
+            plural(opened.index.wheels.len())
+        ));
+    }
 
     let scoped = Context {
         manifest: Some(manifest_path),
@@ -289,9 +315,11 @@ pub fn apply(ctx: &Context, args: &ApplyArgs, file: &Path) -> Result<Outcome, Cl
     }
     let cache = fetch::Cache::new(opened_home.loaded.home.cache_dir().join("downloads"));
     let imported = opened.import_runtimes(&cache)?;
+    let wheels = opened.import_wheels(&cache)?;
     ctx.printer.debug(&format!(
-        "{imported} interpreter archive{} moved into the download cache",
-        plural(imported)
+        "{imported} interpreter archive{} and {wheels} wheel{} put into the download cache",
+        plural(imported),
+        plural(wheels)
     ));
     let locked = ApplyArgs {
         lock: LockFlags {
@@ -311,66 +339,74 @@ pub fn apply(ctx: &Context, args: &ApplyArgs, file: &Path) -> Result<Outcome, Cl
 }
 
 /// Puts the bundle's manifest and lock at `manifest_path` (and beside it),
-/// or checks that the ones there are the same.
+/// and the files it names that the bundle carries (`pylock`), or checks
+/// that the ones there are the same. Everything is checked before anything
+/// is written.
 fn restore_project(
     ctx: &Context,
     opened: &bundle::Opened,
     manifest_path: &Path,
 ) -> Result<(), CliError> {
-    let lock_path = lockfile::path_for(manifest_path);
-    let same = |path: &Path, text: &str| -> Result<Option<bool>, BundleError> {
+    let project = manifest_path.parent().unwrap_or(Path::new("."));
+    let mut files: Vec<(PathBuf, Vec<u8>, String)> = vec![
+        (
+            manifest_path.to_path_buf(),
+            opened.manifest_text.clone().into_bytes(),
+            MANIFEST_FILE.to_string(),
+        ),
+        (
+            lockfile::path_for(manifest_path),
+            opened.lock_text.clone().into_bytes(),
+            lockfile::LOCK_FILE.to_string(),
+        ),
+    ];
+    for (path, extracted, named) in opened.input_files(project) {
+        let bytes = fs_err::read(&extracted).map_err(|source| BundleError::Io {
+            action: "read",
+            path: extracted.clone(),
+            source,
+        })?;
+        files.push((path, bytes, named));
+    }
+    let mut absent = Vec::new();
+    for (path, bytes, named) in &files {
         match fs_err::read(path) {
-            Ok(bytes) => Ok(Some(bytes == text.as_bytes())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(BundleError::Io {
-                action: "read",
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
-    };
-    let manifest = same(manifest_path, &opened.manifest_text)?;
-    let lock = same(&lock_path, &opened.lock_text)?;
-    if manifest == Some(false) {
-        return Err(BundleError::ProjectDiffers {
-            path: manifest_path.to_path_buf(),
-            file: MANIFEST_FILE,
-        }
-        .into());
-    }
-    if lock == Some(false) {
-        return Err(BundleError::ProjectDiffers {
-            path: lock_path,
-            file: lockfile::LOCK_FILE,
-        }
-        .into());
-    }
-    for (path, text, state) in [
-        (manifest_path, &opened.manifest_text, manifest),
-        (lock_path.as_path(), &opened.lock_text, lock),
-    ] {
-        if state.is_none() {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fs_err::create_dir_all(dir).map_err(|source| BundleError::Io {
-                    action: "create",
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
+            Ok(existing) if existing == *bytes => {}
+            Ok(_) => {
+                return Err(BundleError::ProjectDiffers {
+                    path: path.clone(),
+                    file: named.clone(),
+                }
+                .into());
             }
-            crate::files::write_atomic(
-                path,
-                text.as_bytes(),
-                crate::files::Durability::Durable,
-                None,
-            )
-            .map_err(|source| BundleError::Io {
-                action: "write",
-                path: path.to_path_buf(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => absent.push((path, bytes)),
+            Err(source) => {
+                return Err(BundleError::Io {
+                    action: "read",
+                    path: path.clone(),
+                    source,
+                }
+                .into());
+            }
+        }
+    }
+    for (path, bytes) in absent {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs_err::create_dir_all(dir).map_err(|source| BundleError::Io {
+                action: "create",
+                path: dir.to_path_buf(),
                 source,
             })?;
-            ctx.printer
-                .info(&format!("wrote the bundle's `{}`", path.display()));
         }
+        crate::files::write_atomic(path, bytes, crate::files::Durability::Durable, None).map_err(
+            |source| BundleError::Io {
+                action: "write",
+                path: path.clone(),
+                source,
+            },
+        )?;
+        ctx.printer
+            .info(&format!("wrote the bundle's `{}`", path.display()));
     }
     Ok(())
 }

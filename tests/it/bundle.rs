@@ -250,6 +250,33 @@ fn resum(files: &mut [(String, Vec<u8>)], file: &str) {
     sums.1 = text.into_bytes();
 }
 
+/// Removes `file` from a bundle consistently, as a careful forger would:
+/// from the files, `SHA256SUMS` and `bundle.json` (whose line in
+/// `SHA256SUMS` is then rewritten).
+fn drop_artifact(files: &mut Vec<(String, Vec<u8>)>, file: &str) {
+    files.retain(|(n, _)| *n != file);
+    for (name, bytes) in files.iter_mut() {
+        if name == "SHA256SUMS" {
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            *bytes = text
+                .lines()
+                .filter(|l| !l.ends_with(&format!("  {file}")))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+                .into_bytes();
+        }
+        if name == "bundle.json" {
+            let mut index: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            index["wheels"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|w| w["file"] != file);
+            *bytes = serde_json::to_vec_pretty(&index).unwrap();
+        }
+    }
+    resum(files, "bundle.json");
+}
+
 fn wheel_name(files: &[(String, Vec<u8>)], prefix: &str) -> String {
     files
         .iter()
@@ -302,6 +329,25 @@ fn bundle_applies_with_every_network_path_closed(installer: &'static str) {
         std::fs::read(project.join("beep-python.toml")).unwrap(),
         std::fs::read(source.path("beep-python.toml")).unwrap()
     );
+    // The manifest's `find-links` folder was not on this machine: it is
+    // made, with the bundle's wheels, so the project validates here.
+    assert!(
+        err.contains("restored the `find-links` folder") && err.contains("3 wheels"),
+        "{err}"
+    );
+    let mut restored: Vec<String> = std::fs::read_dir(project.join("wheels"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    restored.sort();
+    assert_eq!(
+        restored,
+        [
+            "alpha-1.0.0-py3-none-any.whl",
+            "beta-0.5.0-py3-none-any.whl",
+            "gamma-3.1.0-py3-none-any.whl"
+        ]
+    );
     assert_eq!(installed(&project.join(".venvs/web")), web);
     assert_eq!(installed(&home.join("environments/tools")), tools);
     assert_eq!(interpreter_sha256(&project.join(".venvs/web")), python_sha);
@@ -339,6 +385,18 @@ fn bundle_applies_with_every_network_path_closed(installer: &'static str) {
         0,
     );
     assert!(!stderr(&again).contains("wrote the bundle's"));
+    // The restored machine needs the bundle no more: an environment lost
+    // comes back from what the bundle left (the download cache, by
+    // sha256), with no network.
+    std::fs::remove_dir_all(project.join(".venvs/web")).unwrap();
+    std::fs::remove_dir_all(project.join("wheels")).unwrap();
+    std::fs::create_dir(project.join("wheels")).unwrap();
+    expect_exit(
+        cmd_in(&project, &home),
+        &["apply", "--locked", "--auto-approve"],
+        0,
+    );
+    assert_eq!(installed(&project.join(".venvs/web")), web);
 }
 
 #[test]
@@ -470,41 +528,7 @@ fn a_bundle_without_an_artifact_is_refused_naming_it_before_anything_changes() {
     let bundle = source.bundle();
     let mut files = unpack(&bundle);
     let alpha = wheel_name(&files, "wheels/alpha-");
-    // Removed consistently: from the files, SHA256SUMS and bundle.json.
-    files.retain(|(n, _)| *n != alpha);
-    for (name, bytes) in files.iter_mut() {
-        if name == "SHA256SUMS" {
-            let text = String::from_utf8(bytes.clone()).unwrap();
-            *bytes = text
-                .lines()
-                .filter(|l| !l.ends_with(&alpha))
-                .map(|l| format!("{l}\n"))
-                .collect::<String>()
-                .into_bytes();
-        }
-        if name == "bundle.json" {
-            let mut index: serde_json::Value = serde_json::from_slice(bytes).unwrap();
-            index["wheels"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|w| w["file"] != alpha.as_str());
-            *bytes = serde_json::to_vec_pretty(&index).unwrap();
-        }
-    }
-    let index_sha = sha256_of(&files.iter().find(|(n, _)| n == "bundle.json").unwrap().1);
-    let sums = files.iter_mut().find(|(n, _)| n == "SHA256SUMS").unwrap();
-    let text = String::from_utf8(sums.1.clone())
-        .unwrap()
-        .lines()
-        .map(|l| {
-            if l.ends_with("  bundle.json") {
-                format!("{index_sha}  bundle.json\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect::<String>();
-    sums.1 = text.into_bytes();
+    drop_artifact(&mut files, &alpha);
     let path = source.path("incomplete.tar.zst");
     repack(&files, &path);
     let err = refused(&path);
@@ -520,6 +544,8 @@ fn bundle_create_names_every_pin_it_cannot_find_and_writes_nothing() {
     );
     let mut source = Source::locked("pip");
     source.close_every_source();
+    // The folder the manifest names is there, and empty.
+    std::fs::create_dir(source.path("wheels")).unwrap();
     let out = source.path("bundle.tar.zst");
     let failed = expect_exit(
         source.cmd(),
@@ -534,6 +560,12 @@ fn bundle_create_names_every_pin_it_cannot_find_and_writes_nothing() {
     ] {
         assert!(err.contains(pin), "{pin} not named: {err}");
     }
+    // Each by the file the lock lists for it, and where it was looked for.
+    assert!(
+        err.contains("`alpha-1.0.0-py3-none-any.whl` is not in the download cache"),
+        "{err}"
+    );
+    assert!(err.contains("no file in"), "{err}");
     assert!(!out.exists());
     let leftovers: Vec<_> = std::fs::read_dir(source.dir.path())
         .unwrap()
@@ -759,4 +791,184 @@ fn a_bundle_for_another_platform_carries_its_build_and_applies_there() {
     assert!(err.contains("for linux-riscv64-gnu"), "{err}");
     assert!(err.contains("--platform linux-riscv64-gnu"), "{err}");
     assert!(!third.path().join("beep-python.toml").exists());
+}
+
+/// The wheels a lock lists (`files`) decide what a bundle carries: for
+/// each pin, the wheel the native installer picks on each platform the
+/// bundle is for, and nothing for platforms it is not for. A platform no
+/// listed wheel fits is named; a bundle that lacks this machine's wheel is
+/// refused before anything changes; and one with it restores the
+/// manifest's `find-links` folder and installs this machine's wheel.
+///
+/// The lock lists every platform's wheels when its pins come from a
+/// pylock.toml that does (as a universal resolver writes it): `lock` by
+/// pip or uv records the wheels that fit this machine.
+#[test]
+fn a_bundle_carries_the_locked_wheel_of_each_platform_it_is_for() {
+    use crate::wheels::{Custom, sha256_hex};
+    let p = require!(
+        "Debian's python3.11 with its pip wheel",
+        crate::project::Project::new()
+    );
+    let arch = std::env::consts::ARCH;
+    let other_arch = if arch == "x86_64" {
+        "aarch64"
+    } else {
+        "x86_64"
+    };
+    let variant = |tag: &str| {
+        let mut wheel =
+            Custom::new("delta", "1.0.0").file("delta/which.py", &format!("WHICH = '{tag}'\n"));
+        wheel.tag = tag.to_string();
+        wheel.build(&p.path("wheels"));
+        wheel.file_name()
+    };
+    let here = variant(&format!("cp311-cp311-manylinux_2_17_{arch}"));
+    let there = variant(&format!("cp311-cp311-manylinux_2_17_{other_arch}"));
+    let windows = variant("cp311-cp311-win_amd64");
+    let gamma = "gamma-3.1.0-py3-none-any.whl".to_string();
+    let artifact = |file: &str| {
+        format!(
+            "{{ name = \"{file}\", path = \"wheels/{file}\", hashes = {{ sha256 = \"{}\" }} }}",
+            sha256_hex(&p.path("wheels").join(file))
+        )
+    };
+    std::fs::write(
+        p.path("pylock.toml"),
+        format!(
+            "lock-version = \"1.0\"\ncreated-by = \"a-universal-resolver\"\nrequires-python = \">=3.11\"\n\n[[packages]]\nname = \"delta\"\nversion = \"1.0.0\"\nwheels = [{}, {}, {}]\n\n[[packages]]\nname = \"gamma\"\nversion = \"3.1.0\"\nwheels = [{}]\n",
+            artifact(&here),
+            artifact(&there),
+            artifact(&windows),
+            artifact(&gamma)
+        ),
+    )
+    .unwrap();
+    p.manifest(
+        "pip",
+        "\n[environments.web]\npath = \".venvs/web\"\npylock = \"pylock.toml\"\n",
+    );
+    p.run(&["lock"]);
+    let lock = std::fs::read_to_string(p.path("beep-python.lock")).unwrap();
+    for file in [&here, &there, &windows] {
+        assert!(lock.contains(&format!("name = \"{file}\"")), "{lock}");
+    }
+    let wheels_of = |bundle: &Path| -> Vec<String> {
+        let mut names: Vec<String> = unpack(bundle)
+            .into_iter()
+            .filter_map(|(n, _)| n.strip_prefix("wheels/").map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    };
+
+    // This machine only: its wheel, not the others.
+    let mine = p.path("mine.tar.zst");
+    p.run(&["bundle", "create", "--out", mine.to_str().unwrap()]);
+    assert_eq!(wheels_of(&mine), [here.clone(), gamma.clone()]);
+    // And another Linux: both Linux wheels; the pure one serves both.
+    let other = format!("linux-{other_arch}-gnu");
+    let both = p.path("both.tar.zst");
+    p.run(&[
+        "bundle",
+        "create",
+        "--out",
+        both.to_str().unwrap(),
+        "--platform",
+        &other,
+    ]);
+    let mut expected = vec![here.clone(), there.clone(), gamma.clone()];
+    expected.sort();
+    assert_eq!(wheels_of(&both), expected);
+    // A platform no wheel of delta is for: named, and nothing written.
+    let mac = p.path("mac.tar.zst");
+    let failed = p.fails(
+        &[
+            "bundle",
+            "create",
+            "--out",
+            mac.to_str().unwrap(),
+            "--platform",
+            "darwin-aarch64-none",
+        ],
+        1,
+    );
+    let err = stderr(&failed);
+    assert!(
+        err.contains("`delta==1.0.0` (env.web): no wheel the lock lists fits Python 3.11 on darwin-aarch64-none"),
+        "{err}"
+    );
+    assert!(!err.contains("`gamma==3.1.0`"), "{err}");
+    assert!(!mac.exists());
+
+    // Every source closed: the wheels folder moved away, a new home.
+    std::fs::rename(p.path("wheels"), p.path("wheels.gone")).unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let home = target.path().join("home");
+
+    // A bundle that holds delta only for the other platform is whole by
+    // itself, but not for this machine: refused, naming the wheel.
+    let mut files = unpack(&both);
+    drop_artifact(&mut files, &format!("wheels/{here}"));
+    let theirs = p.path("theirs.tar.zst");
+    repack(&files, &theirs);
+    p.run(&["bundle", "verify", theirs.to_str().unwrap()]);
+    let machine = format!("linux-{arch}-gnu");
+    let refused = expect_exit(
+        cmd_in(target.path(), &home),
+        &[
+            "apply",
+            "--bundle",
+            theirs.to_str().unwrap(),
+            "--auto-approve",
+        ],
+        1,
+    );
+    let err = stderr(&refused);
+    assert!(
+        err.contains(&format!(
+            "`delta==1.0.0` (env.web): its wheel for {machine}, `{here}`"
+        )),
+        "{err}"
+    );
+    assert!(!target.path().join("beep-python.toml").exists());
+    assert!(!p.path("wheels").exists());
+    assert!(!home.join("registry.json").exists());
+
+    // The bundle for this machine: the manifest's find-links folder (an
+    // absolute path, gone) comes back holding the bundle's wheels, and
+    // this machine's wheel is the one installed.
+    let out = expect_exit(
+        cmd_in(target.path(), &home),
+        &[
+            "apply",
+            "--bundle",
+            mine.to_str().unwrap(),
+            "--auto-approve",
+        ],
+        0,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "restored the `find-links` folder `{}` with the bundle's 2 wheels",
+            p.path("wheels").display()
+        )),
+        "{err}"
+    );
+    assert!(p.path("wheels").join(&here).is_file());
+    // The pylock the manifest takes the packages from came along.
+    assert_eq!(
+        std::fs::read(target.path().join("pylock.toml")).unwrap(),
+        std::fs::read(p.path("pylock.toml")).unwrap()
+    );
+    let which = std::process::Command::new(target.path().join(".venvs/web/bin/python"))
+        .args(["-c", "import delta.which as w; print(w.WHICH)"])
+        .output()
+        .unwrap();
+    assert!(which.status.success(), "{}", stderr(&which));
+    assert_eq!(
+        stdout(&which).trim(),
+        format!("cp311-cp311-manylinux_2_17_{arch}")
+    );
 }
