@@ -853,6 +853,17 @@ fn a_bundle_carries_the_locked_wheel_of_each_platform_it_is_for() {
     for file in [&here, &there, &windows] {
         assert!(lock.contains(&format!("name = \"{file}\"")), "{lock}");
     }
+    // And back out as PEP 751: every platform's wheel, by name and path
+    // (absolute: the wheels are not under the folder written to).
+    p.run(&["export", "--format", "pylock", "--out", "out"]);
+    let exported = std::fs::read_to_string(p.path("out/pylock.web.toml")).unwrap();
+    for file in [&here, &there, &windows, &gamma] {
+        let path = p.path("wheels").join(file);
+        assert!(
+            exported.contains(&format!("name = \"{file}\"\npath = \"{}\"", path.display())),
+            "{file}:\n{exported}"
+        );
+    }
     let wheels_of = |bundle: &Path| -> Vec<String> {
         let mut names: Vec<String> = unpack(bundle)
             .into_iter()
