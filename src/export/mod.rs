@@ -26,7 +26,9 @@
 //! - **Pins** (the lock): every installed distribution the requirements
 //!   reach through `Requires-Dist`, with its version. Hashes come from
 //!   `direct_url.json`, else the environment's own `beep-python.lock`
-//!   (same name and version), else the artifacts in `find-links` folders
+//!   (same name and version), else the wheel cache (the native
+//!   installer's unpacked wheels, [`unpacked_wheels`]), else the artifacts
+//!   in `find-links` folders
 //!   (the owning manifests' and `export --find-links`); a pin with none is
 //!   exported without, listed, and the next `lock` completes it. Each
 //!   artifact is recorded as `lock` records it (`files`: file name, an
@@ -48,6 +50,7 @@ pub mod dist;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use crate::bundle::ArtifactSources;
 use crate::diagnostic::SourceFile;
@@ -194,6 +197,8 @@ struct Gathered<'a> {
     /// The local folders pins' artifacts were found in: they go into the
     /// exported `find-links`, where the native installer looks for them.
     artifact_dirs: BTreeSet<PathBuf>,
+    /// The wheels in the unpacked cache, read when first needed.
+    unpacked: Option<Vec<(String, String, LockedFile)>>,
 }
 
 /// Builds the export (see the module docs). Writes nothing.
@@ -205,6 +210,7 @@ pub fn gather(req: &Request<'_>) -> Result<Export, ExportError> {
         notes: Vec::new(),
         owners: BTreeMap::new(),
         artifact_dirs: BTreeSet::new(),
+        unpacked: None,
     };
     let mut folders: Vec<PathBuf> = Vec::new();
     if req.paths.is_empty() {
@@ -412,6 +418,9 @@ impl Gathered<'_> {
                     .find(|p| p.name == d.name && p.version == d.version)
             {
                 pin = before.clone();
+            }
+            if pin.files.is_empty() && pin.hashes.is_empty() {
+                pin.files = self.cached_wheels(&d.name, &d.version);
             }
             if pin.files.is_empty() && pin.hashes.is_empty() {
                 for found in sources.files_for(&d.name, &d.version) {
@@ -696,6 +705,26 @@ impl Gathered<'_> {
         name
     }
 
+    /// The wheels of `name` `version` in the native installer's unpacked
+    /// cache (see [`unpacked_wheels`]), listed once per export.
+    fn cached_wheels(&mut self, name: &str, version: &str) -> Vec<LockedFile> {
+        let cache = self
+            .unpacked
+            .get_or_insert_with(|| unpacked_wheels(&self.req.home.cache_dir()));
+        let want = pep440_rs::Version::from_str(version).ok();
+        cache
+            .iter()
+            .filter(|(n, v, _)| {
+                n == name
+                    && match (&want, pep440_rs::Version::from_str(v)) {
+                        (Some(a), Ok(b)) => *a == b,
+                        _ => v == version,
+                    }
+            })
+            .map(|(_, _, file)| file.clone())
+            .collect()
+    }
+
     fn unique_env_name(&mut self, wanted: &str) -> String {
         let base = sanitize(wanted);
         let mut name = base.clone();
@@ -867,6 +896,94 @@ impl Gathered<'_> {
         }
         out
     }
+}
+
+/// Every wheel the native installer unpacked into
+/// `<cache>/unpacked/<sha256>/` (normalized name, version, the file): the
+/// wheel cache a pin's hash comes from when nothing else records it. The
+/// entry keeps the wheel's sha256 (its folder's name) but not its file
+/// name, which is rebuilt from its `WHEEL` file (`Build`, `Tag`) as
+/// `{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl`, tags
+/// compressed in the order `WHEEL` lists them: it serves to choose among
+/// wheels by their tags, while the installer and bundles find the file by
+/// its sha256 (`<cache>/downloads/<sha256>` holds it when it was
+/// downloaded).
+fn unpacked_wheels(cache_dir: &Path) -> Vec<(String, String, LockedFile)> {
+    let root = cache_dir.join("unpacked");
+    let Ok(entries) = fs_err::read_dir(&root) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let sha256 = entry.file_name().to_string_lossy().into_owned();
+        if !fetch::is_sha256(&sha256) {
+            continue;
+        }
+        let Ok(Some(manifest)) = crate::wheel::unpack::load(&entry.path()) else {
+            continue;
+        };
+        let wheel_file = crate::wheel::unpack::tree(&entry.path())
+            .join(&manifest.dist_info)
+            .join("WHEEL");
+        let Ok(text) = fs_err::read_to_string(&wheel_file) else {
+            continue;
+        };
+        let Some(name) = wheel_file_name(&manifest.name, &manifest.dist_version, &text) else {
+            continue;
+        };
+        out.push((
+            crate::venv::normalize_name(&manifest.name),
+            manifest.dist_version.clone(),
+            LockedFile {
+                name,
+                url: None,
+                sha256,
+            },
+        ));
+    }
+    out.sort_by(|a, b| a.2.cmp(&b.2));
+    out
+}
+
+/// A wheel's file name from its distribution name and version as its
+/// `.dist-info` spells them and its `WHEEL` file's `Build` and `Tag`s.
+fn wheel_file_name(name: &str, version: &str, wheel: &str) -> Option<String> {
+    let mut build = None;
+    let (mut python, mut abi, mut platform): (Vec<&str>, Vec<&str>, Vec<&str>) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for line in wheel.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        match key.trim() {
+            "Build" => build = Some(value.trim()),
+            "Tag" => {
+                let mut parts = value.trim().splitn(3, '-');
+                let (Some(py), Some(a), Some(plat)) = (parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                for (list, tag) in [(&mut python, py), (&mut abi, a), (&mut platform, plat)] {
+                    if !list.contains(&tag) {
+                        list.push(tag);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if python.is_empty() {
+        return None;
+    }
+    let build = build.map(|b| format!("-{b}")).unwrap_or_default();
+    Some(format!(
+        "{}-{}{build}-{}-{}-{}.whl",
+        name.replace('-', "_"),
+        version.replace('-', "_"),
+        python.join("."),
+        abi.join("."),
+        platform.join(".")
+    ))
 }
 
 /// Whether a URL is an index's (`http`, `https`): the lock records those,
@@ -1155,6 +1272,28 @@ pub fn write(export: &Export, dir: &Path, force: bool) -> Result<(PathBuf, PathB
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wheel_file_names_come_back_from_the_wheel_s_tags() {
+        assert_eq!(
+            wheel_file_name("beep_a", "1.0", "Wheel-Version: 1.0\nTag: py3-none-any\n").as_deref(),
+            Some("beep_a-1.0-py3-none-any.whl")
+        );
+        assert_eq!(
+            wheel_file_name(
+                "numpy",
+                "2.0.0",
+                "Build: 1\nTag: cp311-cp311-manylinux_2_17_x86_64\nTag: cp311-cp311-manylinux2014_x86_64\n"
+            )
+            .as_deref(),
+            Some("numpy-2.0.0-1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
+        );
+        assert_eq!(
+            wheel_file_name("six", "1.16.0", "Tag: py2-none-any\nTag: py3-none-any\n").as_deref(),
+            Some("six-1.16.0-py2.py3-none-any.whl")
+        );
+        assert_eq!(wheel_file_name("x", "1", "Wheel-Version: 1.0\n"), None);
+    }
 
     #[test]
     fn folder_names_become_manifest_names() {

@@ -409,3 +409,38 @@ fn export_discovered_takes_the_virtual_environments_discovery_finds() {
     );
     assert!(manifest.contains("\"gamma>=3.1.0\""), "{manifest}");
 }
+
+/// With neither a lock nor a wheel folder to say them, the hashes of an
+/// environment installed by the native installer come from its wheel
+/// cache: each wheel by its sha256, under the name its tags give.
+#[test]
+fn export_takes_hashes_from_the_wheel_cache() {
+    let p = require!("Debian's python3.11 with its pip wheel", Project::new());
+    p.manifest(
+        "pip",
+        "\n[environments.web]\npath = \".venvs/web\"\npackages = [\"beta\"]\n",
+    );
+    p.run(&["lock"]);
+    p.run(&["apply", "--locked", "--auto-approve"]);
+    let wheels = p.path("wheels");
+    let sha = |file: &str| crate::wheels::sha256_hex(&wheels.join(file));
+    let (alpha, beta) = (
+        "alpha-2.0.0-py3-none-any.whl",
+        "beta-0.5.0-py3-none-any.whl",
+    );
+    let (alpha_sha, beta_sha) = (sha(alpha), sha(beta));
+    // The lock and the wheels gone: only the home's cache knows them.
+    std::fs::remove_file(p.path("beep-python.lock")).unwrap();
+    std::fs::rename(&wheels, p.path("wheels.gone")).unwrap();
+    std::fs::create_dir(&wheels).unwrap();
+
+    let out = p.run(&["export", "--out", "machine"]);
+    assert!(!stderr(&out).contains("no hash"), "{}", stderr(&out));
+    let lock = std::fs::read_to_string(p.path("machine/beep-python.lock")).unwrap();
+    for (file, digest) in [(alpha, &alpha_sha), (beta, &beta_sha)] {
+        assert!(
+            lock.contains(&format!("{{ name = \"{file}\", sha256 = \"{digest}\" }}")),
+            "{file}:\n{lock}"
+        );
+    }
+}
