@@ -27,10 +27,12 @@ pub(super) fn text(index: &Index, lock: &Lock) -> String {
          3. Check it: `beep-python bundle verify BUNDLE.tar.zst` (every file against \
          `SHA256SUMS`, every artifact against the lock).\n\
          4. In that folder, run `beep-python apply --bundle BUNDLE.tar.zst --auto-approve`. \
-         It writes `beep-python.toml` and `beep-python.lock` there (if they are not there \
-         yet), installs the interpreters from the archives inside and every environment \
-         from the wheels inside, exactly as locked, checking every sha256. Anything \
-         missing is named before anything changes.\n\
+         It writes `beep-python.toml`, `beep-python.lock` and the `pylock` files the \
+         manifest names there (if they are not there yet), makes the `find-links` folders \
+         the manifest names that are missing (holding the wheels inside), installs the \
+         interpreters from the archives inside and every environment from the wheels \
+         inside, exactly as locked, checking every sha256. Anything missing is named \
+         before anything changes.\n\
          5. `beep-python plan --locked` then shows no changes.\n"
     );
     let systems: Vec<String> = lock
