@@ -27,7 +27,7 @@
 //!   reach through `Requires-Dist`, with its version. Hashes come from
 //!   `direct_url.json`, else the environment's own `beep-python.lock`
 //!   (same name and version), else the wheel cache (the native
-//!   installer's unpacked wheels, [`unpacked_wheels`]), else the artifacts
+//!   installer's unpacked wheels, `cache/unpacked/<sha256>`), else the artifacts
 //!   in `find-links` folders
 //!   (the owning manifests' and `export --find-links`); a pin with none is
 //!   exported without, listed, and the next `lock` completes it. Each
