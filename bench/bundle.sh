@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Making a bundle: `beep-python bundle create` of a locked project (a ~30 MB
+# Making and applying a bundle: `beep-python bundle create` of a locked project (a ~30 MB
 # python-build-standalone-like archive and WHEELS_MB of wheels), against
 # the same bytes packed by `tar | zstd -1` and `tar | zstd -3` (the C zstd),
 # measured in the same run. What a bundle holds is already compressed (a
@@ -90,9 +90,21 @@ for ((i = 0; i < RUNS; i++)); do
         echo $(( $(ms) - start )) >> "$TMP/z$level"
     done
 done
+# Applying it where nothing is: a new folder and home, the wheels folder
+# and the archive's server gone (file:// URL moved away), no network.
+mv "$TMP/$NAME" "$TMP/$NAME.gone"
+: > "$TMP/apply"
+for ((i = 0; i < RUNS; i++)); do
+    rm -rf "$TMP/restore" && mkdir "$TMP/restore"
+    start=$(ms)
+    (cd "$TMP/restore" && "$BIN" --home "$TMP/restore/home" -q apply --bundle "$TMP/b.tar.zst" --auto-approve >/dev/null)
+    echo $(( $(ms) - start )) >> "$TMP/apply"
+done
+mv "$TMP/$NAME.gone" "$TMP/$NAME"
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 RAW=$(du -sb "$TMP/x" | cut -f1)
 printf 'payload: %s MB (interpreter archive + %s MB of wheels), %s runs\n' "$((RAW / 1000000))" "$WHEELS_MB" "$RUNS"
 printf '%-34s %8s ms %8s MB\n' "beep-python bundle create" "$(median "$TMP/ours")" "$(( $(stat -c %s "$TMP/b.tar.zst") / 1000000 ))"
 printf '%-34s %8s ms %8s MB\n' "tar | zstd -1 (C, one thread)" "$(median "$TMP/z1")" "$(( $(stat -c %s "$TMP/c1.tar.zst") / 1000000 ))"
 printf '%-34s %8s ms %8s MB\n' "tar | zstd -3 (C, one thread)" "$(median "$TMP/z3")" "$(( $(stat -c %s "$TMP/c3.tar.zst") / 1000000 ))"
+printf '%-34s %8s ms\n' "beep-python apply --bundle (new home)" "$(median "$TMP/apply")"
