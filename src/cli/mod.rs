@@ -1,8 +1,10 @@
 //! The command line: clap structs (their doc comments are the help text) and
 //! one thin function per command that calls into the library.
 
+mod bundle;
 mod completions;
 mod env;
+mod export;
 mod init;
 mod lock;
 mod reconcile;
@@ -103,6 +105,10 @@ pub enum FormatArg {
     Fish,
     Powershell,
     Dotenv,
+    /// `export`: `beep-python.toml` and `beep-python.lock`.
+    Manifest,
+    /// `export`: one PEP 751 `pylock.<env>.toml` per environment.
+    Pylock,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +142,14 @@ pub enum Command {
     /// Interpreters: list the registered ones, discover them, set the default.
     #[command(subcommand, after_help = EXAMPLES_RUNTIMES)]
     Runtimes(runtimes::RuntimesCommand),
+    /// Write the machine's environments as a manifest and a lock, to
+    /// rebuild them elsewhere (`apply --locked`, or a bundle).
+    #[command(after_help = EXAMPLES_EXPORT)]
+    Export(export::ExportArgs),
+    /// One file that rebuilds everything offline: make it, check it
+    /// (`apply --bundle FILE` restores it).
+    #[command(subcommand, after_help = EXAMPLES_BUNDLE)]
+    Bundle(bundle::BundleCommand),
     /// Run a command inside an environment (it becomes the command: same
     /// stdin, signals and exit status).
     ///
@@ -204,7 +218,8 @@ const EXAMPLES_APPLY: &str = "\
 Examples:
   beep-python apply                           # show the plan, ask, apply
   beep-python apply --locked --auto-approve   # in CI: exactly what the lock pins
-  beep-python apply analysis.plan             # exactly a plan saved with `plan --out`";
+  beep-python apply analysis.plan             # exactly a plan saved with `plan --out`
+  beep-python apply --bundle project.tar.zst --auto-approve   # offline, from `bundle create`";
 const EXAMPLES_DESTROY: &str = "\
 Examples:
   beep-python destroy
@@ -222,6 +237,16 @@ Examples:
   beep-python runtimes discover               # find every Python on this machine
   beep-python runtimes list --format json
   beep-python runtimes default /usr/bin/python3.11";
+const EXAMPLES_EXPORT: &str = "\
+Examples:
+  beep-python export --out ~/machine          # every environment the registry records
+  beep-python export ./.venv --find-links ~/wheels   # any virtual environment, ours or not
+  beep-python export --format pylock --out locks     # the lock as PEP 751 pylock.<env>.toml files";
+const EXAMPLES_BUNDLE: &str = "\
+Examples:
+  beep-python bundle create --out project.tar.zst   # manifest, lock, interpreters, wheels
+  beep-python bundle verify project.tar.zst
+  beep-python apply --bundle project.tar.zst --auto-approve   # on the new machine, offline";
 const EXAMPLES_RUN: &str = "\
 Examples:
   beep-python run analysis -- python -m pytest -x
@@ -308,6 +333,14 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Resolve(#[from] crate::lockfile::ResolveError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Export(#[from] crate::export::ExportError),
+
     /// Several independent problems (plan-time), each rendered.
     #[error("{} problems", .0.len())]
     Many(Vec<Box<dyn miette::Diagnostic + Send + Sync>>),
@@ -315,18 +348,18 @@ pub enum CliError {
     /// The manifest is invalid; its diagnostics were printed already.
     #[error("`{}` has {errors} error{}; nothing was changed", path.display(), if *errors == 1 { "" } else { "s" })]
     #[diagnostic(
-        code(manifest::invalid),
+        code("manifest::invalid"),
         help("fix the problems above; `beep-python validate` checks the manifest alone")
     )]
     InvalidManifest { path: PathBuf, errors: usize },
 
     #[error("could not write `{}`", .0.display())]
-    #[diagnostic(code(cli::write))]
+    #[diagnostic(code("cli::write"))]
     Write(PathBuf, #[source] std::io::Error),
 
     #[error("`apply` needs confirmation, and there is no terminal to ask on")]
     #[diagnostic(
-        code(cli::needs_approval),
+        code("cli::needs-approval"),
         help(
             "review the plan above, then run again with `--auto-approve`, or apply a saved plan (`plan --out FILE`, then `apply FILE`)"
         )
@@ -334,15 +367,15 @@ pub enum CliError {
     NeedsApproval,
 
     #[error("cancelled; nothing was changed")]
-    #[diagnostic(code(cli::declined))]
+    #[diagnostic(code("cli::declined"))]
     Declined,
 
     #[error("could not make a scratch folder to solve conda environments in")]
-    #[diagnostic(code(cli::scratch))]
+    #[diagnostic(code("cli::scratch"))]
     Scratch(#[source] std::io::Error),
 
     #[error("could not determine the current folder")]
-    #[diagnostic(code(cli::cwd))]
+    #[diagnostic(code("cli::cwd"))]
     CurrentDir(#[source] std::io::Error),
 
     #[error(transparent)]
@@ -354,7 +387,7 @@ pub enum CliError {
     Vscode(#[from] crate::usage::vscode::VscodeError),
 
     #[error("could not start the shell `{}`", shell.display())]
-    #[diagnostic(code(cli::shell), help("set `SHELL` to the shell you use"))]
+    #[diagnostic(code("cli::shell"), help("set `SHELL` to the shell you use"))]
     Shell {
         shell: PathBuf,
         #[source]
@@ -362,7 +395,7 @@ pub enum CliError {
     },
 
     #[error("no command `{name}`")]
-    #[diagnostic(code(cli::unknown_command))]
+    #[diagnostic(code("cli::unknown-command"))]
     UnknownCommand {
         name: String,
         #[help]
@@ -426,9 +459,12 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         FormatArg::Json => Format::Json,
         // Only `env` accepts these (the global option's parser refuses
         // them), and it reads its syntax from its own arguments.
-        FormatArg::Sh | FormatArg::Fish | FormatArg::Powershell | FormatArg::Dotenv => {
-            Format::Human
-        }
+        FormatArg::Sh
+        | FormatArg::Fish
+        | FormatArg::Powershell
+        | FormatArg::Dotenv
+        | FormatArg::Manifest
+        | FormatArg::Pylock => Format::Human,
     };
     let ctx = Context {
         manifest: cli.manifest,
@@ -440,6 +476,8 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Init(args) => init::run(&ctx, &args),
         Command::Validate => validate::run(&ctx),
         Command::Runtimes(command) => runtimes::run(&ctx, &command),
+        Command::Export(args) => export::run(&ctx, &args),
+        Command::Bundle(command) => bundle::run(&ctx, &command),
         Command::Lock(args) => lock::run(&ctx, &args),
         Command::Plan(args) => reconcile::plan(&ctx, &args),
         Command::Apply(args) => reconcile::apply(&ctx, &args),

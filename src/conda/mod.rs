@@ -139,46 +139,46 @@ impl CondaCache {
 pub enum CondaError {
     #[error("no conda channel is given")]
     #[diagnostic(
-        code(conda::no_channels),
+        code("conda::no-channels"),
         help("list `channels` in the environment, or default channels in the settings")
     )]
     NoChannels,
 
     #[error("`{channel}` is not a usable conda channel: {reason}")]
     #[diagnostic(
-        code(conda::invalid_channel),
+        code("conda::invalid-channel"),
         help("use a channel name (`conda-forge`), an `https://` or `file://` URL, or a folder")
     )]
     InvalidChannel { channel: String, reason: String },
 
     #[error("`{spec}` is not a conda match spec: {reason}")]
     #[diagnostic(
-        code(conda::invalid_spec),
+        code("conda::invalid-spec"),
         help("write a package name and an optional version: `python 3.11.*`, `numpy >=1.26`")
     )]
     InvalidSpec { spec: String, reason: String },
 
     #[error("`{platform}` is not a conda platform: {reason}")]
     #[diagnostic(
-        code(conda::invalid_platform),
+        code("conda::invalid-platform"),
         help("use a conda subdir such as `linux-64`, `osx-arm64` or `win-64`")
     )]
     InvalidPlatform { platform: String, reason: String },
 
     #[error("`{package}` is not a virtual package: {reason}")]
     #[diagnostic(
-        code(conda::invalid_virtual_package),
+        code("conda::invalid-virtual-package"),
         help("write `__name`, `__name=version` or `__name=version=build` (`__glibc=2.36`)")
     )]
     InvalidVirtualPackage { package: String, reason: String },
 
     #[error("could not detect this machine's virtual packages: {reason}")]
-    #[diagnostic(code(conda::virtual_packages))]
+    #[diagnostic(code("conda::virtual-packages"))]
     VirtualPackages { reason: String },
 
     #[error("could not load the package index of `{channels}`")]
     #[diagnostic(
-        code(conda::repodata),
+        code("conda::repodata"),
         help(
             "check the channel names and URLs, and the network; offline, only repodata fetched before is available"
         )
@@ -191,7 +191,7 @@ pub enum CondaError {
 
     #[error("the conda packages `{specs}` cannot be installed together:\n{explanation}")]
     #[diagnostic(
-        code(conda::unsolvable),
+        code("conda::unsolvable"),
         help(
             "relax the version of a spec named above, or add a channel that has a matching build"
         )
@@ -199,12 +199,12 @@ pub enum CondaError {
     Unsolvable { specs: String, explanation: String },
 
     #[error("the conda solver failed: {message}")]
-    #[diagnostic(code(conda::solver))]
+    #[diagnostic(code("conda::solver"))]
     Solver { message: String },
 
     #[error("the channel gives no sha256 for `{package}` ({url})")]
     #[diagnostic(
-        code(conda::no_sha256),
+        code("conda::no-sha256"),
         help(
             "beep-python installs only verified packages; index the channel again (`conda index`) so that its repodata carries sha256 digests"
         )
@@ -213,7 +213,7 @@ pub enum CondaError {
 
     #[error("the locked conda package `{package}` has a bad `{field}`: {reason}")]
     #[diagnostic(
-        code(conda::invalid_locked_package),
+        code("conda::invalid-locked-package"),
         help("run `beep-python lock` to write the lock file again")
     )]
     InvalidLockedPackage {
@@ -224,17 +224,17 @@ pub enum CondaError {
 
     #[error("the conda package `{name}` is listed twice")]
     #[diagnostic(
-        code(conda::duplicate_package),
+        code("conda::duplicate-package"),
         help("an environment holds one build of each package")
     )]
     DuplicatePackage { name: String },
 
     #[error("`{name}` cannot be reinstalled: it is not one of the environment's packages")]
-    #[diagnostic(code(conda::unknown_reinstall))]
+    #[diagnostic(code("conda::unknown-reinstall"))]
     UnknownReinstall { name: String },
 
     #[error("could not fetch the conda package `{file}`")]
-    #[diagnostic(code(conda::fetch))]
+    #[diagnostic(code("conda::fetch"))]
     Fetch {
         file: String,
         #[source]
@@ -244,14 +244,14 @@ pub enum CondaError {
 
     #[error("could not extract the conda package `{file}`: {reason}")]
     #[diagnostic(
-        code(conda::extract),
+        code("conda::extract"),
         help("the archive is damaged or not a conda package; check the channel")
     )]
     Extract { file: String, reason: String },
 
     #[error("`{file}` holds `{found}`, not `{expected}`")]
     #[diagnostic(
-        code(conda::package_mismatch),
+        code("conda::package-mismatch"),
         help("the channel serves another package under this name; refusing to install it")
     )]
     PackageMismatch {
@@ -261,7 +261,7 @@ pub enum CondaError {
     },
 
     #[error("could not install conda packages into `{}`", prefix.display())]
-    #[diagnostic(code(conda::install))]
+    #[diagnostic(code("conda::install"))]
     Install {
         prefix: PathBuf,
         #[source]
@@ -270,7 +270,7 @@ pub enum CondaError {
 
     #[error("the folder above the conda environment `{}` does not exist", prefix.display())]
     #[diagnostic(
-        code(conda::prefix_parent_missing),
+        code("conda::prefix-parent-missing"),
         help(
             "create the environment's parent folder first; beep-python creates nothing above an environment"
         )
@@ -279,7 +279,7 @@ pub enum CondaError {
 
     #[error("`{}` is not empty and is not a conda environment (it holds `{found}`)", prefix.display())]
     #[diagnostic(
-        code(conda::not_empty),
+        code("conda::not-empty"),
         help(
             "beep-python never installs over a folder it did not create: empty it, or give the environment another path"
         )
@@ -288,14 +288,14 @@ pub enum CondaError {
 
     #[error("`{}` is not a conda environment (it has no `conda-meta/`)", prefix.display())]
     #[diagnostic(
-        code(conda::not_an_environment),
+        code("conda::not-an-environment"),
         help("create the environment instead of updating it")
     )]
     NotAnEnvironment { prefix: PathBuf },
 
     #[error("could not read the conda records in `{}`", path.display())]
     #[diagnostic(
-        code(conda::read_meta),
+        code("conda::read-meta"),
         help(
             "a `conda-meta/*.json` file is unreadable or corrupt; `doctor` can rebuild the environment"
         )
@@ -307,18 +307,18 @@ pub enum CondaError {
     },
 
     #[error("could not activate the conda environment `{}`: {reason}", prefix.display())]
-    #[diagnostic(code(conda::activation))]
+    #[diagnostic(code("conda::activation"))]
     Activation { prefix: PathBuf, reason: String },
 
     #[error("could not start the conda runtime")]
-    #[diagnostic(code(conda::runtime))]
+    #[diagnostic(code("conda::runtime"))]
     Runtime(#[source] std::io::Error),
 
     #[error(transparent)]
-    #[diagnostic(code(conda::io))]
+    #[diagnostic(code("conda::io"))]
     Io(std::io::Error),
 
     #[error("the conda operation was cancelled")]
-    #[diagnostic(code(conda::cancelled))]
+    #[diagnostic(code("conda::cancelled"))]
     Cancelled,
 }

@@ -130,7 +130,7 @@ pub enum DesiredError {
 
     #[error("runtime `{name}` uses `source = \"embeddable\"`, which exists only for Windows")]
     #[diagnostic(
-        code(plan::embeddable_not_windows),
+        code("plan::embeddable-not-windows"),
         help(
             "the python.org embeddable zip runs only on Windows; use `source = \"standalone\"` with the same `version` here"
         )
@@ -138,7 +138,7 @@ pub enum DesiredError {
     EmbeddableNotWindows { name: String },
 
     #[error("runtime `{name}` ({source_kind}) needs {what}")]
-    #[diagnostic(code(plan::runtime_incomplete))]
+    #[diagnostic(code("plan::runtime-incomplete"))]
     Incomplete {
         name: String,
         source_kind: String,
@@ -149,30 +149,34 @@ pub enum DesiredError {
 
     #[error("beep-python.lock is out of date with the manifest:\n{}", lines.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n"))]
     #[diagnostic(
-        code(lock::stale),
+        code("lock::stale"),
         help("run `beep-python lock` and commit the result; `--frozen` applies the lock as it is")
     )]
     LockStale { lines: Vec<String> },
 
     #[error("`{}` does not exist", path.display())]
     #[diagnostic(
-        code(lock::missing),
+        code("lock::missing"),
         help("run `beep-python lock` and commit `beep-python.lock` next to the manifest")
     )]
     NoLock { path: PathBuf },
 
     #[error("environment `{name}` is not in beep-python.lock")]
     #[diagnostic(
-        code(lock::not_locked),
+        code("lock::not-locked"),
         help("run `beep-python lock`; `--frozen` installs only what the lock names")
     )]
     NotInLock { name: String },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pylock(#[from] lockfile::PylockError),
 
     #[error(
         "environment `{name}` has no entry in beep-python.lock, and `settings.installer` is `native`"
     )]
     #[diagnostic(
-        code(plan::native_needs_lock),
+        code("plan::native-needs-lock"),
         help(
             "the native installer installs exactly what the lock pins: run `beep-python lock` (uv or pip resolve it), or set `installer = \"auto\"`"
         )
@@ -180,7 +184,7 @@ pub enum DesiredError {
     NativeNeedsLock { name: String },
 
     #[error("conda environment `{name}`")]
-    #[diagnostic(code(plan::conda))]
+    #[diagnostic(code("plan::conda"))]
     Conda {
         name: String,
         #[source]
@@ -262,11 +266,15 @@ pub fn env_inputs_hash(env: &ResolvedEnvironment, runtime: Option<&Runtime>) -> 
         ("runtime-url", url),
         ("kind", kind.to_string()),
     ];
-    // Only conda environments have these, so a venv's hash (and every lock
-    // written before conda environments) stays as it was.
+    // Only conda environments have these, and only environments with
+    // `pylock` that: every other environment's hash stays what older locks
+    // recorded.
     if env.kind == EnvironmentKind::Conda {
         inputs.push(("channels", env.channels.join("\n")));
         inputs.push(("pypi-packages", env.pypi_packages.join("\n")));
+    }
+    if let Some(pylock) = env.pylock.as_deref() {
+        inputs.push(("pylock", lockfile::pylock::digest(pylock)));
     }
     let inputs: Vec<(&str, &str)> = inputs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     lockfile::inputs_hash(&env.packages, &inputs)
@@ -470,6 +478,29 @@ fn build_scoped(
             locked,
         ));
     }
+    // `pylock = "FILE"`: the file's pins are the environment's packages,
+    // and, when beep-python.lock has no entry that applies, its lock.
+    for spec in &mut specs {
+        let Some(path) = resolved
+            .iter()
+            .find(|e| e.name == spec.name)
+            .and_then(|e| e.pylock.as_ref())
+        else {
+            continue;
+        };
+        match lockfile::pylock::read_pins(path, &spec.python_version) {
+            Ok(pins) => {
+                spec.packages = pins
+                    .iter()
+                    .map(|p| format!("{}=={}", p.name, p.version))
+                    .collect();
+                if spec.locked.is_none() {
+                    spec.locked = Some(pins);
+                }
+            }
+            Err(e) => errors.push(e.into()),
+        }
+    }
     // Pins resolved for another Python series may not install on this one
     // (a teammate's system interpreter is 3.12, the lock was made on 3.11).
     if let (Some(l), false) = (lock.lock(), lock.frozen()) {
@@ -624,7 +655,7 @@ fn locked_conda(
 /// The canonical path of the manifest: what the registry and markers record
 /// as the owner.
 pub fn owner_of(manifest_path: &Path) -> PathBuf {
-    std::fs::canonicalize(manifest_path).unwrap_or_else(|_| manifest_path.to_path_buf())
+    fs_err::canonicalize(manifest_path).unwrap_or_else(|_| manifest_path.to_path_buf())
 }
 
 /// The installer settings of a manifest. Relative `find-links` folders are

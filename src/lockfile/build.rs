@@ -45,6 +45,8 @@ pub struct Target {
     /// `requirements` are then its `pypi-packages`, resolved with its own
     /// python).
     pub conda: Option<super::LockedConda>,
+    /// `pylock = "FILE"`: the pins are this file's, not a resolution's.
+    pub pylock: Option<std::path::PathBuf>,
 }
 
 /// Everything a lock is made of, before resolution.
@@ -112,6 +114,7 @@ impl Inputs {
                 // Filled by `super::conda::prepare`, with the base its
                 // PyPI packages resolve against.
                 conda: None,
+                pylock: env.pylock.clone(),
             });
         }
         Inputs {
@@ -216,6 +219,9 @@ pub fn build(inputs: &Inputs, options: &Options<'_>) -> Result<Lock, Vec<Resolve
 }
 
 fn resolve_one(target: &Target, options: &Options<'_>) -> Result<Vec<LockedPackage>, ResolveError> {
+    if let Some(pylock) = &target.pylock {
+        return Ok(super::pylock::read_pins(pylock, &target.base.version)?);
+    }
     if target.conda.is_some() && target.requirements.is_empty() {
         // A conda environment without `pypi-packages`: nothing for pip.
         return Ok(Vec::new());

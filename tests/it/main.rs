@@ -1,9 +1,14 @@
 //! The one integration-test binary (as in uv and just): every test module
 //! shares one build and one link.
 
+// Tests panic with the path in their own messages; std::fs is fine here.
+#![allow(clippy::disallowed_methods)]
+
+mod ansible;
 mod applied;
 mod apply;
 mod archive;
+mod bundle;
 mod children;
 mod cli;
 mod common;
@@ -11,10 +16,13 @@ mod completions;
 mod conda;
 mod conda_channel;
 mod conda_env;
+mod conventions;
 mod crash;
 mod discover;
 mod env;
+mod export;
 mod fetch;
+mod fresh_root;
 mod installer;
 mod interface;
 mod inventory;

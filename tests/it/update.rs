@@ -11,7 +11,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 use crate::common::{expect_exit, stderr, stdout};
-use crate::project::{Project, require};
+use crate::project::Project;
 
 fn inode(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().ino()
@@ -21,13 +21,7 @@ fn site(p: &Project, env: &str) -> PathBuf {
     p.path(&format!(".venvs/{env}/lib/python3.11/site-packages"))
 }
 
-fn uv_available() -> bool {
-    require(
-        "uv on PATH (`.ci/run` installs it)",
-        Command::new("uv").arg("--version").output().ok(),
-    )
-    .is_some()
-}
+use crate::common::uv_available;
 
 /// Every regular file under `dir`, with its sha256.
 fn hashes(dir: &Path) -> BTreeMap<PathBuf, String> {
@@ -260,4 +254,35 @@ fn a_locked_environment_is_built_with_neither_pip_nor_uv_on_path() {
         "{list}"
     );
     run(&["plan", "--locked", "--detailed-exitcode"], 0);
+}
+
+/// A requirement that names its wheel by URL gets PEP 610's
+/// `direct_url.json` from the native installer, as pip writes it; one found
+/// by name does not.
+#[test]
+fn a_locked_url_requirement_installed_natively_records_its_direct_url() {
+    let Some(p) = Project::new() else { return };
+    let wheel = p.path("wheels/gamma-3.1.0-py3-none-any.whl");
+    let url = url::Url::from_file_path(&wheel).unwrap().to_string();
+    p.manifest(
+        "pip",
+        &format!(
+            "\n[environments.direct]\npath = \".venvs/direct\"\npackages = [\"gamma @ {url}\", \"alpha==1.0.0\"]\n"
+        ),
+    );
+    p.run(&["lock"]);
+    p.run(&["apply", "--locked", "--auto-approve"]);
+    let site = site(&p, "direct");
+    let direct: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(site.join("gamma-3.1.0.dist-info/direct_url.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(direct["url"], url.as_str(), "{direct}");
+    assert!(!site.join("alpha-1.0.0.dist-info/direct_url.json").exists());
+    assert_eq!(
+        std::fs::read_to_string(site.join("gamma-3.1.0.dist-info/INSTALLER"))
+            .unwrap()
+            .trim(),
+        "beep-python"
+    );
 }
