@@ -1,5 +1,6 @@
 //! Creates one conda environment with `beep_python::conda`, for
-//! `bench/conda.sh` (the CLI does not wire conda environments yet).
+//! `bench/conda.sh`: the solve and the install `apply` runs for a conda
+//! environment, without the plan, journal and registry around them.
 //!
 //! ```text
 //! cargo run --release --example conda_bench -- <channel> <cache-root> <prefix> <spec>... [--offline] [--lock-only]
