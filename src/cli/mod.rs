@@ -2,6 +2,7 @@
 //! one thin function per command that calls into the library.
 
 mod completions;
+mod doctor;
 mod env;
 mod init;
 mod lock;
@@ -136,6 +137,15 @@ pub enum Command {
     /// Interpreters: list the registered ones, discover them, set the default.
     #[command(subcommand, after_help = EXAMPLES_RUNTIMES)]
     Runtimes(runtimes::RuntimesCommand),
+    /// Check the health of runtimes, environments and the home; repair
+    /// what can be repaired through the normal plan (`--fix`).
+    ///
+    /// Each finding has a severity, the resource, what was found and what
+    /// to do (with the command, where one exists). Exit 0: nothing at
+    /// warning or above; 2: something is; 1: doctor itself failed. Fast by
+    /// default (no Python process); `--deep` runs each interpreter once.
+    #[command(after_help = EXAMPLES_DOCTOR)]
+    Doctor(doctor::DoctorArgs),
     /// Run a command inside an environment (it becomes the command: same
     /// stdin, signals and exit status).
     ///
@@ -222,6 +232,14 @@ Examples:
   beep-python runtimes discover               # find every Python on this machine
   beep-python runtimes list --format json
   beep-python runtimes default /usr/bin/python3.11";
+const EXAMPLES_DOCTOR: &str = "\
+Examples:
+  beep-python doctor                          # every fast check; exit 2 when something is wrong
+  beep-python doctor --fix                    # show the repairs as a plan, ask, apply them all or nothing
+  beep-python doctor env-base-interpreter env-libraries --deep
+  beep-python doctor --list                   # every check, what it looks at, whether it can fix
+  beep-python doctor --watch --interval 15m   # reports in <home>/health-reports/; Ctrl-C stops
+  beep-python doctor --report last";
 const EXAMPLES_RUN: &str = "\
 Examples:
   beep-python run analysis -- python -m pytest -x
@@ -308,6 +326,10 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Resolve(#[from] crate::lockfile::ResolveError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Doctor(#[from] crate::doctor::DoctorError),
+
     /// Several independent problems (plan-time), each rendered.
     #[error("{} problems", .0.len())]
     Many(Vec<Box<dyn miette::Diagnostic + Send + Sync>>),
@@ -385,6 +407,7 @@ impl CliError {
             CliError::BrokenPipe => 0,
             CliError::Usage(e) => e.exit_code(),
             CliError::UnknownCommand { .. } => 64,
+            CliError::Doctor(e) => e.exit_code(),
             _ => 1,
         }
     }
@@ -442,6 +465,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Destroy(args) => reconcile::destroy(&ctx, &args),
         Command::Status => reconcile::status(&ctx),
         Command::Recover(args) => recover::run(&ctx, &args),
+        Command::Doctor(args) => doctor::run(&ctx, &args),
         Command::Run(args) => run::run(&ctx, &args),
         Command::Env(args) => env::run(&ctx, &args),
         Command::Shell(args) => shell::run(&ctx, &args),

@@ -247,7 +247,7 @@ pub(super) fn compute(
 fn needs_installer(change: &Change) -> bool {
     match change {
         Change::Environment(e) => e.action.builds(),
-        Change::Runtime(_) => false,
+        Change::Runtime(_) | Change::Home(_) => false,
     }
 }
 

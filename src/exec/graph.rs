@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::installer;
-use crate::plan::{Change, EnvAction, EnvSpec, RuntimeAction};
+use crate::plan::{Change, EnvAction, EnvSpec, HomeAction, RuntimeAction};
 use crate::provision::RuntimeSpec;
 
 /// A managed runtime being provisioned: its spec, and what its steps hand
@@ -49,6 +49,8 @@ pub enum Owned {
     Environment,
     /// A managed runtime: our runtime marker, inside `<home>/runtimes/`.
     Runtime,
+    /// Our own debris, as [`super::sweep::classify`] proves it.
+    Debris,
 }
 
 /// One node of the graph.
@@ -75,6 +77,12 @@ pub enum Step<'a, 'p> {
     SeedPip(&'p EnvSpec),
     InstallPackages(&'p EnvSpec),
     Verify(&'p EnvSpec),
+    /// Rewrites `pyvenv.cfg` and the `bin/python` link from the base
+    /// interpreter `from` to `spec.interpreter`, through the journal.
+    Repoint {
+        spec: &'p EnvSpec,
+        from: &'p Path,
+    },
 }
 
 /// The name of a step, for progress and errors.
@@ -91,6 +99,7 @@ pub enum StepKind {
     Extract,
     Configure,
     VerifyInterpreter,
+    Repoint,
 }
 
 impl StepKind {
@@ -106,6 +115,7 @@ impl StepKind {
             StepKind::Extract => "extract",
             StepKind::Configure => "configure",
             StepKind::VerifyInterpreter => "verify-interpreter",
+            StepKind::Repoint => "repoint",
         }
     }
 }
@@ -123,6 +133,7 @@ impl Step<'_, '_> {
             Step::SeedPip(_) => StepKind::SeedPip,
             Step::InstallPackages(_) => StepKind::InstallPackages,
             Step::Verify(_) => StepKind::Verify,
+            Step::Repoint { .. } => StepKind::Repoint,
         }
     }
 
@@ -137,7 +148,8 @@ impl Step<'_, '_> {
             Step::CreateVenv(spec)
             | Step::SeedPip(spec)
             | Step::InstallPackages(spec)
-            | Step::Verify(spec) => format!("env.{}", spec.name),
+            | Step::Verify(spec)
+            | Step::Repoint { spec, .. } => format!("env.{}", spec.name),
         }
     }
 }
@@ -155,7 +167,7 @@ pub fn runtime_jobs(changes: &[Change]) -> Vec<RuntimeJob<'_>> {
                 staging: OnceLock::new(),
                 unpacked: OnceLock::new(),
             }),
-            Change::Environment(_) => None,
+            Change::Environment(_) | Change::Home(_) => None,
         })
         .collect()
 }
@@ -328,8 +340,36 @@ pub fn build<'a, 'p>(
                     }],
                 );
             }
+            EnvAction::Repoint { spec, from } => {
+                let start = runtime_node(spec, &mut graph);
+                chain(&mut graph, Some(start), vec![Step::Repoint { spec, from }]);
+            }
             EnvAction::Rename { .. } | EnvAction::Adopt { .. } => {}
         }
     }
+    home_steps(changes, &mut graph);
     graph
+}
+
+/// The home's upkeep: each sweep sets its path aside (removed at commit);
+/// the registry edits have no steps, the commit writes them.
+fn home_steps<'a, 'p>(changes: &'p [Change], graph: &mut DiGraph<Step<'a, 'p>, ()>) {
+    for change in changes {
+        let Change::Home(h) = change else {
+            continue;
+        };
+        match &h.action {
+            HomeAction::Sweep { path } => {
+                graph.add_node(Step::SetAside {
+                    address: change.address(),
+                    path,
+                    owned: Owned::Debris,
+                });
+            }
+            HomeAction::PruneEnvironment { .. }
+            | HomeAction::PruneRuntime { .. }
+            | HomeAction::ReplaceDefault { .. }
+            | HomeAction::RestoreRegistry { .. } => {}
+        }
+    }
 }
