@@ -556,11 +556,19 @@ pub fn status(ctx: &Context) -> Result<Outcome, CliError> {
             }
         })
         .collect();
+    let health = newest_health(&home);
     match ctx.printer.format {
         Format::Json => ctx.printer.json(&json!({
             "format_version": 1,
             "serial": registry.serial,
             "default_runtime": registry.default_runtime,
+            "health": health.as_ref().map(|(path, report)| json!({
+                "report": path,
+                "generated_at": report.generated_at,
+                "age_seconds": jiff::Timestamp::now().duration_since(report.generated_at).as_secs().max(0),
+                "summary": report.summary,
+                "line": report.summary_line(),
+            })),
             "environments": verdicts.iter().map(|v| json!({
                 "name": v.name, "python": v.python, "path": v.path, "status": v.status, "owner": v.owner,
             })).collect::<Vec<_>>(),
@@ -597,10 +605,28 @@ pub fn status(ctx: &Context) -> Result<Outcome, CliError> {
                 registry.runtimes.iter().filter(|r| r.managed).count(),
                 registry.default_runtime.as_deref().unwrap_or("none")
             ));
+            out.push_str("HEALTH\n");
+            match &health {
+                Some((_, report)) => out.push_str(&format!(
+                    "  {} ago: {} (`beep-python doctor --report last`)\n",
+                    super::doctor::age(report.generated_at),
+                    report.summary_line()
+                )),
+                None => out.push_str(
+                    "  no doctor report yet (`beep-python doctor --watch` saves one at each run)\n",
+                ),
+            }
             ctx.printer.data(&out)?;
         }
     }
     Ok(Outcome::Success)
+}
+
+/// The newest saved doctor report, if one can be read.
+fn newest_health(home: &Home) -> Option<(PathBuf, crate::doctor::Report)> {
+    let path = crate::doctor::reports::newest(home)?;
+    let report = crate::doctor::reports::read(&path).ok()?;
+    Some((path, report))
 }
 
 /// The plan of the manifest `status` runs next to, if there is one.

@@ -162,7 +162,7 @@ pub fn runtime_jobs(changes: &[Change]) -> Vec<RuntimeJob<'_>> {
             Change::Runtime(r) => r.action.spec().map(|spec| RuntimeJob {
                 address: c.address(),
                 spec,
-                installed: OnceLock::new(),
+                installed: reinstalled(&r.action),
                 archive: OnceLock::new(),
                 staging: OnceLock::new(),
                 unpacked: OnceLock::new(),
@@ -170,6 +170,19 @@ pub fn runtime_jobs(changes: &[Change]) -> Vec<RuntimeJob<'_>> {
             Change::Environment(_) | Change::Home(_) => None,
         })
         .collect()
+}
+
+/// An in-place replacement (`--replace runtime.NAME`, or `doctor --fix`
+/// reinstalling a damaged runtime) is never "already in place": its folder
+/// holds the same archive's bytes by its marker, but it goes aside and a
+/// fresh copy is unpacked. Deciding it from the marker made the steps skip
+/// the unpacking and then verify the folder they had just set aside.
+fn reinstalled(action: &RuntimeAction) -> OnceLock<bool> {
+    let installed = OnceLock::new();
+    if let RuntimeAction::Replace { in_place: true, .. } = action {
+        let _ = installed.set(false);
+    }
+    installed
 }
 
 /// The graph for `changes`; `jobs` are [`runtime_jobs`] of the same

@@ -10,6 +10,7 @@ mod common;
 mod completions;
 mod crash;
 mod discover;
+mod doctor;
 mod env;
 mod fetch;
 mod installer;
