@@ -58,6 +58,20 @@ pub fn write_atomic(
     durability: Durability,
     mode: Option<u32>,
 ) -> io::Result<()> {
+    write_atomic_then(path, contents, durability, mode, || Ok::<(), io::Error>(()))
+}
+
+/// [`write_atomic`], calling `before_rename` once the new bytes are on
+/// disk and before they replace the old ones (the registry keeps a backup
+/// of the file it is about to replace there). An error from it leaves the
+/// old file in place and removes the temporary one.
+pub fn write_atomic_then<E: From<io::Error>>(
+    path: &Path,
+    contents: &[u8],
+    durability: Durability,
+    mode: Option<u32>,
+    before_rename: impl FnOnce() -> Result<(), E>,
+) -> Result<(), E> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -85,6 +99,8 @@ pub fn write_atomic(
             .sync_all()
             .map_err(|e| at(e, "sync", &temp_path))?;
     }
+    // The temporary file is deleted on drop if this fails.
+    before_rename()?;
     temp.persist(path)
         .map_err(|e| at(e.error, "rename a temporary file to", path))?;
     if durability == Durability::Durable {

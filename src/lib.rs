@@ -25,6 +25,8 @@
 //! | [`runtimes`]  | recording discovered interpreters, the default, system runtimes |
 //! | [`venv`]      | native venvs, pip seeding, observation without Python; the marker `<env>/.beep-python.json` |
 //! | [`installer`] | pip and uv                                                  |
+//! | [`wheel`]     | the native installer: `<home>/cache/unpacked/`, wheels linked into environments, uninstall by `RECORD` |
+//! | [`inventory`] | `<env>/.beep-python-inventory.json`: every installed file, its owner, damage checks |
 //! | [`provision`] | managed runtimes: catalog, mirrors, platform, runtime steps, `<home>/runtimes/` |
 //! | [`fetch`]     | verified downloads into `<home>/cache/downloads/`           |
 //! | [`archive`]   | safe extraction of tar.gz, tar.zst and zip                  |
@@ -55,6 +57,7 @@ pub mod failpoint;
 pub mod fetch;
 pub mod files;
 pub mod installer;
+pub mod inventory;
 pub mod lockfile;
 pub mod manifest;
 pub mod observe;
@@ -66,3 +69,4 @@ pub mod report;
 pub mod runtimes;
 pub mod usage;
 pub mod venv;
+pub mod wheel;

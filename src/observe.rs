@@ -91,16 +91,20 @@ pub fn observe(desired: &Desired, registry: &Registry, owner: &Path) -> Observat
     }
 }
 
-/// One environment folder. An empty folder (or one holding only what a
-/// crashed apply reserved) counts as absent: taking it over loses nothing.
+/// One environment folder, as the last committed state sees it. An empty
+/// folder (or one holding only what a crashed apply reserved) counts as
+/// absent: taking it over loses nothing. So does a folder an apply is
+/// building right now (it carries that run's claim and not yet our
+/// marker): it exists only if that apply commits, and recovery removes it
+/// if it does not.
 pub fn environment(path: &Path) -> Observed {
     let observed = venv::observe(path);
-    // Only a folder that is not an environment can be "empty": most
-    // folders are environments, and are read once.
+    // Only a folder that is not (yet) ours can be "empty" or in the
+    // making: most folders are environments, and are read once.
     if observed.exists
-        && !observed.is_venv
         && observed.marker.is_none()
-        && files::holds_only_reserved(path).unwrap_or(false)
+        && (path.join(files::CLAIM_FILE).is_file()
+            || (!observed.is_venv && files::holds_only_reserved(path).unwrap_or(false)))
     {
         return Observed::default();
     }

@@ -128,11 +128,6 @@ impl Prepared for Command {
     }
 }
 
-/// The former name of [`prepare`], for callers not yet renamed.
-pub fn own_group(command: &mut Command) {
-    prepare(command);
-}
-
 /// Kills the child's process group, then the child, and reaps it. For
 /// children not started through [`Group`].
 pub fn kill_group(child: &mut Child) {

@@ -6,7 +6,7 @@
 //! folder can only go down, whatever the platform's path rules.
 
 /// The components of the entry name `raw`, or why it is unsafe.
-pub(super) fn normalize(raw: &[u8]) -> Result<Vec<&str>, String> {
+pub(crate) fn normalize(raw: &[u8]) -> Result<Vec<&str>, String> {
     let name = std::str::from_utf8(raw).map_err(|_| "its name is not UTF-8".to_string())?;
     if name.contains('\0') {
         return Err("its name contains NUL".into());

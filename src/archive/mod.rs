@@ -31,6 +31,9 @@
 //!   staging folder.
 
 mod entry;
+// The entry-name rule is shared with the wheel installer, which unpacks
+// zips of its own.
+pub(crate) use entry::normalize as safe_entry_name;
 mod sink;
 mod tarball;
 mod zipfile;

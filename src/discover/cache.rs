@@ -17,7 +17,7 @@
 //!   fully cached run writes nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -72,9 +72,7 @@ pub(crate) enum CacheError {
     Io(#[from] io::Error),
     #[error("cannot serialize it: {0}")]
     Serialize(#[from] serde_json::Error),
-    #[error("cannot create a temporary file in `{}`: {source}", dir.display())]
-    TempFile { dir: PathBuf, source: io::Error },
-    #[error("cannot rename the temporary file to `{}`: {source}", path.display())]
+    #[error("cannot write `{}`: {source}", path.display())]
     Persist { path: PathBuf, source: io::Error },
 }
 
@@ -216,36 +214,13 @@ fn mtime_of(path: &Path) -> Option<i64> {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    fs_err::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".interpreters-")
-        .suffix(".json.tmp")
-        .tempfile_in(dir)
-        .map_err(|source| CacheError::TempFile {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-    let temp_path = temp.path().to_path_buf();
-    let with_path = |source: io::Error| {
-        io::Error::new(
-            source.kind(),
-            format!("failed to write `{}`: {source}", temp_path.display()),
-        )
-    };
-    temp.write_all(bytes).map_err(with_path)?;
-    temp.as_file().sync_all().map_err(with_path)?;
-    temp.persist(path).map_err(|err| CacheError::Persist {
-        path: path.to_path_buf(),
-        source: err.error,
-    })?;
-    #[cfg(unix)]
-    {
-        // The rename is durable only once the folder is synced.
-        fs_err::File::open(dir)?.sync_all()?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs_err::create_dir_all(dir)?;
     }
-    Ok(())
+    crate::files::write_atomic(path, bytes, crate::files::Durability::Durable, None).map_err(
+        |source| CacheError::Persist {
+            path: path.to_path_buf(),
+            source,
+        },
+    )
 }

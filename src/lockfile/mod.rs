@@ -87,7 +87,6 @@ pub mod resolve;
 pub mod resolvers;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use miette::{NamedSource, SourceSpan};
@@ -276,32 +275,19 @@ pub fn write(path: &Path, lock: &Lock) -> Result<bool, LockError> {
     Ok(true)
 }
 
+/// The lock keeps the mode it had (it is committed and read by everyone:
+/// not the 0600 of a fresh temporary file), else 0644.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{LOCK_FILE}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    // A lock is committed and read by everyone: not the 0600 of a fresh
-    // temporary file, but what the file had, or 0644.
     #[cfg(unix)]
-    {
+    let mode = {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
+        std::fs::metadata(path)
             .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0o644);
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    }
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+            .unwrap_or(0o644)
+    };
+    #[cfg(not(unix))]
+    let mode = 0o644;
+    crate::files::write_atomic(path, bytes, crate::files::Durability::Durable, Some(mode))
 }
 
 #[cfg(test)]

@@ -409,7 +409,7 @@ pub fn verify_interpreter(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    crate::process::own_group(&mut command);
+    crate::process::prepare(&mut command);
     let mut child = command
         .spawn()
         .map_err(|e| broken(format!("it could not be started ({e})")))?;

@@ -126,3 +126,9 @@ pub enum RegistryError {
         waited: Duration,
     },
 }
+
+impl From<std::io::Error> for RegistryError {
+    fn from(e: std::io::Error) -> Self {
+        RegistryError::Io(e)
+    }
+}

@@ -31,7 +31,6 @@
 //! - Writing requires holding the home lock ([`HomeLock`]), which the type
 //!   system enforces.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fs_err as fs;
@@ -276,23 +275,16 @@ pub fn save(home: &Home, registry: &mut Registry, _lock: &HomeLock) -> Result<()
         .map_err(|e| RegistryError::Io(std::io::Error::other(e)))?;
     text.push(b'\n');
 
-    let mut temp = tempfile::Builder::new()
-        .prefix(".registry.")
-        .suffix(".tmp")
-        .tempfile_in(root)
-        .map_err(|e| RegistryError::Io(io_at(e, root)))?;
-    temp.write_all(&text)
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| RegistryError::Io(io_at(e, temp.path())))?;
-
-    crate::failpoint::hit("registry-before-rename").map_err(RegistryError::Io)?;
-
-    keep_backup(home, &path)?;
-
-    // The temporary file is deleted on drop if this fails.
-    temp.persist(&path)
-        .map_err(|e| RegistryError::Io(io_at(e.error, &path)))?;
-    sync_dir(root)?;
+    crate::files::write_atomic_then(
+        &path,
+        &text,
+        crate::files::Durability::Durable,
+        None,
+        || {
+            crate::failpoint::hit("registry-before-rename").map_err(RegistryError::Io)?;
+            keep_backup(home, &path)
+        },
+    )?;
 
     crate::failpoint::hit("registry-after-rename").map_err(RegistryError::Io)?;
     prune_backups(home)?;

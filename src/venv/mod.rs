@@ -11,8 +11,9 @@
 //!   activation scripts that also export the environment's variables. No
 //!   Python process is started.
 //! - [`seed_pip`] installs the pip wheel that the base interpreter bundles
-//!   for `ensurepip`, unpacked in Rust; only when there is no such wheel
-//!   does it run `python -m ensurepip`.
+//!   for `ensurepip` through [`crate::wheel`] (with its bytecode, compiled
+//!   once into the cache); only when there is no such wheel does it run
+//!   `python -m ensurepip`.
 //! - [`observe`] reports what is on disk; it never starts a process and
 //!   never fails.
 //!
@@ -37,7 +38,7 @@ mod observe;
 mod seed;
 
 use std::collections::BTreeMap;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -450,68 +451,24 @@ fn mode_matches(_meta: &std::fs::Metadata, _executable: bool) -> bool {
     true
 }
 
-/// Temp file beside `path`, optional fsync, rename over `path`.
+/// Temp file beside `path`, optional fsync, rename over `path`: the one
+/// atomic writer ([`crate::files::write_atomic`]) with venv's modes.
 pub(crate) fn write_atomic(
     path: &Path,
     contents: &[u8],
     executable: bool,
     durable: bool,
 ) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "failed to create a temporary file in `{}`: {e}",
-                    dir.display()
-                ),
-            )
-        })?;
-    let temp_path = temp.path().to_path_buf();
-    let with_path = |e: io::Error| {
-        io::Error::new(
-            e.kind(),
-            format!("failed to write `{}`: {e}", temp_path.display()),
-        )
-    };
-    temp.write_all(contents).map_err(with_path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = if executable { 0o755 } else { 0o644 };
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(with_path)?;
-    }
-    #[cfg(not(unix))]
-    let _ = executable;
-    if durable {
-        temp.as_file().sync_all().map_err(with_path)?;
-    }
-    temp.persist(path).map_err(|e| {
-        io::Error::new(
-            e.error.kind(),
-            format!(
-                "failed to rename a temporary file to `{}`: {}",
-                path.display(),
-                e.error
-            ),
-        )
-    })?;
-    #[cfg(unix)]
-    if durable {
-        // The rename is durable only once the folder is synced.
-        fs_err::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::files::write_atomic(
+        path,
+        contents,
+        if durable {
+            crate::files::Durability::Durable
+        } else {
+            crate::files::Durability::Atomic
+        },
+        Some(if executable { 0o755 } else { 0o644 }),
+    )
 }
 
 /// The marker in the environment at `env`; `None` if there is none or it

@@ -158,6 +158,149 @@ fn write_wheel(dir: &Path, spec: &WheelSpec, payload: Option<&str>) -> PathBuf {
     path
 }
 
+/// A wheel with chosen contents, for the native installer's tests: any
+/// files (with modes), `.data/` folders, entry points, purelib or platlib,
+/// and deliberate faults.
+#[derive(Debug, Clone)]
+pub struct Custom {
+    pub name: String,
+    pub version: String,
+    /// Path in the wheel (outside the `.dist-info`), contents, Unix mode.
+    pub files: Vec<(String, Vec<u8>, u32)>,
+    /// `entry_points.txt`.
+    pub entry_points: Option<String>,
+    /// `Root-Is-Purelib`.
+    pub purelib: bool,
+    /// `py3-none-any` unless set.
+    pub tag: String,
+    /// Record a wrong hash for this path (its contents are as given).
+    pub wrong_hash_for: Option<String>,
+    /// Leave this path out of `RECORD`.
+    pub unlisted: Option<String>,
+}
+
+impl Custom {
+    /// A purelib wheel with `<pkg>/__init__.py` holding `__version__`.
+    pub fn new(name: &str, version: &str) -> Custom {
+        let pkg = escaped_name(name);
+        Custom {
+            name: name.to_string(),
+            version: version.to_string(),
+            files: vec![(
+                format!("{pkg}/__init__.py"),
+                format!("__version__ = \"{version}\"\n").into_bytes(),
+                0o644,
+            )],
+            entry_points: None,
+            purelib: true,
+            tag: "py3-none-any".to_string(),
+            wrong_hash_for: None,
+            unlisted: None,
+        }
+    }
+
+    /// Adds a file (mode 0644).
+    pub fn file(mut self, path: &str, contents: &str) -> Custom {
+        self.files
+            .push((path.to_string(), contents.as_bytes().to_vec(), 0o644));
+        self
+    }
+
+    /// Adds a file with a mode.
+    pub fn file_mode(mut self, path: &str, contents: &str, mode: u32) -> Custom {
+        self.files
+            .push((path.to_string(), contents.as_bytes().to_vec(), mode));
+        self
+    }
+
+    /// `<name>-<version>.dist-info`.
+    pub fn dist_info(&self) -> String {
+        format!(
+            "{}-{}.dist-info",
+            escaped_name(&self.name),
+            self.version.replace('-', "_")
+        )
+    }
+
+    /// `<name>-<version>.data`.
+    pub fn data(&self) -> String {
+        self.dist_info().replace(".dist-info", ".data")
+    }
+
+    pub fn file_name(&self) -> String {
+        format!(
+            "{}-{}-{}.whl",
+            escaped_name(&self.name),
+            self.version.replace('-', "_"),
+            self.tag
+        )
+    }
+
+    /// Writes the wheel into `dir` and returns its path.
+    #[track_caller]
+    pub fn build(&self, dir: &Path) -> PathBuf {
+        let dist_info = self.dist_info();
+        let mut files = self.files.clone();
+        files.push((
+            format!("{dist_info}/METADATA"),
+            format!(
+                "Metadata-Version: 2.1\nName: {}\nVersion: {}\n",
+                self.name, self.version
+            )
+            .into_bytes(),
+            0o644,
+        ));
+        files.push((
+            format!("{dist_info}/WHEEL"),
+            format!(
+                "Wheel-Version: 1.0\nGenerator: beep-python-tests\nRoot-Is-Purelib: {}\nTag: {}\n",
+                self.purelib, self.tag
+            )
+            .into_bytes(),
+            0o644,
+        ));
+        if let Some(text) = &self.entry_points {
+            files.push((
+                format!("{dist_info}/entry_points.txt"),
+                text.clone().into_bytes(),
+                0o644,
+            ));
+        }
+        let mut record = String::new();
+        for (name, bytes, _) in &files {
+            if self.unlisted.as_deref() == Some(name) {
+                continue;
+            }
+            let digest = if self.wrong_hash_for.as_deref() == Some(name) {
+                Sha256::digest(b"something else")
+            } else {
+                Sha256::digest(bytes)
+            };
+            let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+            record.push_str(&format!("{name},sha256={digest},{}\n", bytes.len()));
+        }
+        let record_name = format!("{dist_info}/RECORD");
+        record.push_str(&format!("{record_name},,\n"));
+        files.push((record_name, record.into_bytes(), 0o644));
+
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, bytes, mode) in files {
+            let options = SimpleFileOptions::default()
+                .compression_method(CompressionMethod::Deflated)
+                .last_modified_time(DateTime::default())
+                .system(System::Unix)
+                .unix_permissions(mode);
+            zip.start_file(name, options).expect("adding a wheel entry");
+            zip.write_all(&bytes).expect("writing a wheel entry");
+        }
+        let bytes = zip.finish().expect("finishing the wheel").into_inner();
+        fs_err::create_dir_all(dir).expect("creating the wheel folder");
+        let path = dir.join(self.file_name());
+        fs_err::write(&path, bytes).expect("writing the wheel");
+        path
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

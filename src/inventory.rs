@@ -1,0 +1,633 @@
+//! The inventory: every file installed in an environment, with its owner,
+//! so that damage (a deleted `rich/console.py`, a whole `numpy/` folder
+//! gone, an edited file) is seen without starting Python.
+//!
+//! Owns `<env>/.beep-python-inventory.json` ([`INVENTORY_FILE`]), beside
+//! our marker. It is built by [`record()`] after any install (native, pip or
+//! uv) from the installed distributions' `RECORD` files: each listed file
+//! with its size and modification time (from the file system) and its
+//! sha256 (from `RECORD`, which for native installs holds the hashes
+//! verified while unpacking, so nothing is hashed twice; a file whose
+//! `RECORD` line lacks a hash, or whose size differs from it, is hashed).
+//!
+//! # Format
+//!
+//! JSON, compact (an environment with numpy and pandas lists ~5,000
+//! files):
+//!
+//! ```json
+//! {"version":1,"distributions":[
+//!   {"name":"rich","version":"13.7.1","installer":"beep-python","files":[
+//!     ["lib/python3.12/site-packages/rich/console.py",99000,1718000000123456789,"<sha256 hex>"],
+//!     ...]}]}
+//! ```
+//!
+//! A file is `[path relative to the environment with /, size in bytes,
+//! modification time in nanoseconds since the epoch, sha256 hex]`.
+//! Distributions are sorted by normalized name and files by path. A newer
+//! `version` than [`INVENTORY_VERSION`] is refused, naming it.
+//!
+//! # Checks
+//!
+//! - [`check_cheap`]: existence, size and modification time only; no
+//!   hashing, no process. What `plan` runs.
+//! - [`check_full`]: existence, size and contents (sha256); a file touched
+//!   but unchanged is not damage here. What `plan --refresh=full` and
+//!   `doctor` run.
+//! - [`untracked`]: files in `site-packages` and `bin/` that no
+//!   distribution owns: reported, never deleted.
+//!
+//! Bytecode is never damage: files in a `__pycache__` folder are Python's
+//! to rewrite. [`by_package`] turns damage into what the planner says and
+//! repairs: "rich: 1 file missing", then reinstalls that package only.
+//!
+//! Invariants: checking never writes and never starts a process; the file
+//! is replaced atomically (temporary file, fsync, rename).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::io::{self, Read as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::discover::PyvenvCfg;
+use crate::venv::{self, Platform};
+use crate::wheel::{self, record};
+
+/// The inventory's file name, in the environment folder.
+pub const INVENTORY_FILE: &str = ".beep-python-inventory.json";
+
+/// The format this program writes.
+pub const INVENTORY_VERSION: u32 = 1;
+
+/// Every installed file of one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// The format, [`INVENTORY_VERSION`].
+    pub version: u32,
+    /// Sorted by name.
+    pub distributions: Vec<Owner>,
+}
+
+/// One distribution and its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// PEP 503 normalized.
+    pub name: String,
+    pub version: String,
+    /// What its `INSTALLER` says (`beep-python`, `pip`, `uv`).
+    pub installer: Option<String>,
+    /// Sorted by path.
+    pub files: Vec<FileRecord>,
+}
+
+/// One installed file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    from = "(String, u64, i64, String)",
+    into = "(String, u64, i64, String)"
+)]
+pub struct FileRecord {
+    /// Relative to the environment, with `/`.
+    pub path: String,
+    pub size: u64,
+    /// Nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+impl From<(String, u64, i64, String)> for FileRecord {
+    fn from((path, size, mtime_ns, sha256): (String, u64, i64, String)) -> Self {
+        FileRecord {
+            path,
+            size,
+            mtime_ns,
+            sha256,
+        }
+    }
+}
+
+impl From<FileRecord> for (String, u64, i64, String) {
+    fn from(f: FileRecord) -> Self {
+        (f.path, f.size, f.mtime_ns, f.sha256)
+    }
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum InventoryError {
+    #[error("cannot read `{}`", path.display())]
+    #[diagnostic(code(inventory::io))]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("`{}` is not a virtual environment (no `site-packages` found)", path.display())]
+    #[diagnostic(code(inventory::not_an_environment))]
+    NotAnEnvironment { path: PathBuf },
+
+    #[error("`{}` was written by a newer beep-python (inventory format version {version}; this one reads version {INVENTORY_VERSION})", path.display())]
+    #[diagnostic(
+        code(inventory::newer_version),
+        help("upgrade beep-python; nothing was changed")
+    )]
+    NewerVersion { path: PathBuf, version: u64 },
+
+    #[error("`{}` is not a valid inventory: {reason}", path.display())]
+    #[diagnostic(
+        code(inventory::corrupt),
+        help("it is rebuilt from the installed packages by the next `beep-python apply`")
+    )]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> InventoryError + '_ {
+    move |source| InventoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The environment's `site-packages`: from the version in `pyvenv.cfg`,
+/// else the one `lib/python*/site-packages` there is.
+fn site_packages(env: &Path) -> Option<PathBuf> {
+    let version = std::fs::read_to_string(env.join("pyvenv.cfg"))
+        .ok()
+        .and_then(|text| PyvenvCfg::parse(&text).version)
+        .unwrap_or_default();
+    let site = venv::layout(env, &version).site_packages;
+    if site.is_dir() {
+        return Some(site);
+    }
+    if Platform::CURRENT == Platform::Unix {
+        let found = std::fs::read_dir(env.join("lib")).ok()?.find_map(|e| {
+            let e = e.ok()?;
+            let site = e.path().join("site-packages");
+            (e.file_name().to_string_lossy().starts_with("python") && site.is_dir()).then_some(site)
+        });
+        return found;
+    }
+    None
+}
+
+/// `path` relative to `env`, with `/`; `None` outside it.
+fn relative(env: &Path, path: &Path) -> Option<String> {
+    let rest = path.strip_prefix(env).ok()?;
+    let parts: Vec<String> = rest
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Builds the inventory of the environment at `env` from what is installed.
+pub fn record(env: &Path) -> Result<Inventory, InventoryError> {
+    let site = site_packages(env).ok_or_else(|| InventoryError::NotAnEnvironment {
+        path: env.to_path_buf(),
+    })?;
+    let root = record::resolve(env, ".").unwrap_or_else(|| env.to_path_buf());
+    let mut distributions = Vec::new();
+    for dist in wheel::installed(&site).into_iter().filter(|d| d.complete) {
+        let record_path = dist.dist_info.join("RECORD");
+        let text = fs_err::read_to_string(&record_path).map_err(io_error(&record_path))?;
+        let installer = std::fs::read_to_string(dist.dist_info.join("INSTALLER"))
+            .ok()
+            .map(|s| s.trim().to_string());
+        let mut files = BTreeMap::new();
+        for line in record::parse(&text) {
+            let Some(path) = record::resolve(&site, &line.path) else {
+                continue;
+            };
+            let Some(rel) = relative(&root, &path) else {
+                continue; // outside the environment: not ours to watch
+            };
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue; // listed but not there (never installed)
+            };
+            if meta.is_dir() {
+                continue;
+            }
+            let known = line
+                .hash
+                .as_deref()
+                .filter(|_| line.size == Some(meta.len()))
+                .and_then(record::record_hash_to_hex);
+            let sha256 = match known {
+                Some(hex) => hex,
+                None => sha256_of(&path).map_err(io_error(&path))?,
+            };
+            files.insert(
+                rel.clone(),
+                FileRecord {
+                    path: rel,
+                    size: meta.len(),
+                    mtime_ns: wheel::unpack::mtime_ns(&meta),
+                    sha256,
+                },
+            );
+        }
+        distributions.push(Owner {
+            name: dist.name,
+            version: dist.version,
+            installer,
+            files: files.into_values().collect(),
+        });
+    }
+    Ok(Inventory {
+        version: INVENTORY_VERSION,
+        distributions,
+    })
+}
+
+/// Writes `inventory` into the environment at `env`, atomically and durably.
+pub fn write(env: &Path, inventory: &Inventory) -> Result<(), InventoryError> {
+    let path = env.join(INVENTORY_FILE);
+    let mut json = serde_json::to_vec(inventory).map_err(|e| InventoryError::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    json.push(b'\n');
+    venv::write_atomic(&path, &json, false, true).map_err(io_error(&path))
+}
+
+/// [`record()`], then [`write()`]: what to call after any install.
+pub fn update(env: &Path) -> Result<Inventory, InventoryError> {
+    let inventory = record(env)?;
+    write(env, &inventory)?;
+    Ok(inventory)
+}
+
+/// The inventory after reinstalling `packages` (normalized names): their
+/// entries (and those of distributions `previous` does not know) are
+/// recorded anew; every other distribution keeps its entry from `previous`,
+/// so that damage to a package not reinstalled stays visible. Distributions
+/// no longer installed are dropped.
+pub fn refresh(
+    env: &Path,
+    previous: &Inventory,
+    packages: &[String],
+) -> Result<Inventory, InventoryError> {
+    let current = record(env)?;
+    let distributions = current
+        .distributions
+        .into_iter()
+        .map(|now| {
+            let kept = previous
+                .distributions
+                .iter()
+                .find(|old| old.name == now.name && old.version == now.version);
+            match kept {
+                Some(old) if !packages.contains(&now.name) => old.clone(),
+                _ => now,
+            }
+        })
+        .collect();
+    Ok(Inventory {
+        version: INVENTORY_VERSION,
+        distributions,
+    })
+}
+
+/// The inventory stored in the environment at `env`; `None` if there is none.
+pub fn read(env: &Path) -> Result<Option<Inventory>, InventoryError> {
+    let path = env.join(INVENTORY_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(InventoryError::Io { path, source }),
+    };
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u64,
+    }
+    let corrupt = |e: serde_json::Error| InventoryError::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    let versioned: Versioned = serde_json::from_slice(&bytes).map_err(corrupt)?;
+    if versioned.version > u64::from(INVENTORY_VERSION) {
+        return Err(InventoryError::NewerVersion {
+            path,
+            version: versioned.version,
+        });
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(corrupt)
+}
+
+/// One damaged file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Damage {
+    /// The owning distribution (normalized name).
+    pub package: String,
+    /// Relative to the environment, with `/`.
+    pub path: String,
+    pub kind: DamageKind,
+}
+
+/// How a file differs from its inventory line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DamageKind {
+    /// Not there (or not a file any more).
+    Missing,
+    /// Another size.
+    Size,
+    /// Same size, another modification time ([`check_cheap`] only).
+    Modified,
+    /// Same size, other contents ([`check_full`] only).
+    Content,
+    /// There, but cannot be read.
+    Unreadable,
+}
+
+impl DamageKind {
+    /// Whether the file is gone, as opposed to changed.
+    pub fn is_missing(self) -> bool {
+        match self {
+            DamageKind::Missing => true,
+            DamageKind::Size
+            | DamageKind::Modified
+            | DamageKind::Content
+            | DamageKind::Unreadable => false,
+        }
+    }
+}
+
+/// Files that are Python's to rewrite, never damage.
+fn is_bytecode(path: &str) -> bool {
+    path.split('/').any(|c| c == "__pycache__")
+}
+
+/// Existence, size and modification time of every inventoried file (no
+/// hashing, no process).
+pub fn check_cheap(env: &Path, inventory: &Inventory) -> Vec<Damage> {
+    let mut damage = Vec::new();
+    for owner in &inventory.distributions {
+        for file in owner.files.iter().filter(|f| !is_bytecode(&f.path)) {
+            let kind = match std::fs::symlink_metadata(env.join(&file.path)) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(DamageKind::Missing),
+                Err(_) => Some(DamageKind::Unreadable),
+                Ok(meta) if meta.is_dir() => Some(DamageKind::Missing),
+                Ok(meta) if meta.len() != file.size => Some(DamageKind::Size),
+                Ok(meta) if wheel::unpack::mtime_ns(&meta) != file.mtime_ns => {
+                    Some(DamageKind::Modified)
+                }
+                Ok(_) => None,
+            };
+            if let Some(kind) = kind {
+                damage.push(Damage {
+                    package: owner.name.clone(),
+                    path: file.path.clone(),
+                    kind,
+                });
+            }
+        }
+    }
+    damage
+}
+
+/// Existence, size and contents (sha256) of every inventoried file, hashed
+/// on a few threads.
+pub fn check_full(env: &Path, inventory: &Inventory) -> Vec<Damage> {
+    let files: Vec<(&str, &FileRecord)> = inventory
+        .distributions
+        .iter()
+        .flat_map(|o| o.files.iter().map(move |f| (o.name.as_str(), f)))
+        .filter(|(_, f)| !is_bytecode(&f.path))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(files.len().max(1));
+    let check = |(package, file): &(&str, &FileRecord)| {
+        let path = env.join(&file.path);
+        let kind = match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Some(DamageKind::Missing),
+            Err(_) => Some(DamageKind::Unreadable),
+            Ok(meta) if meta.is_dir() => Some(DamageKind::Missing),
+            Ok(meta) if meta.len() != file.size => Some(DamageKind::Size),
+            Ok(_) => match sha256_of(&path) {
+                Ok(hex) if hex == file.sha256 => None,
+                Ok(_) => Some(DamageKind::Content),
+                Err(_) => Some(DamageKind::Unreadable),
+            },
+        };
+        kind.map(|kind| Damage {
+            package: package.to_string(),
+            path: file.path.clone(),
+            kind,
+        })
+    };
+    let mut damage: Vec<Damage> = std::thread::scope(|scope| {
+        let check = &check;
+        let files = &files;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    files
+                        .iter()
+                        .skip(t)
+                        .step_by(threads)
+                        .filter_map(check)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    damage.sort_by(|a, b| (&a.package, &a.path).cmp(&(&b.package, &b.path)));
+    damage
+}
+
+/// Files in the environment's `site-packages` and `bin/` that no
+/// distribution owns (relative paths, sorted): reported, never deleted.
+/// Bytecode and the environment's own files (interpreter links, activation
+/// scripts) are not listed.
+pub fn untracked(env: &Path, inventory: &Inventory) -> Vec<String> {
+    let owned: HashSet<&str> = inventory
+        .distributions
+        .iter()
+        .flat_map(|o| o.files.iter().map(|f| f.path.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    let mut walk = vec![];
+    if let Some(site) = site_packages(env) {
+        walk.push(site);
+    }
+    let bin = env.join(Platform::CURRENT.bin_dir());
+    while let Some(dir) = walk.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if entry.file_name() != "__pycache__" {
+                    walk.push(path);
+                }
+                continue;
+            }
+            if let Some(rel) = relative(env, &path)
+                && !owned.contains(rel.as_str())
+            {
+                out.push(rel);
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(&bin) {
+        for entry in entries.filter_map(Result::ok) {
+            let ours = wheel::is_environment_script(&entry.file_name().to_string_lossy());
+            if ours || entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if let Some(rel) = relative(env, &entry.path())
+                && !owned.contains(rel.as_str())
+            {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Damage counted per package: what the planner says, and which packages
+/// to reinstall.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackageDamage {
+    pub package: String,
+    pub missing: usize,
+    pub changed: usize,
+}
+
+impl fmt::Display for PackageDamage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let files = |n: usize| if n == 1 { "file" } else { "files" };
+        write!(f, "{}: ", self.package)?;
+        match (self.missing, self.changed) {
+            (m, 0) => write!(f, "{m} {} missing", files(m)),
+            (0, c) => write!(f, "{c} {} changed", files(c)),
+            (m, c) => write!(f, "{m} {} missing, {c} {} changed", files(m), files(c)),
+        }
+    }
+}
+
+/// `damage` summed per package, sorted by package.
+pub fn by_package(damage: &[Damage]) -> Vec<PackageDamage> {
+    let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for d in damage {
+        let entry = counts.entry(d.package.as_str()).or_default();
+        if d.kind.is_missing() {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(package, (missing, changed))| PackageDamage {
+            package: package.to_string(),
+            missing,
+            changed,
+        })
+        .collect()
+}
+
+fn sha256_of(path: &Path) -> io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 128 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(record::hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damage_reads_per_package() {
+        let d = |package: &str, kind| Damage {
+            package: package.into(),
+            path: "x".into(),
+            kind,
+        };
+        let summary = by_package(&[
+            d("rich", DamageKind::Missing),
+            d("numpy", DamageKind::Size),
+            d("numpy", DamageKind::Content),
+            d("numpy", DamageKind::Modified),
+            d("six", DamageKind::Missing),
+            d("six", DamageKind::Missing),
+            d("six", DamageKind::Modified),
+        ]);
+        let text: Vec<String> = summary.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "numpy: 3 files changed",
+                "rich: 1 file missing",
+                "six: 2 files missing, 1 file changed"
+            ]
+        );
+    }
+
+    #[test]
+    fn files_are_tuples_and_newer_versions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = Inventory {
+            version: INVENTORY_VERSION,
+            distributions: vec![Owner {
+                name: "rich".into(),
+                version: "13.7.1".into(),
+                installer: Some("beep-python".into()),
+                files: vec![FileRecord {
+                    path: "lib/python3.12/site-packages/rich/__init__.py".into(),
+                    size: 10,
+                    mtime_ns: 1_700_000_000_000_000_001,
+                    sha256: "ab".repeat(32),
+                }],
+            }],
+        };
+        write(dir.path(), &inventory).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(INVENTORY_FILE)).unwrap();
+        assert!(
+            text.contains(
+                r#"["lib/python3.12/site-packages/rich/__init__.py",10,1700000000000000001,"#
+            ),
+            "{text}"
+        );
+        assert_eq!(read(dir.path()).unwrap(), Some(inventory));
+        std::fs::write(
+            dir.path().join(INVENTORY_FILE),
+            r#"{"version": 9, "x": []}"#,
+        )
+        .unwrap();
+        let err = read(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("version 9"), "{err}");
+        assert_eq!(read(tempfile::tempdir().unwrap().path()).unwrap(), None);
+    }
+
+    #[test]
+    fn bytecode_is_never_damage() {
+        assert!(is_bytecode(
+            "lib/python3.12/site-packages/rich/__pycache__/a.cpython-312.pyc"
+        ));
+        assert!(!is_bytecode("lib/python3.12/site-packages/rich/console.py"));
+    }
+}
