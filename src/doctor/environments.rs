@@ -3,7 +3,7 @@
 //! libraries, and the plan's verdict.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::runtimes::searched;
 use super::{EnvView, Finding, Remedy, Scan, Severity, deps, finding};
@@ -11,6 +11,7 @@ use crate::plan::health::{self, Health};
 use crate::plan::{Change, PackageChange, PackageChanges, Reason};
 use crate::registry::model::Status;
 use crate::venv::{self, Platform};
+use crate::wheel::{self, record};
 
 /// The environments whose folder is a venv (others are `env-pyvenv`'s).
 fn venvs<'s, 'a>(scan: &'s Scan<'a>) -> impl Iterator<Item = &'s EnvView<'a>> {
@@ -45,7 +46,7 @@ fn implementation_of(env: &EnvView<'_>) -> String {
         .unwrap_or_else(|| "cpython".into())
 }
 
-fn site_packages(env: &EnvView<'_>) -> Option<PathBuf> {
+pub(super) fn site_packages(env: &EnvView<'_>) -> Option<PathBuf> {
     let version = env.observed.version.as_deref().unwrap_or_default();
     let site = venv::layout(&env.path, version).site_packages;
     if site.is_dir() {
@@ -61,7 +62,7 @@ fn site_packages(env: &EnvView<'_>) -> Option<PathBuf> {
 
 /// How `--fix` rebuilds an environment of the manifest at hand, or, for
 /// another manifest's, the command that does it there.
-fn rebuild(scan: &Scan<'_>, env: &EnvView<'_>, f: Finding, remedy: Remedy) -> Finding {
+pub(super) fn rebuild(scan: &Scan<'_>, env: &EnvView<'_>, f: Finding, remedy: Remedy) -> Finding {
     if env.spec.is_some() {
         return f.fix(remedy);
     }
@@ -553,65 +554,17 @@ fn extension_modules(site: &Path) -> Vec<PathBuf> {
 }
 
 /// Each file's owning distribution, from the `RECORD`s in `site`
-/// (relative to `site`, lexically normalized).
+/// (absolute, lexically resolved, as [`record::resolve`] gives them).
 fn owners(site: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(site) else {
-        return out;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".dist-info") else {
+    for dist in wheel::installed(site).into_iter().filter(|d| d.complete) {
+        let Ok(text) = std::fs::read_to_string(dist.dist_info.join("RECORD")) else {
             continue;
         };
-        let owner = stem.split_once('-').map_or(stem, |(n, _)| n).to_string();
-        let Ok(record) = std::fs::read_to_string(entry.path().join("RECORD")) else {
-            continue;
-        };
-        for line in record.lines() {
-            let path = record_path(line);
-            if !path.is_empty() {
-                out.insert(normalize(Path::new(&path)), owner.clone());
+        for line in record::parse(&text) {
+            if let Some(path) = record::resolve(site, &line.path) {
+                out.insert(path, dist.name.clone());
             }
-        }
-    }
-    out
-}
-
-/// The path field of a `RECORD` line (CSV; quoted when it holds a comma).
-fn record_path(line: &str) -> String {
-    if let Some(rest) = line.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = rest.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    out.push('"');
-                    chars.next();
-                } else {
-                    break;
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        return out;
-    }
-    line.split(',').next().unwrap_or("").to_string()
-}
-
-/// `a/b/../c` -> `a/c`, without touching the disk.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            Component::CurDir => {}
-            other => out.push(other),
         }
     }
     out
@@ -634,15 +587,19 @@ pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
         for module in extension_modules(&site) {
             for missing in scan.elf.missing(&module, &loader) {
                 let owners = owner_map.get_or_insert_with(|| owners(&site));
-                let rel = |p: &Path| p.strip_prefix(&site).ok().map(normalize);
-                let owner = rel(&module).and_then(|r| owners.get(&r).cloned());
+                let resolved = |p: &Path| {
+                    p.strip_prefix(&site)
+                        .ok()
+                        .and_then(|r| record::resolve(&site, &r.to_string_lossy()))
+                };
+                let owner = resolved(&module).and_then(|r| owners.get(&r).cloned());
                 // The library is one the package ships (its RECORD lists
                 // it where the module's RPATH looks): a reinstall brings
                 // it back.
                 let shipped_by = missing
                     .searched
                     .iter()
-                    .filter_map(|dir| rel(&dir.join(&missing.library)))
+                    .filter_map(|dir| resolved(&dir.join(&missing.library)))
                     .find_map(|r| owners.get(&r).cloned());
                 found.push((module.clone(), missing, owner, shipped_by));
             }
@@ -717,21 +674,5 @@ fn reinstall(env: &EnvView<'_>, package: &str) -> PackageChanges {
             required: format!("{version} (reinstall)"),
         }],
         ..PackageChanges::default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn record_paths_are_read_and_normalized() {
-        assert_eq!(record_path("a/b.py,sha256=x,3"), "a/b.py");
-        assert_eq!(record_path("\"a,b/c.py\",sha256=x,3"), "a,b/c.py");
-        assert_eq!(
-            normalize(Path::new("x/../../bin/tool")),
-            PathBuf::from("../bin/tool")
-        );
-        assert_eq!(normalize(Path::new("./a/./b")), PathBuf::from("a/b"));
     }
 }

@@ -71,6 +71,7 @@ pub mod elf;
 mod environments;
 pub mod fix;
 mod home;
+mod installed;
 pub mod render;
 pub mod reports;
 mod runtimes;
@@ -253,6 +254,24 @@ static CHECKS: &[Check] = &[
         deep_only: false,
         python: None,
         run: environments::links,
+    },
+    Check {
+        id: "env-files",
+        group: Group::Environments,
+        looks_at: "installed files against the inventory (else the packages' RECORD): missing or altered, with the package that owns them; `__pycache__` ignored",
+        fix: Some("reinstalls the damaged packages"),
+        deep_only: false,
+        python: None,
+        run: installed::files,
+    },
+    Check {
+        id: "env-untracked",
+        group: Group::Environments,
+        looks_at: "files in site-packages and bin/ that no installed package owns (reported, never deleted)",
+        fix: None,
+        deep_only: false,
+        python: None,
+        run: installed::untracked,
     },
     Check {
         id: "env-dependencies",

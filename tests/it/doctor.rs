@@ -174,6 +174,79 @@ fn a_broken_dependency_is_found_and_repaired_through_the_plan() {
     );
 }
 
+#[test]
+fn a_deleted_and_an_altered_file_are_found_with_their_package_and_reinstalled() {
+    let Some(p) = Project::new() else { return };
+    p.manifest("pip", BETA);
+    p.apply();
+    let env = p.path(".venvs/web");
+    let site = env.join("lib/python3.11/site-packages");
+    // The inventory apply keeps beside the marker.
+    beep_python::inventory::update(&env).unwrap();
+    std::fs::remove_file(site.join("beta/__init__.py")).unwrap();
+    // Same size, other bytes: only the time tells without hashing.
+    let init = site.join("alpha/__init__.py");
+    let text = std::fs::read_to_string(&init).unwrap();
+    std::fs::write(&init, text.replace("2.0.0", "9.9.9")).unwrap();
+    // Bytecode is Python's to rewrite: never damage.
+    for entry in std::fs::read_dir(site.join("alpha/__pycache__"))
+        .into_iter()
+        .flatten()
+    {
+        std::fs::write(entry.unwrap().path(), "rewritten").unwrap();
+    }
+    std::fs::write(site.join("notes.txt"), "mine").unwrap();
+
+    let report = doctor(&p, &["env-files", "env-untracked"], 2);
+    let found = findings(&report, "env-files");
+    let text = |f: &serde_json::Value| f["found"].as_str().unwrap().to_string();
+    assert_eq!(found.len(), 2, "{report:#}");
+    let beta = found.iter().find(|f| text(f).contains("`beta`")).unwrap();
+    assert_eq!(beta["severity"], "error");
+    assert!(
+        text(beta).contains("beta/__init__.py (missing)"),
+        "{}",
+        text(beta)
+    );
+    let alpha = found.iter().find(|f| text(f).contains("`alpha`")).unwrap();
+    assert_eq!(alpha["severity"], "warning", "only its time differs");
+    assert!(!text(alpha).contains("__pycache__"), "{}", text(alpha));
+    let untracked = findings(&report, "env-untracked");
+    assert!(
+        text(untracked[0]).contains("lib/python3.11/site-packages/notes.txt"),
+        "{untracked:?}"
+    );
+    assert!(site.join("notes.txt").is_file(), "reported, never deleted");
+    // Hashing tells the contents differ.
+    let report = doctor(&p, &["env-files", "--deep"], 2);
+    let alpha = findings(&report, "env-files")
+        .into_iter()
+        .find(|f| text(f).contains("`alpha`"))
+        .unwrap();
+    assert_eq!(alpha["severity"], "error");
+    assert!(
+        text(alpha).contains("alpha/__init__.py (altered: other contents)"),
+        "{}",
+        text(alpha)
+    );
+    // Without the inventory, the packages' RECORD still tells.
+    std::fs::remove_file(env.join(beep_python::inventory::INVENTORY_FILE)).unwrap();
+    let report = doctor(&p, &["env-files", "--deep"], 2);
+    assert_eq!(findings(&report, "env-files").len(), 2, "{report:#}");
+
+    let out = p.run(&["doctor", "--deep", "--fix", "--auto-approve"]);
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("~ alpha 2.0.0 -> 2.0.0 (reinstall)")
+            && shown.contains("~ beta 0.5.0 -> 0.5.0 (reinstall)"),
+        "{shown}"
+    );
+    assert_clean(&p);
+    assert!(site.join("beta/__init__.py").is_file());
+    let report = doctor(&p, &["env-files", "--deep"], 0);
+    assert!(findings(&report, "env-files").is_empty());
+}
+
 /// A relocatable interpreter (Debian's static python3.11, copied) at
 /// `<prefix>/bin/python3.11`, with the pip wheels its seeding looks for.
 fn relocatable_python(prefix: &Path) -> PathBuf {
