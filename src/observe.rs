@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::desired::Desired;
 use crate::files;
+use crate::inventory::{self, PackageDamage};
 use crate::provision::{self, ObservedRuntime};
 use crate::registry::Registry;
 use crate::venv::{self, Observed};
@@ -20,7 +21,20 @@ use crate::venv::{self, Observed};
 #[derive(Debug, Clone, Default)]
 pub struct Observation {
     pub environments: BTreeMap<PathBuf, Observed>,
+    /// Per environment with an inventory: its packages whose installed
+    /// files are missing or changed (none listed: all intact).
+    pub damage: BTreeMap<PathBuf, Vec<PackageDamage>>,
     pub runtimes: BTreeMap<PathBuf, ObservedRuntime>,
+}
+
+/// How installed files are checked against each environment's inventory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Depth {
+    /// Existence, size and modification time: no hashing, no process.
+    #[default]
+    Cheap,
+    /// Every file hashed (`plan --refresh=full`, `doctor --deep`).
+    Full,
 }
 
 impl Observation {
@@ -36,6 +50,11 @@ impl Observation {
     pub fn runtime(&self, root: &Path) -> ObservedRuntime {
         self.runtimes.get(root).cloned().unwrap_or_default()
     }
+
+    /// The damaged packages of the environment at `path`.
+    pub fn damage(&self, path: &Path) -> &[PackageDamage] {
+        self.damage.get(path).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// Observes each desired environment's folder, each folder the registry
@@ -43,6 +62,16 @@ impl Observation {
 /// are read in parallel (a no-op plan over thousands of environments waits
 /// on file-system calls, not on the CPU).
 pub fn observe(desired: &Desired, registry: &Registry, owner: &Path) -> Observation {
+    observe_to(desired, registry, owner, Depth::Cheap)
+}
+
+/// [`observe`], checking installed files to `depth`.
+pub fn observe_to(
+    desired: &Desired,
+    registry: &Registry,
+    owner: &Path,
+    depth: Depth,
+) -> Observation {
     let mut paths: Vec<&Path> = desired
         .environments
         .iter()
@@ -62,13 +91,18 @@ pub fn observe(desired: &Desired, registry: &Registry, owner: &Path) -> Observat
         .clamp(1, 8)
         .min(paths.len().div_ceil(64).max(1));
     let chunk = paths.len().div_ceil(workers).max(1);
-    let environments: BTreeMap<PathBuf, Observed> = std::thread::scope(|scope| {
+    type Seen = (PathBuf, (Observed, Option<Vec<PackageDamage>>));
+    let seen: Vec<Seen> = std::thread::scope(|scope| {
         let handles: Vec<_> = paths
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|p| (p.to_path_buf(), environment(p)))
+                        .map(|p| {
+                            let observed = environment(p);
+                            let damage = damage(p, &observed, depth);
+                            (p.to_path_buf(), (observed, damage))
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -80,6 +114,14 @@ pub fn observe(desired: &Desired, registry: &Registry, owner: &Path) -> Observat
             .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
+    let mut environments = BTreeMap::new();
+    let mut damaged = BTreeMap::new();
+    for (path, (observed, damage)) in seen {
+        if let Some(damage) = damage {
+            damaged.insert(path.clone(), damage);
+        }
+        environments.insert(path, observed);
+    }
     let runtimes = desired
         .runtimes
         .iter()
@@ -87,8 +129,24 @@ pub fn observe(desired: &Desired, registry: &Registry, owner: &Path) -> Observat
         .collect();
     Observation {
         environments,
+        damage: damaged,
         runtimes,
     }
+}
+
+/// The packages of a healthy environment of ours whose files differ from
+/// its inventory; `None` when it has no inventory (built before there
+/// were inventories, or not ours). `__pycache__` is never damage.
+pub fn damage(path: &Path, observed: &Observed, depth: Depth) -> Option<Vec<PackageDamage>> {
+    if !observed.is_venv || observed.marker.is_none() {
+        return None;
+    }
+    let recorded = inventory::read(path).ok()??;
+    let found = match depth {
+        Depth::Cheap => inventory::check_cheap(path, &recorded),
+        Depth::Full => inventory::check_full(path, &recorded),
+    };
+    Some(inventory::by_package(&found))
 }
 
 /// One environment folder, as the last committed state sees it. An empty

@@ -7,22 +7,20 @@
 //! the last committed registry, nothing written (`--watch` writes its
 //! reports, atomically, and nothing else).
 
-use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::reconcile::{self, CANCEL, LockFlags, Request};
+use super::reconcile::{self, LockFlags, Request};
 use super::{CliError, Context, Outcome};
 use crate::desired;
 use crate::doctor::{self, ManifestState, Options, Report, fix, render, reports, watch};
 use crate::exec;
-use crate::installer;
+use crate::observe;
 use crate::plan::{self, Change, Mode};
 use crate::registry::{Home, HomeLock, Registry};
 use crate::report::Format;
-use crate::report::progress::Reporter;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -114,7 +112,10 @@ fn print_report(ctx: &Context, report: &Report) -> Result<(), CliError> {
 /// The manifest next to the command and its plan, read-only; `None`
 /// without a manifest. A manifest that cannot be planned is a finding
 /// (`env-drift`), not a failure of doctor.
-fn manifest_state(ctx: &Context) -> Result<Option<(ManifestState, usize)>, CliError> {
+fn manifest_state(
+    ctx: &Context,
+    options: &Options,
+) -> Result<Option<(ManifestState, usize)>, CliError> {
     let Ok(path) = crate::manifest::find(ctx.manifest.as_deref(), &ctx.cwd()?) else {
         return Ok(None);
     };
@@ -129,7 +130,7 @@ fn manifest_state(ctx: &Context) -> Result<Option<(ManifestState, usize)>, CliEr
             plan: Err(describe(&e)),
         },
         Ok(loaded) => {
-            let plan = planned(ctx, &loaded);
+            let plan = planned(ctx, &loaded, options);
             ManifestState {
                 path: loaded.manifest_path.clone(),
                 owner: loaded.owner.clone(),
@@ -141,9 +142,12 @@ fn manifest_state(ctx: &Context) -> Result<Option<(ManifestState, usize)>, CliEr
     Ok(Some((state, probes)))
 }
 
+/// The plan `apply` would carry out, observed as `plan` observes (with
+/// `--deep`, as `plan --refresh=full`: every installed file hashed).
 fn planned(
     ctx: &Context,
     loaded: &reconcile::Loaded,
+    options: &Options,
 ) -> Result<(desired::Desired, Vec<Change>), String> {
     reconcile::compute(
         ctx,
@@ -153,6 +157,11 @@ fn planned(
             replace: &[],
             flags: LockFlags::default(),
             mode: Mode::Apply,
+            depth: if options.deep {
+                observe::Depth::Full
+            } else {
+                observe::Depth::Cheap
+            },
         },
     )
     .map_err(|e| describe(&e))
@@ -173,7 +182,7 @@ fn describe(error: &CliError) -> String {
 /// Runs the checks, read-only.
 fn check(ctx: &Context, options: &Options) -> Result<(Report, Option<ManifestState>), CliError> {
     let home = ctx.home()?;
-    let (manifest, probes) = match manifest_state(ctx)? {
+    let (manifest, probes) = match manifest_state(ctx, options)? {
         Some((m, probes)) => (Some(m), probes),
         None => (None, 0),
     };
@@ -217,34 +226,44 @@ fn print_fix_plan(ctx: &Context, planned: &fix::FixPlan, verb: &str) -> Result<(
 }
 
 /// The home lock (recovering what a crashed apply left, as every mutating
-/// command does), the registry, and the manifest if there is one.
-struct Locked {
-    home: Home,
-    lock: HomeLock,
-    registry: Registry,
-    loaded: Option<reconcile::Loaded>,
+/// command does) with the registry, and the manifest if there is one.
+enum Locked {
+    Manifest(Box<reconcile::Opened>),
+    Home {
+        home: Home,
+        lock: HomeLock,
+        registry: Registry,
+    },
+}
+
+impl Locked {
+    fn home(&self) -> &Home {
+        match self {
+            Locked::Manifest(opened) => &opened.loaded.home,
+            Locked::Home { home, .. } => home,
+        }
+    }
+
+    fn loaded(&self) -> Option<&reconcile::Loaded> {
+        match self {
+            Locked::Manifest(opened) => Some(&opened.loaded),
+            Locked::Home { .. } => None,
+        }
+    }
 }
 
 fn lock(ctx: &Context) -> Result<Locked, CliError> {
-    let home = ctx.home()?;
     let has_manifest =
         crate::manifest::find(ctx.manifest.as_deref(), &ctx.cwd()?).is_ok_and(|p| p.is_file());
     if has_manifest {
-        let opened = reconcile::open(ctx)?;
-        let registry = opened.loaded.registry.clone();
-        return Ok(Locked {
-            home,
-            lock: opened.lock,
-            registry,
-            loaded: Some(opened.loaded),
-        });
+        return Ok(Locked::Manifest(Box::new(reconcile::open(ctx)?)));
     }
+    let home = ctx.home()?;
     let (lock, registry) = super::open_home_for_change(ctx, &home)?;
-    Ok(Locked {
+    Ok(Locked::Home {
         home,
         lock,
         registry,
-        loaded: None,
     })
 }
 
@@ -254,17 +273,17 @@ fn locked_check(
     locked: &Locked,
     options: &Options,
 ) -> Result<(Report, Option<ManifestState>), CliError> {
-    let manifest = locked.loaded.as_ref().map(|loaded| ManifestState {
+    let manifest = locked.loaded().map(|loaded| ManifestState {
         path: loaded.manifest_path.clone(),
         owner: loaded.owner.clone(),
-        plan: planned(ctx, loaded),
+        plan: planned(ctx, loaded, options),
     });
     let probes = manifest
         .as_ref()
         .and_then(ManifestState::desired)
         .map_or(0, |d| d.probes_run);
-    let registry = doctor::load_registry(&locked.home);
-    let report = doctor::run(&locked.home, &registry, manifest.as_ref(), options, probes)?;
+    let registry = doctor::load_registry(locked.home());
+    let report = doctor::run(locked.home(), &registry, manifest.as_ref(), options, probes)?;
     Ok((report, manifest))
 }
 
@@ -288,10 +307,8 @@ fn fix(ctx: &Context, options: &Options, auto_approve: bool) -> Result<Outcome, 
             ));
         }
     }
-    // What is left: a second look, with the registry as committed.
-    if let Some(loaded) = &mut locked.loaded {
-        loaded.registry = locked.registry.clone();
-    }
+    // What is left: a second look, with the registry as committed (the
+    // executor updated the one `locked` holds).
     let (after, _) = locked_check(ctx, &locked, options)?;
     match ctx.printer.format {
         Format::Human => {
@@ -307,58 +324,32 @@ fn fix(ctx: &Context, options: &Options, auto_approve: bool) -> Result<Outcome, 
     Ok(outcome(&after))
 }
 
-/// Applies the fix plan as one transaction, as `apply` does.
+/// Applies the fix plan as one transaction, through the code `apply` runs.
 fn apply(
     ctx: &Context,
     locked: &mut Locked,
     changes: &[Change],
 ) -> Result<exec::Applied, CliError> {
-    // A second Ctrl-C while rolling back is ignored (see `apply`).
-    let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
-    let config = locked
-        .loaded
-        .as_ref()
-        .map(|l| desired::installer_config(&l.checked.manifest))
-        .unwrap_or_default();
-    let builds = changes.iter().any(|c| match c {
-        Change::Environment(e) => e.action.builds(),
-        Change::Runtime(_) | Change::Home(_) => false,
-    });
-    let selected = if builds {
-        installer::select(&config, std::env::var_os("PATH").as_deref())?
-    } else {
-        installer::Selected {
-            kind: installer::Kind::Pip,
-            uv: None,
-        }
-    };
-    let owner: PathBuf = locked
-        .loaded
-        .as_ref()
-        .map(|l| l.owner.clone())
-        .unwrap_or_default();
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let progress = Reporter::new(ctx.printer.clone());
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let settings = exec::Settings {
-        home: &locked.home,
-        lock: &locked.lock,
-        owner: &owner,
-        installer: &config,
-        selected: &selected,
-        jobs,
-        cancel: &CANCEL,
-        progress: &progress,
-        command: &command,
-    };
-    let applied = exec::apply(changes, &mut locked.registry, &settings)?;
-    drop(progress);
-    for leftover in &applied.leftovers {
-        ctx.printer.warn(&format!(
-            "{leftover}; it is retried by the next command (`beep-python recover` shows it)"
-        ));
+    match locked {
+        Locked::Manifest(opened) => reconcile::run_changes(ctx, opened, changes, jobs),
+        Locked::Home {
+            home,
+            lock,
+            registry,
+        } => reconcile::execute(
+            ctx,
+            reconcile::Target {
+                home,
+                lock,
+                owner: Path::new(""),
+                manifest: None,
+            },
+            registry,
+            changes,
+            jobs,
+        ),
     }
-    Ok(applied)
 }
 
 fn show_saved(ctx: &Context, which: &str) -> Result<Outcome, CliError> {

@@ -56,6 +56,19 @@ pub struct PlanArgs {
     /// `runtime.NAME`); repeatable.
     #[arg(long, value_name = "ADDR")]
     pub replace: Vec<String>,
+    /// How installed files are checked against each environment's
+    /// inventory: `cheap` (existence, size, time; the default) or `full`
+    /// (every file hashed).
+    #[arg(long, value_enum, default_value_t = Refresh::Cheap, value_name = "HOW")]
+    pub refresh: Refresh,
+}
+
+/// `--refresh`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Refresh {
+    #[default]
+    Cheap,
+    Full,
 }
 
 #[derive(Debug, clap::Args)]
@@ -173,6 +186,7 @@ pub(super) struct Request<'a> {
     pub(super) replace: &'a [String],
     pub(super) flags: LockFlags,
     pub(super) mode: Mode,
+    pub(super) depth: observe::Depth,
 }
 
 /// The desired state and the plan for `loaded`.
@@ -213,7 +227,7 @@ pub(super) fn compute(
         "observation started {probes_run} Python process{}",
         if probes_run == 1 { "" } else { "es" }
     ));
-    let observed = observe::observe(&desired, &loaded.registry, &loaded.owner);
+    let observed = observe::observe_to(&desired, &loaded.registry, &loaded.owner, request.depth);
     let changes = plan::diff(&plan::Inputs {
         owner: &loaded.owner,
         desired: &desired,
@@ -244,9 +258,13 @@ pub(super) fn compute(
     Ok((desired, changes))
 }
 
+/// Whether applying `change` runs pip or uv: building or updating an
+/// environment without a lock (a locked one is installed natively).
 fn needs_installer(change: &Change) -> bool {
     match change {
-        Change::Environment(e) => e.action.builds(),
+        Change::Environment(e) => {
+            e.action.builds() && e.action.spec().is_some_and(|s| s.locked.is_none())
+        }
         Change::Runtime(_) | Change::Home(_) => false,
     }
 }
@@ -288,6 +306,10 @@ pub fn plan(ctx: &Context, args: &PlanArgs) -> Result<Outcome, CliError> {
             replace: &args.replace,
             flags: args.lock,
             mode: Mode::Apply,
+            depth: match args.refresh {
+                Refresh::Cheap => observe::Depth::Cheap,
+                Refresh::Full => observe::Depth::Full,
+            },
         },
     )?;
     print_plan(&ctx.printer, &changes)?;
@@ -336,6 +358,7 @@ pub fn apply(ctx: &Context, args: &ApplyArgs) -> Result<Outcome, CliError> {
                     replace: &args.replace,
                     flags: args.lock,
                     mode: Mode::Apply,
+                    depth: observe::Depth::Cheap,
                 },
             )?;
             (changes, false)
@@ -420,6 +443,7 @@ pub fn destroy(ctx: &Context, args: &DestroyArgs) -> Result<Outcome, CliError> {
             replace: &[],
             flags: LockFlags::default(),
             mode: Mode::Destroy,
+            depth: observe::Depth::Cheap,
         },
     )?;
     print_plan(&ctx.printer, &changes)?;
@@ -466,11 +490,48 @@ pub(super) fn run_changes(
     changes: &[Change],
     jobs: usize,
 ) -> Result<exec::Applied, CliError> {
+    let loaded = &mut opened.loaded;
+    execute(
+        ctx,
+        Target {
+            home: &loaded.home,
+            lock: &opened.lock,
+            owner: &loaded.owner,
+            manifest: Some(&loaded.checked.manifest),
+        },
+        &mut loaded.registry,
+        changes,
+        jobs,
+    )
+}
+
+/// Where [`execute`] applies changes: the locked home, and the manifest
+/// they come from (`None`: only the home's upkeep, `doctor --fix` without
+/// a manifest).
+pub(super) struct Target<'a> {
+    pub(super) home: &'a Home,
+    pub(super) lock: &'a HomeLock,
+    pub(super) owner: &'a Path,
+    pub(super) manifest: Option<&'a crate::manifest::Manifest>,
+}
+
+/// Applies `changes` as one transaction: what `apply`, `destroy` and
+/// `doctor --fix` share.
+pub(super) fn execute(
+    ctx: &Context,
+    target: Target<'_>,
+    registry: &mut Registry,
+    changes: &[Change],
+    jobs: usize,
+) -> Result<exec::Applied, CliError> {
     // A second Ctrl-C while rolling back is ignored: stopping a rollback
     // half-way would leave the machine in neither state.
     let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
-    let loaded = &mut opened.loaded;
-    let config = desired::installer_config(&loaded.checked.manifest);
+    let defaults = crate::manifest::Settings::default();
+    let (config, manifest_settings) = match target.manifest {
+        Some(m) => (desired::installer_config(m), &m.settings),
+        None => (installer::Config::default(), &defaults),
+    };
     let selected = if changes.iter().any(needs_installer) {
         installer::select(&config, std::env::var_os("PATH").as_deref())?
     } else {
@@ -482,17 +543,28 @@ pub(super) fn run_changes(
     let progress = Reporter::new(ctx.printer.clone());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let settings = exec::Settings {
-        home: &loaded.home,
-        lock: &opened.lock,
-        owner: &loaded.owner,
+        home: target.home,
+        lock: target.lock,
+        owner: target.owner,
         installer: &config,
         selected: &selected,
+        fetch: crate::fetch::Options {
+            allow_insecure_http: manifest_settings.allow_insecure_http,
+            offline: config.offline,
+            ..crate::fetch::Options::default()
+        },
+        compile_bytecode: manifest_settings.compile_bytecode,
+        unverified_record: manifest_settings
+            .unverified_record
+            .iter()
+            .map(|n| crate::venv::normalize_name(&n.value))
+            .collect(),
         jobs,
         cancel: &CANCEL,
         progress: &progress,
         command: &command,
     };
-    let applied = exec::apply(changes, &mut loaded.registry, &settings)?;
+    let applied = exec::apply(changes, registry, &settings)?;
     drop(progress);
     for leftover in &applied.leftovers {
         ctx.printer.warn(&format!(
@@ -646,6 +718,7 @@ fn status_plan(ctx: &Context) -> Result<Option<(PathBuf, Vec<Change>)>, CliError
             replace: &[],
             flags: LockFlags::default(),
             mode: Mode::Apply,
+            depth: observe::Depth::Cheap,
         },
     )?;
     Ok(Some((loaded.owner, changes)))

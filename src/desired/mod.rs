@@ -160,6 +160,17 @@ pub enum DesiredError {
     )]
     NotInLock { name: String },
 
+    #[error(
+        "environment `{name}` has no entry in beep-python.lock, and `settings.installer` is `native`"
+    )]
+    #[diagnostic(
+        code(plan::native_needs_lock),
+        help(
+            "the native installer installs exactly what the lock pins: run `beep-python lock` (uv or pip resolve it), or set `installer = \"auto\"`"
+        )
+    )]
+    NativeNeedsLock { name: String },
+
     #[error("environment `{name}` has `kind = \"conda\"`, which this beep-python cannot build yet")]
     #[diagnostic(
         code(plan::unsupported_kind),
@@ -475,6 +486,13 @@ fn build_scoped(
                     "environment `{name}`: in the lock, but no longer in the manifest"
                 ));
             }
+        }
+    }
+    if manifest.settings.installer == crate::manifest::Installer::Native {
+        for spec in specs.iter().filter(|s| s.locked.is_none()) {
+            errors.push(DesiredError::NativeNeedsLock {
+                name: spec.name.clone(),
+            });
         }
     }
     if matches!(lock, LockUse::Locked(_)) && !stale.is_empty() {

@@ -78,16 +78,15 @@ fn planned<'a>(scan: &Scan<'a>, env: &EnvView<'_>) -> Option<&'a Change> {
     scan.manifest?.change(&env.address())
 }
 
-/// The plan's change for `env` as the remedy, else an update for `reason`.
-fn plan_or_update(scan: &Scan<'_>, env: &EnvView<'_>, reason: Reason) -> Remedy {
+/// The plan's change for `env` as the remedy, else a rebuild for `reason`.
+fn plan_or_rebuild(scan: &Scan<'_>, env: &EnvView<'_>, reason: Reason) -> Remedy {
     match planned(scan, env) {
         Some(change) => Remedy::Plan {
             address: change.address(),
         },
-        None => Remedy::Update {
+        None => Remedy::Rebuild {
             env: env.name.clone(),
             reason,
-            packages: PackageChanges::default(),
         },
     }
 }
@@ -109,7 +108,7 @@ pub(super) fn pyvenv(scan: &Scan<'_>) -> Vec<Finding> {
         )
         .at(&env.path)
         .action("rebuild it");
-        let remedy = plan_or_update(scan, env, reason);
+        let remedy = plan_or_rebuild(scan, env, reason);
         out.push(rebuild(scan, env, f, remedy));
     }
     out
@@ -294,7 +293,7 @@ pub(super) fn version(scan: &Scan<'_>) -> Vec<Finding> {
                 )
                 .at(&env.path)
                 .action("rebuild it for the interpreter as it is now");
-                let remedy = plan_or_update(
+                let remedy = plan_or_rebuild(
                     scan,
                     env,
                     Reason::Broken {
@@ -334,7 +333,7 @@ pub(super) fn version(scan: &Scan<'_>) -> Vec<Finding> {
             to: base_version.clone(),
         };
         out.push(if minor_changed {
-            let remedy = plan_or_update(scan, env, reason);
+            let remedy = plan_or_rebuild(scan, env, reason);
             rebuild(
                 scan,
                 env,
@@ -385,7 +384,7 @@ pub(super) fn links(scan: &Scan<'_>) -> Vec<Finding> {
         let f = finding("env-links", Severity::Error, env.address(), what.clone())
             .at(&bin)
             .action("rebuild it");
-        let remedy = plan_or_update(scan, env, Reason::Broken { what });
+        let remedy = plan_or_rebuild(scan, env, Reason::Broken { what });
         out.push(rebuild(scan, env, f, remedy));
     }
     out
@@ -582,7 +581,8 @@ pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
         let real = std::fs::canonicalize(&base).unwrap_or(base);
         let loader = scan.elf.loader_of(&real);
         let mut owner_map: Option<BTreeMap<PathBuf, String>> = None;
-        let mut damaged: BTreeSet<String> = BTreeSet::new();
+        // Per package that ships a missing library: how many are missing.
+        let mut damaged: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut found = Vec::new();
         for module in extension_modules(&site) {
             for missing in scan.elf.missing(&module, &loader) {
@@ -606,7 +606,10 @@ pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
         }
         for (_, missing, _, shipped_by) in &found {
             if let Some(pkg) = shipped_by {
-                damaged.insert(format!("{pkg} (`{}` missing)", missing.library));
+                damaged
+                    .entry(pkg.clone())
+                    .or_default()
+                    .insert(missing.library.clone());
             }
         }
         for (module, missing, owner, shipped_by) in found {
@@ -630,25 +633,25 @@ pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
                 ),
             )
             .at(&module);
-            out.push(match &shipped_by {
-                Some(pkg) => {
-                    let packages = reinstall(env, pkg);
-                    rebuild(
-                        scan,
-                        env,
-                        f.action(format!(
-                            "reinstall `{pkg}`: the library is one it ships"
-                        )),
-                        Remedy::Update {
-                            env: env.name.clone(),
-                            reason: Reason::PackagesDamaged {
-                                packages: damaged.iter().cloned().collect(),
-                            },
-                            packages,
+            out.push(match (&shipped_by, shipped_by.as_deref().and_then(|p| reinstall(env, p))) {
+                (Some(pkg), Some(packages)) => rebuild(
+                    scan,
+                    env,
+                    f.action(format!("reinstall `{pkg}`: the library is one it ships")),
+                    Remedy::Update {
+                        env: env.name.clone(),
+                        reason: Reason::FilesDamaged {
+                            package: pkg.clone(),
+                            missing: damaged.get(pkg).map_or(1, BTreeSet::len),
+                            changed: 0,
                         },
-                    )
-                }
-                None => f.action(format!(
+                        packages,
+                    },
+                ),
+                (Some(pkg), None) => f.action(format!(
+                    "reinstall `{pkg}`: the library is one it ships"
+                )),
+                (None, _) => f.action(format!(
                     "install the system package that provides `{0}` (`apt-file search {0}`, `dnf provides '*/{0}'`); until then importing it fails",
                     missing.library
                 )),
@@ -658,21 +661,13 @@ pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
     out
 }
 
-/// The package line that reinstalls `package` as it is installed.
-fn reinstall(env: &EnvView<'_>, package: &str) -> PackageChanges {
+/// The package line that installs `package` again at the version it has
+/// (`None` when the observation does not list it).
+pub(super) fn reinstall(env: &EnvView<'_>, package: &str) -> Option<PackageChanges> {
     let name = venv::normalize_name(package);
-    let version = env
-        .observed
-        .packages
-        .iter()
-        .find(|d| d.name == name)
-        .map_or_else(String::new, |d| d.version.clone());
-    PackageChanges {
-        change: vec![PackageChange {
-            name: package.to_string(),
-            installed: version.clone(),
-            required: format!("{version} (reinstall)"),
-        }],
+    let dist = env.observed.packages.iter().find(|d| d.name == name)?;
+    Some(PackageChanges {
+        reinstall: vec![format!("{} {}", dist.display_name, dist.version)],
         ..PackageChanges::default()
-    }
+    })
 }

@@ -5,9 +5,13 @@
 //!
 //! - the plan's own change is the base (its reasons name what `plan`
 //!   says), and what doctor found is added to its reasons;
-//! - damaged or inconsistent packages make an update (today a rebuild
-//!   from the installer's cache, see [`crate::exec`]) with the packages
-//!   named, unless the plan already rebuilds;
+//! - damaged or inconsistent packages make an in-place update (a restore
+//!   point first, see [`crate::exec`]) that installs those packages again
+//!   or adds what is missing, unless the plan already rebuilds; the plan's
+//!   own reinstalls (of the damage its observation sees) and doctor's merge
+//!   by package name;
+//! - what cannot be mended in place (no `pyvenv.cfg`, dangling links, a
+//!   base interpreter of another minor version) is rebuilt;
 //! - a re-point replaces the plan's rebuild only when that rebuild is for
 //!   the vanished base interpreter alone and onto the very interpreter the
 //!   re-point targets; anything more (another runtime, damage) rebuilds;
@@ -69,6 +73,11 @@ pub fn plan(findings: &[Finding], manifest: Option<&ManifestState>) -> FixPlan {
             } => {
                 if let Some(m) = manifest {
                     update(&mut resources, m, env, reason, packages);
+                }
+            }
+            Remedy::Rebuild { env, reason } => {
+                if let Some(m) = manifest {
+                    rebuild(&mut resources, m, env, reason);
                 }
             }
             Remedy::Repoint { env, from, to } => {
@@ -189,6 +198,24 @@ fn merge_packages(into: &mut PackageChanges, from: &PackageChanges) {
             into.remove.push(remove.clone());
         }
     }
+    // Installed again unless it changes or goes anyway (as `plan::diff`
+    // decides for the damage it sees).
+    let name = |line: &str| {
+        crate::venv::normalize_name(line.split_whitespace().next().unwrap_or_default())
+    };
+    for again in &from.reinstall {
+        let n = name(again);
+        let touched = into.reinstall.iter().any(|l| name(l) == n)
+            || into.remove.iter().any(|l| name(l) == n)
+            || into.add.iter().any(|l| name(l) == n)
+            || into
+                .change
+                .iter()
+                .any(|c| crate::venv::normalize_name(&c.name) == n);
+        if !touched {
+            into.reinstall.push(again.clone());
+        }
+    }
 }
 
 fn update(
@@ -248,6 +275,53 @@ fn update(
         EnvAction::Adopt { spec } => EnvAction::Update {
             spec,
             packages: packages.clone(),
+            renamed_from: None,
+        },
+    };
+    push_reason(&mut change.reasons, reason);
+    resources.insert(address, Change::Environment(change));
+}
+
+/// A rebuild: the plan's (or doctor's) change for it is kept when it
+/// builds anyway; anything else becomes a rebuild with its reasons.
+fn rebuild(
+    resources: &mut BTreeMap<String, Change>,
+    manifest: &ManifestState,
+    env: &str,
+    reason: &Reason,
+) {
+    let Some(spec) = manifest.spec(env) else {
+        return;
+    };
+    let address = format!("env.{env}");
+    let base = resources
+        .remove(&address)
+        .or_else(|| manifest.change(&address).cloned());
+    let mut change = match base {
+        Some(Change::Environment(c)) => c,
+        _ => EnvChange {
+            name: env.to_string(),
+            action: EnvAction::Replace {
+                spec: spec.clone(),
+                renamed_from: None,
+            },
+            reasons: Vec::new(),
+        },
+    };
+    change.action = match change.action {
+        keep @ (EnvAction::Create { .. }
+        | EnvAction::Replace { .. }
+        | EnvAction::Move { .. }
+        | EnvAction::Delete { .. }) => keep,
+        EnvAction::Update {
+            spec, renamed_from, ..
+        } => EnvAction::Replace { spec, renamed_from },
+        EnvAction::Rename { spec, from } => EnvAction::Replace {
+            spec,
+            renamed_from: Some(from),
+        },
+        EnvAction::Repoint { spec, .. } | EnvAction::Adopt { spec } => EnvAction::Replace {
+            spec,
             renamed_from: None,
         },
     };

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use super::{EnvView, Finding, Remedy, Scan, Severity, finding};
 use crate::inventory::{self, Damage, DamageKind, Inventory};
-use crate::plan::{PackageChange, PackageChanges, Reason};
+use crate::plan::Reason;
 use crate::wheel::{self, record};
 
 /// Damage against the packages' `RECORD`s (see the module docs).
@@ -107,25 +107,7 @@ pub(super) fn files(scan: &Scan<'_>) -> Vec<Finding> {
         if damage.is_empty() {
             continue;
         }
-        let per_package = inventory::by_package(&damage);
-        let mut packages = PackageChanges::default();
-        for p in &per_package {
-            let version = env
-                .observed
-                .packages
-                .iter()
-                .find(|d| d.name == p.package)
-                .map_or_else(String::new, |d| d.version.clone());
-            packages.change.push(PackageChange {
-                name: p.package.clone(),
-                installed: version.clone(),
-                required: format!("{version} (reinstall)"),
-            });
-        }
-        let reason = Reason::PackagesDamaged {
-            packages: per_package.iter().map(ToString::to_string).collect(),
-        };
-        for p in &per_package {
+        for p in inventory::by_package(&damage) {
             let mine: Vec<&Damage> = damage.iter().filter(|d| d.package == p.package).collect();
             // Only times differ: the contents may be the same.
             let touched_only = mine.iter().all(|d| d.kind == DamageKind::Modified);
@@ -135,6 +117,10 @@ pub(super) fn files(scan: &Scan<'_>) -> Vec<Finding> {
                 .map(|d| format!("{} ({})", d.path, describe(d.kind)))
                 .collect();
             let more = mine.len().saturating_sub(3);
+            let counts = p
+                .to_string()
+                .split_once(": ")
+                .map_or(String::new(), |(_, s)| s.to_string());
             let f = finding(
                 "env-files",
                 if touched_only {
@@ -144,11 +130,8 @@ pub(super) fn files(scan: &Scan<'_>) -> Vec<Finding> {
                 },
                 env.address(),
                 format!(
-                    "package `{}`: {} against {against}: {}{}",
+                    "package `{}`: {counts} against {against}: {}{}",
                     p.package,
-                    p.to_string()
-                        .split_once(": ")
-                        .map_or(String::new(), |(_, s)| s.to_string()),
                     shown.join(", "),
                     if more > 0 {
                         format!(" and {more} more")
@@ -160,22 +143,32 @@ pub(super) fn files(scan: &Scan<'_>) -> Vec<Finding> {
             .at(&site);
             let f = if touched_only {
                 f.action(format!(
-                    "`beep-python doctor --deep env-files` compares their contents; reinstall `{}` if they differ",
+                    "`beep-python doctor --deep env-files` compares their contents; `--fix` reinstalls `{}` (as `apply` does)",
                     p.package
                 ))
             } else {
                 f.action(format!("reinstall `{}`", p.package))
             };
-            out.push(super::environments::rebuild(
-                scan,
-                env,
-                f,
-                Remedy::Update {
-                    env: env.name.clone(),
-                    reason: reason.clone(),
-                    packages: packages.clone(),
-                },
-            ));
+            // The same reinstall the plan makes of its own observation
+            // (`plan::diff` on `Observation::damage`): the two merge.
+            let f = match super::environments::reinstall(env, &p.package) {
+                Some(packages) => super::environments::rebuild(
+                    scan,
+                    env,
+                    f,
+                    Remedy::Update {
+                        env: env.name.clone(),
+                        reason: Reason::FilesDamaged {
+                            package: p.package.clone(),
+                            missing: p.missing,
+                            changed: p.changed,
+                        },
+                        packages,
+                    },
+                ),
+                None => f,
+            };
+            out.push(f);
         }
     }
     out

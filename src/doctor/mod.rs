@@ -413,13 +413,17 @@ pub struct Finding {
 pub enum Remedy {
     /// The plan's own change for this address.
     Plan { address: String },
-    /// The environment of this manifest is updated (today: rebuilt from the
-    /// installer's cache) with these package lines.
+    /// The environment of this manifest is updated in place (a restore
+    /// point first, see [`crate::exec`]) with these package lines.
     Update {
         env: String,
         reason: Reason,
         packages: PackageChanges,
     },
+    /// The environment of this manifest is rebuilt (set aside, built again
+    /// on the interpreter the manifest chooses): what cannot be mended in
+    /// place.
+    Rebuild { env: String, reason: Reason },
     /// The environment is re-pointed from `from` (gone) to `to`.
     Repoint {
         env: String,

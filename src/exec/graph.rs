@@ -9,9 +9,19 @@
 //!                                                                           └─> [set-aside old folder of S]
 //! ```
 //!
-//! With the uv installer, `seed-pip` comes after `install-packages`: an
-//! exact sync (`uv pip sync`) removes what the lock does not list, pip
-//! included. With pip, pip installs, so it is seeded first.
+//! A locked environment is installed by the native installer
+//! ([`crate::wheel`]) whatever `settings.installer` says (its package set
+//! is known exactly); an unlocked one by uv or pip. With uv or the native
+//! installer, `seed-pip` comes after `install-packages`: an exact sync
+//! removes what the lock does not list, pip included. With pip, pip
+//! installs, so it is seeded first. Every build and update ends with
+//! `record-inventory`: every installed file, for the next plan to check.
+//!
+//! An update changes the environment in place, after a restore point:
+//!
+//! ```text
+//! [check-runtime] -> snapshot -> reconfigure -> update-packages -> [seed-pip] -> verify -> record-inventory
+//! ```
 //!
 //! A move builds at the new path first and sets the old folder aside last,
 //! so a failed build leaves the old environment untouched. A rename and an
@@ -24,7 +34,7 @@ use std::sync::OnceLock;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::installer;
-use crate::plan::{Change, EnvAction, EnvSpec, HomeAction, RuntimeAction};
+use crate::plan::{Change, EnvAction, EnvSpec, HomeAction, PackageChanges, RuntimeAction};
 use crate::provision::RuntimeSpec;
 
 /// A managed runtime being provisioned: its spec, and what its steps hand
@@ -83,6 +93,14 @@ pub enum Step<'a, 'p> {
         spec: &'p EnvSpec,
         from: &'p Path,
     },
+    /// A restore point before an environment is changed in place.
+    Snapshot(&'p EnvSpec),
+    /// `pyvenv.cfg`, the activation scripts (env vars) and the marker of
+    /// an existing environment, brought up to date.
+    Reconfigure(&'p EnvSpec),
+    /// Only the packages that differ, in place.
+    UpdatePackages(&'p EnvSpec, &'p PackageChanges),
+    RecordInventory(&'p EnvSpec),
 }
 
 /// The name of a step, for progress and errors.
@@ -95,6 +113,10 @@ pub enum StepKind {
     SeedPip,
     InstallPackages,
     Verify,
+    Snapshot,
+    Reconfigure,
+    UpdatePackages,
+    RecordInventory,
     Download,
     Extract,
     Configure,
@@ -111,6 +133,10 @@ impl StepKind {
             StepKind::SeedPip => "seed-pip",
             StepKind::InstallPackages => "install-packages",
             StepKind::Verify => "verify",
+            StepKind::Snapshot => "snapshot",
+            StepKind::Reconfigure => "reconfigure",
+            StepKind::UpdatePackages => "update-packages",
+            StepKind::RecordInventory => "record-inventory",
             StepKind::Download => "download",
             StepKind::Extract => "extract",
             StepKind::Configure => "configure",
@@ -134,6 +160,10 @@ impl Step<'_, '_> {
             Step::InstallPackages(_) => StepKind::InstallPackages,
             Step::Verify(_) => StepKind::Verify,
             Step::Repoint { .. } => StepKind::Repoint,
+            Step::Snapshot(_) => StepKind::Snapshot,
+            Step::Reconfigure(_) => StepKind::Reconfigure,
+            Step::UpdatePackages(..) => StepKind::UpdatePackages,
+            Step::RecordInventory(_) => StepKind::RecordInventory,
         }
     }
 
@@ -149,7 +179,11 @@ impl Step<'_, '_> {
             | Step::SeedPip(spec)
             | Step::InstallPackages(spec)
             | Step::Verify(spec)
-            | Step::Repoint { spec, .. } => format!("env.{}", spec.name),
+            | Step::Repoint { spec, .. }
+            | Step::Snapshot(spec)
+            | Step::Reconfigure(spec)
+            | Step::UpdatePackages(spec, _)
+            | Step::RecordInventory(spec) => format!("env.{}", spec.name),
         }
     }
 }
@@ -299,22 +333,18 @@ pub fn build<'a, 'p>(
         };
         let build = |spec: &'p EnvSpec| -> Vec<Step<'a, 'p>> {
             let mut steps = vec![Step::CreateVenv(spec)];
-            let seed = spec.pip || installer == installer::Kind::Pip;
-            match installer {
-                installer::Kind::Pip => {
-                    if seed {
-                        steps.push(Step::SeedPip(spec));
-                    }
-                    steps.push(Step::InstallPackages(spec));
-                }
-                installer::Kind::Uv => {
-                    steps.push(Step::InstallPackages(spec));
-                    if seed {
-                        steps.push(Step::SeedPip(spec));
-                    }
-                }
+            // pip installs with pip; the native installer and uv do not need
+            // it, and their exact syncs would remove it.
+            let pip_installs = spec.locked.is_none() && installer == installer::Kind::Pip;
+            if pip_installs {
+                steps.push(Step::SeedPip(spec));
+            }
+            steps.push(Step::InstallPackages(spec));
+            if spec.pip && !pip_installs {
+                steps.push(Step::SeedPip(spec));
             }
             steps.push(Step::Verify(spec));
+            steps.push(Step::RecordInventory(spec));
             steps
         };
         match &e.action {
@@ -322,7 +352,21 @@ pub fn build<'a, 'p>(
                 let start = runtime_node(spec, &mut graph);
                 chain(&mut graph, Some(start), build(spec));
             }
-            EnvAction::Update { spec, .. } | EnvAction::Replace { spec, .. } => {
+            EnvAction::Update { spec, packages, .. } => {
+                let start = runtime_node(spec, &mut graph);
+                let mut steps = vec![
+                    Step::Snapshot(spec),
+                    Step::Reconfigure(spec),
+                    Step::UpdatePackages(spec, packages),
+                ];
+                if spec.pip {
+                    steps.push(Step::SeedPip(spec));
+                }
+                steps.push(Step::Verify(spec));
+                steps.push(Step::RecordInventory(spec));
+                chain(&mut graph, Some(start), steps);
+            }
+            EnvAction::Replace { spec, .. } => {
                 let start = runtime_node(spec, &mut graph);
                 let mut steps = vec![Step::SetAside {
                     address,

@@ -76,6 +76,18 @@ pub enum Entry {
     /// The contents of the mount point `dir` moved into `aside`
     /// (`<dir>/.beep-old-<run>`).
     ContentsAside { dir: PathBuf, aside: PathBuf },
+    /// A restore point of the environment at `path`, taken before it is
+    /// changed in place: `snapshot` (`<path>.beep-old-<run>`, or
+    /// `<path>/.beep-old-<run>` inside a mount point) holds hard links to
+    /// every file, made complete under a `.partial` name first. Undo puts
+    /// the snapshot back in place of whatever `path` became; the commit
+    /// removes it.
+    Snapshot {
+        path: PathBuf,
+        snapshot: PathBuf,
+        #[serde(default)]
+        within: bool,
+    },
     /// Version 1's unproven entry: undone only while empty.
     Creating { path: PathBuf },
     /// The file (or link) at `path` replaced by a new one, the old one
@@ -101,6 +113,11 @@ impl Entry {
                 aside.display()
             ),
             Entry::Replaced { path, .. } => format!("replace `{}`", path.display()),
+            Entry::Snapshot { path, snapshot, .. } => format!(
+                "restore `{}` from its snapshot `{}`",
+                path.display(),
+                snapshot.display()
+            ),
         }
     }
 }
@@ -502,6 +519,36 @@ impl Journal {
         Ok(())
     }
 
+    /// Takes a restore point of the environment at `path` before it is
+    /// changed in place: every file hard-linked into a snapshot (per file,
+    /// not per byte; safe because nothing ever writes into an installed
+    /// file in place, see [`crate::wheel`]). Returns the snapshot.
+    pub fn snapshot(&self, path: &Path) -> std::io::Result<PathBuf> {
+        let short = self.short_id();
+        let within = files::is_mount_point(path);
+        let snapshot = if within {
+            path.join(format!(".beep-old-{short}"))
+        } else {
+            aside_of(path, &short)
+        };
+        let partial = partial_of(&snapshot);
+        self.record(Entry::Snapshot {
+            path: path.to_path_buf(),
+            snapshot: snapshot.clone(),
+            within,
+        })
+        .map_err(|e| match e {
+            JournalError::Io(io) => io,
+            other => std::io::Error::other(other.to_string()),
+        })?;
+        files::remove_tree(&partial)?;
+        link_tree(path, &partial, &snapshot)?;
+        crate::failpoint::crash_point("snapshot-linked");
+        fs::rename(&partial, &snapshot)?;
+        files::sync_dir(snapshot.parent().unwrap_or(Path::new(".")))?;
+        Ok(snapshot)
+    }
+
     /// Marks the commit point: the registry is about to be written with
     /// `serial`.
     pub fn prepare_commit(&self, serial: u64) -> Result<(), JournalError> {
@@ -543,6 +590,44 @@ fn aside_of(path: &Path, short: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".beep-old-{short}"));
     path.with_file_name(name)
+}
+
+/// `<snapshot>.partial`: a snapshot being made.
+fn partial_of(snapshot: &Path) -> PathBuf {
+    let mut name = snapshot.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    snapshot.with_file_name(name)
+}
+
+/// Recreates the tree `from` at `to` with hard links to its files (links
+/// as links, folders as folders), skipping `skip` (a snapshot made inside
+/// the tree itself) and our reserved names.
+fn link_tree(from: &Path, to: &Path, skip: &Path) -> std::io::Result<()> {
+    fs::create_dir(to)?;
+    let mut stack = vec![(from.to_path_buf(), to.to_path_buf())];
+    while let Some((src, dst)) = stack.pop() {
+        for entry in fs::read_dir(&src)? {
+            let entry = entry?;
+            let path = entry.path();
+            if path == skip || path == partial_of(skip) || path == to {
+                continue;
+            }
+            let target = dst.join(entry.file_name());
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                fs::create_dir(&target)?;
+                stack.push((path, target));
+            } else if kind.is_symlink() {
+                #[cfg(unix)]
+                fs::os::unix::fs::symlink(fs::read_link(&path)?, &target)?;
+                #[cfg(not(unix))]
+                fs::copy(&path, &target).map(|_| ())?;
+            } else if fs::hard_link(&path, &target).is_err() {
+                fs::copy(&path, &target)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes the claim file into `dir`; `exclusive` refuses one that exists.
@@ -685,6 +770,33 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
                 ),
             }
         }
+        Entry::Snapshot {
+            path,
+            snapshot,
+            within,
+        } => {
+            let expected = if *within {
+                path.join(format!(".beep-old-{short}"))
+            } else {
+                aside_of(path, &short)
+            };
+            if *snapshot != expected {
+                return not_ours(snapshot, "its name is not this apply's snapshot name");
+            }
+            let failed_restore = |e: std::io::Error| {
+                failed(
+                    format!("restore `{}` from `{}`", path.display(), snapshot.display()),
+                    e.to_string(),
+                    vec![snapshot.clone(), path.clone()],
+                )
+            };
+            // A snapshot never completed: the environment was not touched.
+            let _ = files::remove_tree(&partial_of(snapshot));
+            match restore_snapshot(path, snapshot, *within, &short) {
+                Ok(()) => Settled::Done,
+                Err(e) => failed_restore(e),
+            }
+        }
         Entry::ContentsAside { dir, aside } => {
             if *aside != dir.join(format!(".beep-old-{short}")) {
                 return not_ours(aside, "its name is not this apply's aside name");
@@ -757,6 +869,26 @@ fn finish(entry: &Entry, id: &Uuid) -> Settled {
         Entry::ContentsAside { dir, aside } if *aside == dir.join(format!(".beep-old-{short}")) => {
             remove(aside)
         }
+        Entry::Snapshot {
+            path,
+            snapshot,
+            within,
+        } if *snapshot
+            == if *within {
+                path.join(format!(".beep-old-{short}"))
+            } else {
+                aside_of(path, &short)
+            } =>
+        {
+            let _ = files::remove_tree(&partial_of(snapshot));
+            remove(snapshot)
+        }
+        Entry::Snapshot { snapshot, .. } => Settled::NotOurs(Leftover {
+            what: format!("remove `{}`", snapshot.display()),
+            why: "its name is not this apply's snapshot name".into(),
+            paths: vec![snapshot.clone()],
+            retried: false,
+        }),
         Entry::MovedAside { to: path, .. } | Entry::ContentsAside { aside: path, .. } => {
             Settled::NotOurs(Leftover {
                 what: format!("remove `{}`", path.display()),
@@ -781,6 +913,42 @@ fn finish(entry: &Entry, id: &Uuid) -> Settled {
             retried: false,
         }),
     }
+}
+
+/// Puts the snapshot back in place of what `path` became; each step can
+/// be repeated after a crash (the environment moves to `.beep-bad-<run>`
+/// first, and is removed last).
+fn restore_snapshot(
+    path: &Path,
+    snapshot: &Path,
+    within: bool,
+    short: &str,
+) -> std::io::Result<()> {
+    if within {
+        // A mount point stays: empty it but for the snapshot, then move the
+        // snapshot's contents back.
+        if !snapshot.exists() {
+            return Ok(());
+        }
+        let keep = format!(".beep-old-{short}");
+        empty_dir(path, &[keep.as_str()])?;
+        for entry in fs::read_dir(snapshot)? {
+            let entry = entry?;
+            fs::rename(entry.path(), path.join(entry.file_name()))?;
+        }
+        return fs::remove_dir(snapshot);
+    }
+    let mut bad = path.file_name().unwrap_or_default().to_os_string();
+    bad.push(format!(".beep-bad-{short}"));
+    let bad = path.with_file_name(bad);
+    if snapshot.exists() {
+        if std::fs::symlink_metadata(path).is_ok() {
+            files::remove_tree(&bad)?;
+            fs::rename(path, &bad)?;
+        }
+        files::rename_noreplace(snapshot, path)?;
+    }
+    files::remove_tree(&bad)
 }
 
 /// Empties `dir`, keeping the entries named in `keep` and the folder.
@@ -1173,6 +1341,7 @@ fn entry_paths(entry: &Entry) -> Vec<PathBuf> {
         Entry::MovedAside { from, to } => vec![to.clone(), from.clone()],
         Entry::ContentsAside { dir, aside } => vec![aside.clone(), dir.clone()],
         Entry::Replaced { path, aside } => vec![aside.clone(), path.clone()],
+        Entry::Snapshot { path, snapshot, .. } => vec![snapshot.clone(), path.clone()],
     }
 }
 
@@ -1344,6 +1513,55 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.contains(".beep-old-")), "{names:?}");
+    }
+
+    #[test]
+    fn a_snapshot_restores_an_environment_changed_in_place_and_goes_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        let env = dir.path().join("env");
+        std::fs::create_dir_all(env.join("lib")).unwrap();
+        std::fs::write(env.join("lib/a.py"), "a = 1").unwrap();
+        std::fs::write(env.join("lib/b.py"), "b = 1").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("lib", env.join("lib64")).unwrap();
+        let j = journal(&home);
+        let snapshot = j.snapshot(&env).unwrap();
+        // Changed in place the way installers do: new files renamed over,
+        // removals, additions. The snapshot's links keep the old bytes.
+        files::write_atomic(
+            &env.join("lib/a.py"),
+            b"a = 2",
+            files::Durability::Atomic,
+            None,
+        )
+        .unwrap();
+        std::fs::remove_file(env.join("lib/b.py")).unwrap();
+        std::fs::write(env.join("lib/c.py"), "c").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(snapshot.join("lib/a.py")).unwrap(),
+            "a = 1"
+        );
+        j.rollback().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(env.join("lib/a.py")).unwrap(),
+            "a = 1"
+        );
+        assert!(env.join("lib/b.py").is_file() && !env.join("lib/c.py").exists());
+        #[cfg(unix)]
+        assert!(
+            std::fs::symlink_metadata(env.join("lib64"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(!snapshot.exists());
+
+        let j = journal(&home);
+        let snapshot = j.snapshot(&env).unwrap();
+        j.prepare_commit(1).unwrap();
+        j.finish_commit().unwrap();
+        assert!(!snapshot.exists() && env.join("lib/a.py").is_file());
     }
 
     #[test]

@@ -62,6 +62,16 @@ pub enum Event {
         interrupted: bool,
         elapsed_ms: u128,
     },
+    /// What an install did to an environment: the packages it put in and
+    /// took out, and how files were placed (`hardlink`, `clone`, `copy`;
+    /// absent for pip and uv).
+    Installed {
+        address: String,
+        installer: &'static str,
+        link_mode: Option<String>,
+        installed: Vec<String>,
+        removed: Vec<String>,
+    },
     /// A download's progress (a few times a second at most).
     Downloading {
         address: String,
@@ -96,6 +106,14 @@ pub struct Settings<'a> {
     pub owner: &'a Path,
     pub installer: &'a installer::Config,
     pub selected: &'a Selected,
+    /// How the native installer downloads (offline, plain http).
+    pub fetch: crate::fetch::Options,
+    /// `settings.compile-bytecode`: the native installer compiles `.pyc`
+    /// files once per wheel into its cache.
+    pub compile_bytecode: bool,
+    /// `settings.unverified-record`: packages known to ship a wrong
+    /// `RECORD` (normalized names).
+    pub unverified_record: std::collections::BTreeSet<String>,
     pub jobs: usize,
     pub cancel: &'a AtomicBool,
     pub progress: &'a dyn Progress,
@@ -141,6 +159,14 @@ pub enum StepError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Claim(#[from] ClaimError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Wheel(crate::wheel::WheelError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
 
     #[error(transparent)]
     #[diagnostic(transparent)]

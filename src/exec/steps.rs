@@ -4,6 +4,7 @@
 //! proves ownership on undo.
 
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -13,9 +14,11 @@ use super::journal::{ClaimError, Journal, NewFile};
 use super::{Event, Settings, StepError};
 use crate::fetch;
 use crate::installer;
-use crate::plan::EnvSpec;
+use crate::inventory;
+use crate::plan::{EnvSpec, PackageChanges};
 use crate::provision::{self, ProvisionError};
 use crate::venv::{self, BaseInterpreter, CreateOptions, Marker, Seeded};
+use crate::wheel;
 
 /// Shared state of one apply's steps.
 pub struct Run<'a> {
@@ -61,6 +64,14 @@ impl Run<'_> {
             Step::InstallPackages(spec) => self.install_packages(spec),
             Step::Verify(spec) => verify(spec),
             Step::Repoint { spec, from } => self.repoint(spec, from),
+            Step::Snapshot(spec) => self.snapshot(spec),
+            Step::Reconfigure(spec) => self.reconfigure(spec),
+            Step::UpdatePackages(spec, packages) => self.update_packages(spec, packages),
+            Step::RecordInventory(spec) => {
+                inventory::update(&spec.path)?;
+                crate::failpoint::crash_point("recorded-inventory");
+                Ok(())
+            }
         }
     }
 
@@ -126,13 +137,244 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// A restore point: every file of the environment hard-linked aside.
+    fn snapshot(&self, spec: &EnvSpec) -> Result<(), StepError> {
+        // Only our own environment is changed in place.
+        if venv::read_marker(&spec.path).is_none_or(|m| m.owner != self.settings.owner) {
+            return Err(StepError::NotOurs {
+                path: spec.path.clone(),
+            });
+        }
+        self.journal
+            .snapshot(&spec.path)
+            .map(|_| ())
+            .map_err(|source| StepError::MoveAside {
+                path: spec.path.clone(),
+                source,
+            })
+    }
+
+    /// `pyvenv.cfg`, the activation scripts and the marker, as the spec
+    /// says (each file replaced by a rename, so the snapshot keeps the old
+    /// ones).
+    fn reconfigure(&self, spec: &EnvSpec) -> Result<(), StepError> {
+        venv::create(
+            &spec.path,
+            &base_of(spec),
+            &CreateOptions {
+                name: &spec.name,
+                system_site_packages: spec.system_site_packages,
+                env_vars: &spec.env,
+            },
+        )?;
+        let created_at =
+            venv::read_marker(&spec.path).map_or_else(jiff::Timestamp::now, |m| m.created_at);
+        venv::write_marker(
+            &spec.path,
+            &Marker {
+                version: venv::MARKER_VERSION,
+                name: spec.name.clone(),
+                owner: self.settings.owner.to_path_buf(),
+                spec_hash: spec.spec_hash(),
+                created_at,
+                built: Some(spec.built_from()),
+            },
+        )?;
+        crate::failpoint::crash_point("reconfigured");
+        Ok(())
+    }
+
+    /// Only what differs, in place: a locked environment is synced exactly
+    /// by the native installer (damaged packages installed again); an
+    /// unlocked one loses the distributions no longer required (by their
+    /// `RECORD`) and gets the rest from its installer.
+    fn update_packages(&self, spec: &EnvSpec, packages: &PackageChanges) -> Result<(), StepError> {
+        crate::failpoint::pause("install-packages", self.settings.cancel);
+        if self.cancelled() {
+            return Err(StepError::Interrupted);
+        }
+        let layout = venv::layout(&spec.path, &spec.python_version);
+        let name_of =
+            |line: &str| venv::normalize_name(line.split_whitespace().next().unwrap_or_default());
+        let reinstall: std::collections::BTreeSet<String> =
+            packages.reinstall.iter().map(|l| name_of(l)).collect();
+        if spec.locked.is_some() {
+            return self.install_native(spec, reinstall);
+        }
+        let mut removed = Vec::new();
+        for line in packages.remove.iter().chain(&packages.reinstall) {
+            let name = name_of(line);
+            if let Some(gone) = wheel::uninstall(&layout, &name).map_err(StepError::Wheel)? {
+                removed.push(format!("{} {}", gone.name, gone.version));
+                crate::failpoint::crash_point("uninstalled");
+            }
+        }
+        // The damaged ones go in again at the version they had. Lines the
+        // manifest does not hold are asked for too (`doctor --fix` adds
+        // what an installed package requires and is missing).
+        let mut requirements: Vec<String> = spec.packages.clone();
+        let extra = packages
+            .add
+            .iter()
+            .filter(|a| *a != "pip")
+            .chain(packages.change.iter().map(|c| &c.required));
+        for line in extra {
+            if !requirements.contains(line) {
+                requirements.push(line.clone());
+            }
+        }
+        for line in &packages.reinstall {
+            let mut parts = line.split_whitespace();
+            if let (Some(name), Some(version)) = (parts.next(), parts.next()) {
+                requirements.push(format!("{name}=={version}"));
+            }
+        }
+        let needs_install = !packages.add.iter().all(|a| a == "pip")
+            || !packages.change.is_empty()
+            || !packages.reinstall.is_empty();
+        if needs_install && !requirements.is_empty() {
+            self.seed_for_pip(spec)?;
+            let settings = self.settings;
+            installer::install_cancellable(
+                settings.selected,
+                settings.installer,
+                &installer::Request {
+                    python: &layout.python,
+                    requirements: &requirements,
+                    environment: &spec.name,
+                },
+                settings.cancel,
+            )
+            .map_err(|e| self.interrupted_or(StepError::Install(e)))?;
+            self.drop_pip_if_unwanted(spec)?;
+        }
+        self.settings.progress.event(&Event::Installed {
+            address: format!("env.{}", spec.name),
+            installer: self.settings.selected.kind.as_str(),
+            link_mode: None,
+            installed: packages
+                .add
+                .iter()
+                .chain(&packages.reinstall)
+                .cloned()
+                .chain(packages.change.iter().map(|c| c.required.clone()))
+                .collect(),
+            removed,
+        });
+        crate::failpoint::crash_point("installed-packages");
+        Ok(())
+    }
+
+    /// pip installs with pip: it must be there first, whatever `pip` says.
+    fn seed_for_pip(&self, spec: &EnvSpec) -> Result<(), StepError> {
+        if self.settings.selected.kind == installer::Kind::Pip {
+            self.seed_pip(spec)?;
+        }
+        Ok(())
+    }
+
+    /// With `pip = false`, pip leaves again once it has installed.
+    fn drop_pip_if_unwanted(&self, spec: &EnvSpec) -> Result<(), StepError> {
+        if !spec.pip {
+            let layout = venv::layout(&spec.path, &spec.python_version);
+            wheel::uninstall(&layout, "pip").map_err(StepError::Wheel)?;
+        }
+        Ok(())
+    }
+
+    /// The locked set, exactly, by the native installer: what is not
+    /// locked goes (pip stays where the environment keeps pip), what is
+    /// damaged goes in again.
+    fn install_native(
+        &self,
+        spec: &EnvSpec,
+        reinstall: std::collections::BTreeSet<String>,
+    ) -> Result<(), StepError> {
+        let Some(locked) = &spec.locked else {
+            return Ok(());
+        };
+        let layout = venv::layout(&spec.path, &spec.python_version);
+        let requested: std::collections::BTreeSet<String> = spec
+            .packages
+            .iter()
+            .filter_map(|r| {
+                pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(r)
+                    .ok()
+                    .map(|r| r.name.to_string())
+            })
+            .collect();
+        let target = wheel::Target::with_layout(layout.clone(), &base_of(spec));
+        let pins: Vec<wheel::Pin> = locked
+            .iter()
+            .map(|p| {
+                let requested = requested.contains(&venv::normalize_name(&p.name));
+                wheel::Pin::for_target(p, requested, &target)
+            })
+            .collect();
+        // Distributions the lock does not list go, except pip where the
+        // environment keeps it (it is seeded, not locked).
+        let pinned: std::collections::BTreeSet<String> =
+            pins.iter().map(|p| p.name.clone()).collect();
+        let mut removed = Vec::new();
+        for dist in wheel::installed(&target.layout.site_packages) {
+            if pinned.contains(&dist.name) || (dist.name == "pip" && spec.pip) {
+                continue;
+            }
+            if let Some(gone) =
+                wheel::uninstall(&target.layout, &dist.name).map_err(StepError::Wheel)?
+            {
+                removed.push(format!("{} {}", gone.name, gone.version));
+            }
+        }
+        let mut options =
+            wheel::Options::new(&self.settings.home.cache_dir(), self.settings.cancel);
+        options.find_links = self
+            .settings
+            .installer
+            .find_links
+            .iter()
+            .filter(|l| !l.contains("://"))
+            .map(std::path::PathBuf::from)
+            .collect();
+        options.fetch = self.settings.fetch.clone();
+        options.compile_bytecode = self.settings.compile_bytecode;
+        options.unverified_record = self.settings.unverified_record.clone();
+        options.reinstall = reinstall;
+        let report = wheel::install(&target, &pins, &options).map_err(|e| match e {
+            wheel::WheelError::Cancelled => StepError::Interrupted,
+            other => self.interrupted_or(StepError::Wheel(other)),
+        })?;
+        removed.extend(
+            report
+                .removed
+                .iter()
+                .map(|r| format!("{} {}", r.name, r.version)),
+        );
+        self.settings.progress.event(&Event::Installed {
+            address: format!("env.{}", spec.name),
+            installer: "native",
+            link_mode: report.link_mode.map(|m| m.to_string()),
+            installed: report
+                .installed
+                .iter()
+                .map(|i| format!("{} {}", i.name, i.version))
+                .collect(),
+            removed,
+        });
+        crate::failpoint::crash_point("installed-packages");
+        Ok(())
+    }
+
     fn seed_pip(&self, spec: &EnvSpec) -> Result<(), StepError> {
         let layout = venv::layout(&spec.path, &spec.python_version);
         // Unpacked once into the cache, then hard-linked: creating ~600
         // files is most of the cost of seeding (uv does the same).
-        let cache = self.settings.home.cache_dir().join("wheels");
+        let cache = self.settings.home.cache_dir().join("unpacked");
         match venv::seed_pip_cached(&layout, &base_of(spec), Some(&cache))? {
-            Seeded::Wheel { .. } | Seeded::Ensurepip => Ok(()),
+            Seeded::Wheel { .. } | Seeded::Ensurepip => {
+                crate::failpoint::crash_point("seeded-pip");
+                Ok(())
+            }
             Seeded::Unavailable { reason } => Err(StepError::NoPip { reason }),
         }
     }
@@ -142,21 +384,14 @@ impl Run<'_> {
         if self.cancelled() {
             return Err(StepError::Interrupted);
         }
+        if spec.locked.is_some() {
+            // The package set is known exactly: the native installer, from
+            // the lock's artifacts, with no pip or uv needed.
+            return self.install_native(spec, Default::default());
+        }
         let layout = venv::layout(&spec.path, &spec.python_version);
         let settings = self.settings;
-        let install_error = |e| self.interrupted_or(StepError::Install(e));
-        if let Some(locked) = &spec.locked {
-            // Exactly the lock, hash-checked; extras removed.
-            installer::sync(
-                settings.selected,
-                settings.installer,
-                &layout.python,
-                locked,
-                &spec.name,
-                settings.cancel,
-            )
-            .map_err(install_error)?;
-        } else if !spec.packages.is_empty() {
+        if !spec.packages.is_empty() {
             installer::install_cancellable(
                 settings.selected,
                 settings.installer,
@@ -167,19 +402,9 @@ impl Run<'_> {
                 },
                 settings.cancel,
             )
-            .map_err(install_error)?;
+            .map_err(|e| self.interrupted_or(StepError::Install(e)))?;
         }
-        // pip installed the packages; with `pip = false` it goes again.
-        if !spec.pip && settings.selected.kind == installer::Kind::Pip {
-            installer::uninstall(
-                settings.selected,
-                settings.installer,
-                &layout.python,
-                &["pip".to_string()],
-                &spec.name,
-            )
-            .map_err(install_error)?;
-        }
+        self.drop_pip_if_unwanted(spec)?;
         crate::failpoint::crash_point("installed-packages");
         Ok(())
     }

@@ -259,7 +259,7 @@ pub fn select(config: &Config, path_var: Option<&OsStr>) -> Result<Selected, Ins
             }),
             None => Err(InstallError::UvNotFound),
         },
-        Installer::Auto => Ok(match find_uv(path_var) {
+        Installer::Auto | Installer::Native => Ok(match find_uv(path_var) {
             Some(uv) => Selected {
                 kind: Kind::Uv,
                 uv: Some(uv),

@@ -387,6 +387,7 @@ mod tests {
                 version: "1.0".into(),
                 url: None,
                 hashes: vec![format!("sha256:{}", "a".repeat(64))],
+                files: Vec::new(),
             },
             LockedPackage {
                 name: "beta".into(),
@@ -396,6 +397,7 @@ mod tests {
                     format!("sha256:{}", "b".repeat(64)),
                     format!("sha256:{}", "c".repeat(64)),
                 ],
+                files: Vec::new(),
             },
         ];
         write_requirements(&file, &packages).unwrap();
@@ -418,6 +420,7 @@ mod tests {
             version: "1".into(),
             url: None,
             hashes: vec![],
+            files: Vec::new(),
         }];
         let err = sync(
             &Selected {

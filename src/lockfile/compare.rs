@@ -136,6 +136,7 @@ mod tests {
             version: version.into(),
             url: None,
             hashes: vec![],
+            files: Vec::new(),
         }
     }
 

@@ -74,7 +74,29 @@ pub fn render(lock: &Lock) -> String {
             hashes.sort();
             hashes.dedup();
             let hashes: Vec<String> = hashes.into_iter().map(|h| string(h)).collect();
-            let _ = writeln!(out, ", hashes = [{}] }},", hashes.join(", "));
+            let _ = write!(out, ", hashes = [{}]", hashes.join(", "));
+            if !package.files.is_empty() {
+                let mut files: Vec<&super::LockedFile> = package.files.iter().collect();
+                files.sort();
+                let files: Vec<String> = files
+                    .into_iter()
+                    .map(|f| match &f.url {
+                        Some(url) => format!(
+                            "{{ name = {}, url = {}, sha256 = {} }}",
+                            string(&f.name),
+                            string(url),
+                            string(&f.sha256)
+                        ),
+                        None => format!(
+                            "{{ name = {}, sha256 = {} }}",
+                            string(&f.name),
+                            string(&f.sha256)
+                        ),
+                    })
+                    .collect();
+                let _ = write!(out, ", files = [{}]", files.join(", "));
+            }
+            out.push_str(" },\n");
         }
         out.push_str("]\n");
     }
@@ -156,6 +178,16 @@ struct RawPackage {
     version: Spanned<String>,
     url: Option<String>,
     hashes: Vec<Spanned<String>>,
+    #[serde(default)]
+    files: Vec<RawFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    name: Spanned<String>,
+    url: Option<String>,
+    sha256: Spanned<String>,
 }
 
 /// Parses the text of a lock file read from `path` (named in errors, with
@@ -300,11 +332,39 @@ pub fn parse(text: &str, path: &Path) -> Result<Lock, LockError> {
                 };
                 hashes.push(format!("sha256:{}", hex.to_ascii_lowercase()));
             }
+            let mut files = Vec::with_capacity(package.files.len());
+            for file in package.files {
+                if !is_sha256_hex(file.sha256.get_ref()) {
+                    return Err(fail(
+                        format!(
+                            "environment `{name}`: `{}` is not a sha256 (64 hex digits)",
+                            file.sha256.get_ref()
+                        ),
+                        Some(file.sha256.span()),
+                    ));
+                }
+                let file_name = file.name.get_ref();
+                if file_name.is_empty()
+                    || file_name.contains(['/', '\\'])
+                    || file_name.starts_with('.')
+                {
+                    return Err(fail(
+                        format!("environment `{name}`: `{file_name}` is not a file name"),
+                        Some(file.name.span()),
+                    ));
+                }
+                files.push(super::LockedFile {
+                    name: file.name.into_inner(),
+                    url: file.url,
+                    sha256: file.sha256.into_inner().to_ascii_lowercase(),
+                });
+            }
             let mut package = LockedPackage {
                 name: normalized,
                 version: package.version.into_inner(),
                 url: package.url,
                 hashes,
+                files,
             };
             package.normalize();
             packages.push(package);
@@ -414,12 +474,14 @@ mod tests {
                         version: "2.2.2".into(),
                         url: Some("https://files.example/pandas-2.2.2-cp311-cp311-manylinux_2_17_x86_64.whl".into()),
                         hashes: vec![hash('a')],
+                        files: Vec::new(),
                     },
                     LockedPackage {
                         name: "numpy".into(),
                         version: "1.26.4".into(),
                         url: None,
                         hashes: vec![hash('c'), hash('b'), hash('c')],
+                        files: Vec::new(),
                     },
                 ],
             },

@@ -62,7 +62,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::LockedPackage;
+use super::{LockedFile, LockedPackage};
 use crate::installer::{self, Config, InstallError, Kind, Selected};
 use crate::venv::{self, BaseInterpreter, VenvError, normalize_name};
 
@@ -371,7 +371,8 @@ impl Resolver {
         let kind = req.selected.kind;
         let (python, output) = match self {
             Resolver::Pip { python } => (python.as_path(), scratch.join("report.json")),
-            Resolver::Uv => (req.base.executable.as_path(), scratch.join("resolved.txt")),
+            // uv insists on the standard name for its PEP 751 output.
+            Resolver::Uv => (req.base.executable.as_path(), scratch.join("pylock.toml")),
         };
         // A leftover from the try with constraints must not be read as
         // this try's result.
@@ -398,10 +399,12 @@ impl Resolver {
                 let mut command =
                     installer::tool_command(req.selected, req.config, python, "compile")
                         .map_err(installer_error)?;
+                // PEP 751's format: every artifact with its url and sha256,
+                // what the native installer and bundles need.
                 command
-                    .args(["--generate-hashes", "--python-version"])
+                    .args(["--format", "pylock.toml", "--python-version"])
                     .arg(venv::short_version(&req.base.version))
-                    .args(["--no-header", "--no-annotate", "-o"])
+                    .args(["--no-header", "-o"])
                     .arg(&output)
                     .arg(requirements);
                 command
@@ -436,7 +439,7 @@ impl Resolver {
             .map_err(|e| unreadable(format!("`{}`: {e}", output.display())))?;
         let mut packages = match self {
             Resolver::Pip { .. } => parse_pip_report(&text).map_err(unreadable)?,
-            Resolver::Uv => parse_uv_output(&text).map_err(unreadable)?,
+            Resolver::Uv => parse_uv_pylock(&text).map_err(unreadable)?,
         };
         for package in &mut packages {
             if package.hashes.is_empty() {
@@ -542,11 +545,25 @@ fn parse_pip_report(text: &str) -> Result<Vec<LockedPackage>, String> {
                 hashes.push(format!("sha256:{}", hex(&Sha256::digest(&bytes))));
             }
         }
+        // The artifact by name: found again by its name in a `find-links`
+        // folder when it came from one, by its url otherwise.
+        let files = match (&url, hashes.first()) {
+            (Some(u), Some(hash)) => file_name_of(u)
+                .map(|name| LockedFile {
+                    name,
+                    url: local.is_none().then(|| u.clone()),
+                    sha256: hash.trim_start_matches("sha256:").to_string(),
+                })
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        };
         out.push(LockedPackage {
             name: normalize_name(&item.metadata.name),
             version: item.metadata.version,
             url: if local.is_some() { None } else { url },
             hashes,
+            files,
         });
     }
     Ok(out)
@@ -556,73 +573,106 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The packages of `uv pip compile --generate-hashes --no-header
-/// --no-annotate` output:
-///
-/// ```text
-/// beep-a==1.0 \
-///     --hash=sha256:21ea...
-/// ```
-fn parse_uv_output(text: &str) -> Result<Vec<LockedPackage>, String> {
-    let mut out = Vec::new();
-    let mut logical = String::new();
-    let mut lines = text.lines().peekable();
-    while let Some(line) = lines.next() {
-        let line = line.trim();
-        match line.strip_suffix('\\') {
-            Some(start) => {
-                logical.push_str(start);
-                logical.push(' ');
-                if lines.peek().is_some() {
-                    continue;
-                }
-            }
-            None => logical.push_str(line),
-        }
-        let entry = std::mem::take(&mut logical);
-        let entry = entry.trim();
-        if entry.is_empty() || entry.starts_with('#') {
-            continue;
-        }
-        out.push(parse_uv_entry(entry)?);
-    }
-    Ok(out)
+/// The last path segment of `url`, percent-decoded: an artifact's file name.
+fn file_name_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let last = parsed.path_segments()?.next_back()?.to_string();
+    let decoded = percent_decode(&last);
+    (!decoded.is_empty() && !decoded.contains('/')).then_some(decoded)
 }
 
-fn parse_uv_entry(entry: &str) -> Result<LockedPackage, String> {
-    let mut requirement = Vec::new();
-    let mut hashes = Vec::new();
-    for token in entry.split_whitespace() {
-        match token.strip_prefix("--hash=") {
-            Some(hash) => {
-                if let Some(hex) = hash.strip_prefix("sha256:") {
-                    hashes.push(format!("sha256:{}", hex.to_ascii_lowercase()));
-                }
-            }
-            None => requirement.push(token),
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
+        out.push(bytes[i]);
+        i += 1;
     }
-    let requirement = requirement.join(" ");
-    // Markers (`; python_version < "3.12"`) only appear in universal
-    // output; the pin is before them.
-    let pin = requirement.split(';').next().unwrap_or("").trim();
-    let Some((name, version)) = pin.split_once("==") else {
-        return Err(format!(
-            "`{entry}` is not a pinned `name==version` requirement (a URL, path or editable requirement cannot be locked)"
-        ));
-    };
-    let (name, version) = (name.trim(), version.trim());
-    // Extras are not part of the distribution's name.
-    let name = name.split('[').next().unwrap_or(name);
-    if name.is_empty() || version.is_empty() {
-        return Err(format!("`{entry}` is not a `name==version` pin"));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `uv pip compile --format pylock.toml` (PEP 751): each package with every
+/// artifact's url (a `file:` one for a local `find-links` folder, kept by
+/// name only) and sha256.
+fn parse_uv_pylock(text: &str) -> Result<Vec<LockedPackage>, String> {
+    #[derive(Deserialize)]
+    struct Pylock {
+        #[serde(default)]
+        packages: Vec<Package>,
     }
-    Ok(LockedPackage {
-        name: normalize_name(name),
-        version: version.to_string(),
-        url: None,
-        hashes,
-    })
+    #[derive(Deserialize)]
+    struct Package {
+        name: String,
+        version: Option<String>,
+        #[serde(default)]
+        wheels: Vec<Artifact>,
+        sdist: Option<Artifact>,
+        archive: Option<Artifact>,
+    }
+    #[derive(Deserialize)]
+    struct Artifact {
+        name: Option<String>,
+        url: Option<String>,
+        path: Option<String>,
+        #[serde(default)]
+        hashes: std::collections::BTreeMap<String, String>,
+    }
+    let lock: Pylock =
+        toml::from_str(text).map_err(|e| format!("its pylock.toml does not read: {e}"))?;
+    let mut out = Vec::with_capacity(lock.packages.len());
+    for package in lock.packages {
+        let Some(version) = package.version else {
+            return Err(format!(
+                "`{}` has no version (a folder or VCS requirement cannot be locked)",
+                package.name
+            ));
+        };
+        let mut locked = LockedPackage::new(&normalize_name(&package.name), &version, Vec::new());
+        for artifact in package
+            .wheels
+            .iter()
+            .chain(package.sdist.iter())
+            .chain(package.archive.iter())
+        {
+            let Some(sha) = artifact
+                .hashes
+                .get("sha256")
+                .map(|h| h.to_ascii_lowercase())
+            else {
+                continue;
+            };
+            locked.hashes.push(format!("sha256:{sha}"));
+            let location = artifact.url.as_deref().or(artifact.path.as_deref());
+            let name = artifact
+                .name
+                .clone()
+                .or_else(|| location.and_then(file_name_of))
+                .or_else(|| location.and_then(|l| l.rsplit('/').next().map(percent_decode)));
+            let remote = artifact
+                .url
+                .as_deref()
+                .filter(|u| !u.starts_with("file:"))
+                .map(str::to_string);
+            if let Some(name) = name {
+                locked.files.push(LockedFile {
+                    name,
+                    url: remote,
+                    sha256: sha,
+                });
+            }
+        }
+        out.push(locked);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -635,6 +685,7 @@ mod tests {
             version: version.into(),
             url: None,
             hashes: vec![],
+            files: Vec::new(),
         }
     }
 
@@ -702,18 +753,29 @@ mod tests {
                     version: "1.0".into(),
                     url: Some("https://files.example/Beep_A-1.0-py3-none-any.whl".into()),
                     hashes: vec!["sha256:ab".into()],
+                    files: vec![LockedFile {
+                        name: "Beep_A-1.0-py3-none-any.whl".into(),
+                        url: Some("https://files.example/Beep_A-1.0-py3-none-any.whl".into()),
+                        sha256: "ab".into(),
+                    }],
                 },
                 LockedPackage {
                     name: "b".into(),
                     version: "2.0".into(),
                     url: Some("https://files.example/b-2.0.tar.gz".into()),
                     hashes: vec!["sha256:cd".into()],
+                    files: vec![LockedFile {
+                        name: "b-2.0.tar.gz".into(),
+                        url: Some("https://files.example/b-2.0.tar.gz".into()),
+                        sha256: "cd".into(),
+                    }],
                 },
                 LockedPackage {
                     name: "c".into(),
                     version: "3.0".into(),
                     url: Some("https://files.example/c-3.0.tar.gz".into()),
                     hashes: vec![],
+                    files: Vec::new(),
                 },
             ]
         );
@@ -743,36 +805,56 @@ mod tests {
     }
 
     #[test]
-    fn uv_output_with_continuation_lines_is_read() {
-        let output = "beep-a==1.0 \\\n    --hash=sha256:AA \\\n    --hash=sha256:bb\n# a comment\n\nzope-interface[test]==6.0 ; python_version >= \"3.8\" \\\n    --hash=sha256:cc\nplain==2\n";
+    fn uv_pylock_output_keeps_every_artifact_by_name() {
+        let text = r#"
+lock-version = "1.0"
+created-by = "uv"
+
+[[packages]]
+name = "Beep_A"
+version = "1.0"
+wheels = [
+    { url = "https://files.example/beep_a-1.0-py3-none-any.whl", hashes = { sha256 = "AA" } },
+    { url = "https://files.example/beep_a-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", hashes = { sha256 = "bb" } },
+]
+sdist = { url = "https://files.example/beep_a-1.0.tar.gz", hashes = { sha256 = "cc" } }
+
+[[packages]]
+name = "local"
+version = "2"
+wheels = [{ url = "file:///wheels/local-2-py3-none-any.whl", hashes = { sha256 = "dd" } }]
+
+[[packages]]
+name = "folder"
+directory = { path = "./folder" }
+"#;
+        let err = parse_uv_pylock(text).unwrap_err();
+        assert!(err.contains("`folder` has no version"), "{err}");
+        let text = text
+            .split("[[packages]]\nname = \"folder\"")
+            .next()
+            .unwrap();
+        let packages = parse_uv_pylock(text).unwrap();
+        assert_eq!(packages.len(), 2);
+        assert_eq!(packages[0].name, "beep-a");
         assert_eq!(
-            parse_uv_output(output).unwrap(),
-            vec![
-                LockedPackage {
-                    name: "beep-a".into(),
-                    version: "1.0".into(),
-                    url: None,
-                    hashes: vec!["sha256:aa".into(), "sha256:bb".into()],
-                },
-                LockedPackage {
-                    name: "zope-interface".into(),
-                    version: "6.0".into(),
-                    url: None,
-                    hashes: vec!["sha256:cc".into()],
-                },
-                LockedPackage {
-                    name: "plain".into(),
-                    version: "2".into(),
-                    url: None,
-                    hashes: vec![],
-                },
+            packages[0].hashes,
+            strings(&["sha256:aa", "sha256:bb", "sha256:cc"])
+        );
+        let names: Vec<_> = packages[0].files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "beep_a-1.0-py3-none-any.whl",
+                "beep_a-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+                "beep_a-1.0.tar.gz"
             ]
         );
-        let err = parse_uv_output("x @ https://example.test/x.whl \\\n    --hash=sha256:aa\n")
-            .unwrap_err();
-        assert!(err.contains("cannot be locked"), "{err}");
-        // A trailing backslash on the last line does not lose the entry.
-        assert_eq!(parse_uv_output("a==1 \\").unwrap().len(), 1);
+        assert_eq!(packages[0].files[0].sha256, "aa");
+        // A wheel from a local folder is kept by name: the folder is
+        // this machine's, the name and hash are the artifact's.
+        assert_eq!(packages[1].files[0].name, "local-2-py3-none-any.whl");
+        assert_eq!(packages[1].files[0].url, None);
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub enum Installer {
     Auto,
     Pip,
     Uv,
+    /// Only the native installer: every environment must be locked (uv or
+    /// pip still resolve the lock, when there).
+    Native,
 }
 
 /// What kind of environment to build.
@@ -126,6 +129,10 @@ pub struct Settings {
     pub jobs: Option<u32>,
     /// Seed pip into environments (`pip`, default true).
     pub pip: Option<Spanned<bool>>,
+    /// `compile-bytecode`: the native installer compiles `.pyc` files.
+    pub compile_bytecode: bool,
+    /// `unverified-record`: packages known to ship a wrong `RECORD`.
+    pub unverified_record: Vec<Spanned<String>>,
 }
 
 /// `[runtimes.NAME]`.

@@ -517,6 +517,7 @@ fn settings(fields: &Fields) -> Settings {
         installer: match fields.string("installer").as_deref().map(String::as_str) {
             Some("pip") => Installer::Pip,
             Some("uv") => Installer::Uv,
+            Some("native") => Installer::Native,
             _ => Installer::Auto,
         },
         python_mirror: fields.string("python-mirror"),
@@ -527,6 +528,8 @@ fn settings(fields: &Fields) -> Settings {
         offline: fields.bool("offline").is_some_and(|b| b.value),
         jobs: fields.int("jobs").and_then(|j| u32::try_from(j).ok()),
         pip: fields.bool("pip"),
+        compile_bytecode: fields.bool("compile-bytecode").is_some_and(|b| b.value),
+        unverified_record: fields.strings("unverified-record"),
     }
 }
 

@@ -67,7 +67,7 @@ const fn field(key: &'static str, ty: Ty, doc: &'static str) -> Field {
 }
 
 pub const RUNTIME_SOURCES: &[&str] = &["standalone", "system", "embeddable", "url"];
-pub const INSTALLERS: &[&str] = &["auto", "pip", "uv"];
+pub const INSTALLERS: &[&str] = &["auto", "pip", "uv", "native"];
 pub const ENVIRONMENT_KINDS: &[&str] = &["venv", "conda"];
 
 pub const SETTINGS: &[Field] = &[
@@ -79,7 +79,7 @@ pub const SETTINGS: &[Field] = &[
     field(
         "installer",
         Ty::Enum(INSTALLERS),
-        "Package installer: `uv` when it is on PATH (`auto`, the default), or always `pip` or `uv`.",
+        "Package installer of environments without a lock: `uv` when it is on PATH (`auto`, the default), or always `pip` or `uv`; `native` requires every environment to be locked. Locked environments are always installed by beep-python itself.",
     ),
     field(
         "python-mirror",
@@ -120,6 +120,16 @@ pub const SETTINGS: &[Field] = &[
         "pip",
         Ty::Bool,
         "Seed pip into every environment, whichever installer runs (default `true`).",
+    ),
+    field(
+        "compile-bytecode",
+        Ty::Bool,
+        "Compile `.pyc` files when installing locked environments (once per wheel, in the cache; default `false`).",
+    ),
+    field(
+        "unverified-record",
+        Ty::StringArray,
+        "Packages known to ship a wheel whose `RECORD` does not match its files: installed without that check (the lock's sha256 still is).",
     ),
 ];
 

@@ -394,7 +394,8 @@ fn env_change(
         );
     }
 
-    let (packages, update) = update_reasons(spec, built, observed);
+    let (packages, update) =
+        update_reasons(spec, built, observed, inputs.observed.damage(&spec.path));
     if !update.is_empty() {
         reasons.extend(update);
         return change(
@@ -492,6 +493,7 @@ fn update_reasons(
     spec: &EnvSpec,
     built: Option<&BuiltFrom>,
     observed: &Observed,
+    damage: &[crate::inventory::PackageDamage],
 ) -> (PackageChanges, Vec<Reason>) {
     let mut reasons = Vec::new();
     let pip_installed = observed.packages.iter().any(|d| d.name == "pip");
@@ -560,6 +562,34 @@ fn update_reasons(
                 count: package_lines,
             }),
         );
+    }
+    // Damaged files: the package goes in again at its version, unless it
+    // is changing (or going) anyway.
+    for d in damage {
+        let touched = |line: &String| {
+            line.split_whitespace()
+                .next()
+                .is_some_and(|n| normalize_name(n) == d.package)
+        };
+        if packages.add.iter().any(touched)
+            || packages.remove.iter().any(touched)
+            || packages
+                .change
+                .iter()
+                .any(|c| normalize_name(&c.name) == d.package)
+        {
+            continue;
+        }
+        if let Some(dist) = observed.packages.iter().find(|p| p.name == d.package) {
+            packages
+                .reinstall
+                .push(format!("{} {}", dist.display_name, dist.version));
+            reasons.push(Reason::FilesDamaged {
+                package: d.package.clone(),
+                missing: d.missing,
+                changed: d.changed,
+            });
+        }
     }
     if let Some(b) = built {
         for (name, value) in &spec.env {
@@ -679,6 +709,7 @@ pub fn locked_changes(
             .into_iter()
             .map(|(name, version)| format!("{name} {version}"))
             .collect(),
+        reinstall: Vec::new(),
     }
 }
 

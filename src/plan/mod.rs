@@ -97,6 +97,13 @@ pub enum Reason {
     PackagesDrifted {
         count: usize,
     },
+    /// Installed files of a package are missing or changed (its inventory
+    /// says so): the package is installed again.
+    FilesDamaged {
+        package: String,
+        missing: usize,
+        changed: usize,
+    },
     /// The manifest's requirements changed since it was built.
     RequirementsChanged,
     /// The lock's pins (name and version) changed since it was built.
@@ -159,11 +166,6 @@ pub enum Reason {
         from: PathBuf,
         to: PathBuf,
     },
-    /// Installed files of these packages are missing or altered, or a
-    /// library they ship is gone (`doctor`).
-    PackagesDamaged {
-        packages: Vec<String>,
-    },
     /// Installed packages require what is not installed (`doctor`).
     DependenciesBroken {
         unmet: Vec<String>,
@@ -195,6 +197,18 @@ impl fmt::Display for Reason {
                 "{count} installed package{} drifted",
                 if *count == 1 { "" } else { "s" }
             ),
+            Reason::FilesDamaged {
+                package,
+                missing,
+                changed,
+            } => {
+                let files = |n: usize| if n == 1 { "file" } else { "files" };
+                match (missing, changed) {
+                    (m, 0) => write!(f, "{package}: {m} {} missing", files(*m)),
+                    (0, c) => write!(f, "{package}: {c} {} changed", files(*c)),
+                    (m, c) => write!(f, "{package}: {m} {} missing, {c} changed", files(*m)),
+                }
+            }
             Reason::RequirementsChanged => f.write_str("requirements changed"),
             Reason::LockPinsChanged => f.write_str("lock pins changed"),
             Reason::EnvVarAdded { name } => write!(f, "env var {name} added"),
@@ -255,9 +269,6 @@ impl fmt::Display for Reason {
                 from.display(),
                 to.display()
             ),
-            Reason::PackagesDamaged { packages } => {
-                write!(f, "damaged: {}", packages.join(", "))
-            }
             Reason::DependenciesBroken { unmet } => write!(
                 f,
                 "{} requirement{} of installed packages not met: {}",
@@ -293,11 +304,15 @@ pub struct PackageChanges {
     /// or no longer required.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove: Vec<String>,
+    /// Installed distributions to install again, same version (`name
+    /// version`): their files are damaged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reinstall: Vec<String>,
 }
 
 impl PackageChanges {
     pub fn count(&self) -> usize {
-        self.add.len() + self.change.len() + self.remove.len()
+        self.add.len() + self.change.len() + self.remove.len() + self.reinstall.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -327,7 +342,8 @@ pub enum EnvAction {
     /// Built at `spec.path`, where nothing (or an empty folder) is.
     Create { spec: EnvSpec },
     /// Packages or settings change; `renamed_from` when its address
-    /// changes too. Rebuilt from the installer's cache (see [`crate::exec`]).
+    /// changes too. Changed in place, only what differs, after a restore
+    /// point (see [`crate::exec`]).
     Update {
         spec: EnvSpec,
         packages: PackageChanges,

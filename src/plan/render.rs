@@ -164,6 +164,9 @@ fn package_lines(out: &mut String, packages: &PackageChanges) {
     for remove in &packages.remove {
         let _ = writeln!(out, "      - {remove}");
     }
+    for again in &packages.reinstall {
+        let _ = writeln!(out, "      ~ {again} (reinstall)");
+    }
 }
 
 /// One change as JSON.
@@ -222,6 +225,7 @@ pub fn change_json(c: &Change) -> serde_json::Value {
                 "add": packages.add,
                 "change": packages.change,
                 "remove": packages.remove,
+                "reinstall": packages.reinstall,
             });
             if let Some(spec) = e.action.spec() {
                 value["python"] = json!({

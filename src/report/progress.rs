@@ -202,6 +202,29 @@ impl Progress for Reporter {
                     let state = download_state(self.live.as_ref(), address, *bytes, *total);
                     self.update(address, state, true);
                 }
+                Event::Installed {
+                    address,
+                    link_mode,
+                    installed,
+                    removed,
+                    ..
+                } => self.update(
+                    address,
+                    format!(
+                        "installed {}{}{}",
+                        installed.len(),
+                        if removed.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", removed {}", removed.len())
+                        },
+                        link_mode
+                            .as_ref()
+                            .map(|m| format!(" ({m})"))
+                            .unwrap_or_default()
+                    ),
+                    true,
+                ),
                 Event::RolledBack { .. } | Event::Applied { .. } => {}
             }
             return;
@@ -241,6 +264,29 @@ impl Progress for Reporter {
                     ));
                 }
             }
+            Event::Installed {
+                address,
+                installer,
+                link_mode,
+                installed,
+                removed,
+            } => self.printer.debug(&format!(
+                "{address}: {installer} installed {} and removed {}{}",
+                if installed.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    installed.join(", ")
+                },
+                if removed.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    removed.join(", ")
+                },
+                link_mode
+                    .as_ref()
+                    .map(|m| format!("; files placed by {m}"))
+                    .unwrap_or_default()
+            )),
             Event::Downloading { .. } | Event::RolledBack { .. } | Event::Applied { .. } => {}
         }
     }

@@ -155,6 +155,29 @@ impl Pin {
         }
     }
 
+    /// The pin of `package` for `target`: when the lock lists its
+    /// artifacts, the best-fitting wheel among them, by name, URL and its
+    /// one sha256, so a lock written on another machine still picks this
+    /// machine's wheel and a download knows which hash it must have.
+    pub fn for_target(package: &LockedPackage, requested: bool, target: &Target) -> Pin {
+        let mut pin = Pin::from_locked(package, requested);
+        let best = package
+            .files
+            .iter()
+            .filter_map(|file| {
+                let fit = tags::WheelName::parse(&file.name)?
+                    .fit(&target.implementation, target.major_minor())?;
+                Some((fit, file))
+            })
+            .max_by_key(|(fit, _)| *fit);
+        if let Some((_, file)) = best {
+            pin.file = Some(file.name.clone());
+            pin.url = file.url.clone();
+            pin.hashes = vec![plain_hex(&file.sha256)];
+        }
+        pin
+    }
+
     fn version_parsed(&self) -> Option<Version> {
         Version::from_str(&self.version).ok()
     }
@@ -722,12 +745,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pin_for_a_target_picks_the_best_fitting_locked_wheel() {
+        use crate::lockfile::LockedFile;
+        let file = |name: &str, sha: &str| LockedFile {
+            name: name.into(),
+            url: Some(format!("https://files.example/{name}")),
+            sha256: sha.into(),
+        };
+        let mut locked = LockedPackage::new("numpy", "2.0.0", vec![]);
+        locked.files = vec![
+            file("numpy-2.0.0-cp311-cp311-manylinux_2_17_x86_64.whl", "11"),
+            file("numpy-2.0.0-cp312-cp312-manylinux_2_17_x86_64.whl", "12"),
+            file("numpy-2.0.0-cp312-cp312-win_amd64.whl", "33"),
+            file("numpy-2.0.0.tar.gz", "44"),
+        ];
+        locked.hashes = locked
+            .files
+            .iter()
+            .map(|f| format!("sha256:{}", f.sha256))
+            .collect();
+        let base = |version: &str| BaseInterpreter {
+            executable: "/nonexistent/python3".into(),
+            version: version.into(),
+            implementation: "cpython".into(),
+        };
+        let target = Target::new(Path::new("/nonexistent/env"), &base("3.12.4"));
+        let pin = Pin::for_target(&locked, true, &target);
+        if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            assert_eq!(
+                pin.file.as_deref(),
+                Some("numpy-2.0.0-cp312-cp312-manylinux_2_17_x86_64.whl")
+            );
+            assert_eq!(pin.hashes, vec!["12".to_string()]);
+            assert!(
+                pin.url
+                    .as_deref()
+                    .unwrap()
+                    .ends_with("cp312-cp312-manylinux_2_17_x86_64.whl")
+            );
+        }
+        // No wheel fits 3.9: every locked hash stays acceptable, and the
+        // installer says which files it looked for.
+        let older = Target::new(Path::new("/nonexistent/env"), &base("3.9.1"));
+        let pin = Pin::for_target(&locked, true, &older);
+        assert_eq!(pin.file, None);
+        assert_eq!(pin.hashes.len(), 4);
+    }
+
+    #[test]
     fn pins_from_the_lock_drop_the_hash_prefix() {
         let locked = LockedPackage {
             name: "Rich".into(),
             version: "13.7.1".into(),
             url: Some("https://files.example/rich-13.7.1-py3-none-any.whl".into()),
             hashes: vec![format!("sha256:{}", "AB".repeat(32))],
+            files: Vec::new(),
         };
         let pin = Pin::from_locked(&locked, true);
         assert_eq!(pin.name, "rich");

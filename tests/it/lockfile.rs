@@ -222,6 +222,13 @@ fn resolution_gives_exact_versions_and_the_sha256_of_the_wheels() {
                 sha256_hex(&house.join(crate::wheels::wheel_file_name(spec)))
             )
         };
+        // A wheel from a local `find-links` folder is recorded by its
+        // name and hash, never by this machine's path.
+        let file = |spec: &WheelSpec| beep_python::lockfile::LockedFile {
+            name: crate::wheels::wheel_file_name(spec),
+            url: None,
+            sha256: hash(spec).trim_start_matches("sha256:").to_string(),
+        };
         assert_eq!(
             packages,
             vec![
@@ -230,12 +237,14 @@ fn resolution_gives_exact_versions_and_the_sha256_of_the_wheels() {
                     version: "1.0".into(),
                     url: None,
                     hashes: vec![hash(&ALPHA)],
+                    files: vec![file(&ALPHA)],
                 },
                 LockedPackage {
                     name: "beep-lk-beta".into(),
                     version: "2.1".into(),
                     url: None,
                     hashes: vec![hash(&BETA)],
+                    files: vec![file(&BETA)],
                 },
             ],
             "{}",

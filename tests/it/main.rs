@@ -35,6 +35,7 @@ mod schema;
 mod server;
 mod shell;
 mod truth;
+mod update;
 mod validate;
 mod venv;
 mod vscode;

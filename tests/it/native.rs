@@ -500,6 +500,7 @@ fn locked_pins_install_without_pip_or_uv_on_path() {
                     version: p.version.clone(),
                     url: None,
                     hashes: vec![format!("sha256:{}", p.hashes[0])],
+                    files: Vec::new(),
                 })
                 .collect(),
         },

@@ -1,0 +1,263 @@
+//! Issue 12 end to end: updates change only what differs, in place, after a
+//! restore point; damaged files are seen by `plan` and repaired by
+//! reinstalling their package alone; a locked environment needs neither
+//! pip nor uv.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::common::{expect_exit, stderr, stdout};
+use crate::project::{Project, require};
+
+fn inode(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().ino()
+}
+
+fn site(p: &Project, env: &str) -> PathBuf {
+    p.path(&format!(".venvs/{env}/lib/python3.11/site-packages"))
+}
+
+fn uv_available() -> bool {
+    require(
+        "uv on PATH (`.ci/run` installs it)",
+        Command::new("uv").arg("--version").output().ok(),
+    )
+    .is_some()
+}
+
+/// Every regular file under `dir`, with its sha256.
+fn hashes(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                let bytes = std::fs::read(entry.path()).unwrap();
+                out.insert(
+                    entry.path().strip_prefix(dir).unwrap().to_path_buf(),
+                    format!("{:x}", Sha256::digest(&bytes)),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `cp -al`: a hard-linked copy, as the restore point is.
+fn link_copy(from: &Path, to: &Path) {
+    let ok = Command::new("cp")
+        .args(["-a", "-l"])
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn adding_a_package_changes_only_that(installer: &str) {
+    let Some(p) = Project::new() else { return };
+    let env = |packages: &str| {
+        format!("\n[environments.app]\npath = \".venvs/app\"\npackages = [{packages}]\n")
+    };
+    p.manifest(installer, &env("\"gamma\""));
+    p.apply();
+    let gamma = site(&p, "app").join("gamma/__init__.py");
+    let python = p.path(".venvs/app/pyvenv.cfg");
+    let (gamma_inode, cfg_inode) = (inode(&gamma), inode(&python));
+    p.manifest(installer, &env("\"gamma\", \"beta\""));
+    let plan = p.plan();
+    assert!(
+        plan.contains("~ env.app") && plan.contains("+ beta"),
+        "{plan}"
+    );
+    let out = p.run(&["-v", "apply", "--auto-approve"]);
+    assert!(stderr(&out).contains("update-packages"), "{}", stderr(&out));
+    assert_eq!(
+        p.installed(".venvs/app"),
+        ["alpha==2.0.0", "beta==0.5.0", "gamma==3.1.0"]
+    );
+    assert_eq!(inode(&gamma), gamma_inode, "gamma was not touched");
+    assert_eq!(inode(&python), cfg_inode, "the environment was not rebuilt");
+    assert!(p.asides().is_empty(), "{:?}", p.asides());
+    assert!(p.plan().contains("No changes"));
+}
+
+#[test]
+fn adding_a_package_with_pip_changes_only_that_in_place() {
+    adding_a_package_changes_only_that("pip");
+}
+
+#[test]
+fn adding_a_package_with_uv_changes_only_that_in_place() {
+    if uv_available() {
+        adding_a_package_changes_only_that("uv");
+    }
+}
+
+#[test]
+fn an_update_that_fails_is_rolled_back_from_its_restore_point() {
+    let Some(p) = Project::new() else { return };
+    let env = |packages: &str| {
+        format!(
+            "\n[environments.app]\npath = \".venvs/app\"\npackages = [{packages}]\n\n[environments.other]\npath = \".venvs/other\"\npackages = [\"click\"]\n"
+        )
+    };
+    p.manifest("pip", &env("\"gamma\", \"click\""));
+    p.apply();
+    let before = hashes(&p.path(".venvs/app"));
+    let gamma = site(&p, "app").join("gamma/__init__.py");
+    let gamma_inode = inode(&gamma);
+    // click goes, and a package no one offers comes: the install fails
+    // after click was already uninstalled.
+    p.manifest("pip", &env("\"gamma\", \"no-such-package\""));
+    let out = p.fails(&["apply", "--auto-approve"], 1);
+    assert!(stderr(&out).contains("rolled back"), "{}", stderr(&out));
+    assert_eq!(hashes(&p.path(".venvs/app")), before, "every file is back");
+    assert_eq!(inode(&gamma), gamma_inode, "restored from its hard links");
+    assert_eq!(p.installed(".venvs/app"), ["click==8.1.7", "gamma==3.1.0"]);
+    assert!(p.asides().is_empty(), "{:?}", p.asides());
+}
+
+fn a_damaged_package_is_reinstalled_alone(locked: bool) {
+    let Some(p) = Project::new() else { return };
+    p.manifest(
+        "pip",
+        "\n[environments.app]\npath = \".venvs/app\"\npackages = [\"gamma\", \"click\"]\n",
+    );
+    let (flag, plan_args): (&[&str], &[&str]) = if locked {
+        p.run(&["lock"]);
+        (&["--locked"], &["plan", "--locked"])
+    } else {
+        (&[], &["plan"])
+    };
+    let mut apply = vec!["apply", "--auto-approve"];
+    apply.extend_from_slice(flag);
+    p.run(&apply);
+    let gamma = site(&p, "app").join("gamma/__init__.py");
+    let click = site(&p, "app").join("click/__init__.py");
+    let click_inode = inode(&click);
+    std::fs::remove_file(&gamma).unwrap();
+
+    let out = expect_exit(p.cmd(), &[plan_args, &["--detailed-exitcode"]].concat(), 2);
+    let plan = stdout(&out);
+    assert!(plan.contains("update: gamma: 1 file missing"), "{plan}");
+    assert!(plan.contains("~ gamma 3.1.0 (reinstall)"), "{plan}");
+    assert!(!plan.contains("click"), "{plan}");
+    p.run(&apply);
+    assert!(gamma.is_file(), "gamma's file is back");
+    assert_eq!(inode(&click), click_inode, "click was not touched");
+    p.run(&[plan_args, &["--detailed-exitcode"]].concat());
+
+    // A changed file, the same size, is seen by `--refresh=full` only.
+    let text = std::fs::read(&click).unwrap();
+    let mut changed = text.clone();
+    changed[0] = if changed[0] == b'#' { b'$' } else { b'#' };
+    std::fs::write(&click, &changed).unwrap();
+    let meta = std::fs::metadata(&click).unwrap();
+    let _ = meta;
+    let full = stdout(&expect_exit(
+        p.cmd(),
+        &[plan_args, &["--refresh=full", "--detailed-exitcode"]].concat(),
+        2,
+    ));
+    assert!(full.contains("click: 1 file changed"), "{full}");
+}
+
+#[test]
+fn a_deleted_file_is_seen_by_plan_and_only_its_package_is_reinstalled() {
+    a_damaged_package_is_reinstalled_alone(false);
+}
+
+#[test]
+fn a_deleted_file_in_a_locked_environment_is_reinstalled_natively() {
+    a_damaged_package_is_reinstalled_alone(true);
+}
+
+/// What makes hard-linked restore points safe with pip and uv: neither
+/// writes into an installed file in place (they remove, then write anew),
+/// so a hard-linked copy taken before an update keeps every byte.
+#[test]
+fn pip_and_uv_never_write_into_an_installed_file_in_place() {
+    let Some(p) = Project::new() else { return };
+    let mut installers = vec!["pip"];
+    if uv_available() {
+        installers.push("uv");
+    }
+    for installer in installers {
+        let env = |packages: &str| {
+            format!(
+                "\n[environments.{installer}]\npath = \".venvs/{installer}\"\npackages = [{packages}]\n"
+            )
+        };
+        p.manifest(installer, &env("\"alpha==1.0.0\", \"click\", \"gamma\""));
+        p.apply();
+        let live = p.path(&format!(".venvs/{installer}"));
+        let copy = p.path(&format!("copy-{installer}"));
+        link_copy(&live, &copy);
+        let before = hashes(&copy);
+        // An upgrade, a removal and an addition, in place.
+        p.manifest(installer, &env("\"alpha==2.0.0\", \"gamma\", \"tabulate\""));
+        p.apply();
+        assert_eq!(
+            p.installed(&format!(".venvs/{installer}")),
+            ["alpha==2.0.0", "gamma==3.1.0", "tabulate==0.9.0"]
+        );
+        assert_eq!(
+            hashes(&copy),
+            before,
+            "{installer} wrote into a linked file"
+        );
+    }
+}
+
+#[test]
+fn a_locked_environment_is_built_with_neither_pip_nor_uv_on_path() {
+    let Some(p) = Project::new() else { return };
+    p.manifest(
+        "auto",
+        "\n[environments.app]\npath = \".venvs/app\"\npackages = [\"beta\", \"gamma\"]\n",
+    );
+    p.run(&["lock"]);
+    // Nothing on PATH that could install: no uv, no pip.
+    let bare = p.path("bare-bin");
+    std::fs::create_dir(&bare).unwrap();
+    let run = |args: &[&str], code| {
+        let mut cmd = p.cmd();
+        cmd.env("PATH", &bare);
+        expect_exit(cmd, args, code)
+    };
+    let out = run(&["-v", "apply", "--locked", "--auto-approve"], 0);
+    assert!(
+        stderr(&out).contains("native installed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        p.installed(".venvs/app"),
+        ["alpha==2.0.0", "beta==0.5.0", "gamma==3.1.0"]
+    );
+    // pip is there too (seeded natively), and knows what was installed.
+    let list = Command::new(p.path(".venvs/app/bin/python"))
+        .args([
+            "-m",
+            "pip",
+            "list",
+            "--format=freeze",
+            "--disable-pip-version-check",
+        ])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.contains("beta==0.5.0") && list.contains("gamma==3.1.0"),
+        "{list}"
+    );
+    run(&["plan", "--locked", "--detailed-exitcode"], 0);
+}
