@@ -1209,14 +1209,22 @@ pub fn abandon(home: &Home) -> Result<Abandoned, JournalError> {
 }
 
 /// Every path a journal or stuck file names, read leniently (it may be
-/// corrupt): the values of `path`, `from`, `to`, `dir` and `aside` keys.
+/// corrupt): the values of `path`, `from`, `to`, `dir`, `aside` and
+/// `snapshot` keys.
 fn paths_named(text: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
         collect_paths(&value, &mut out);
         return out;
     }
-    for key in ["\"path\"", "\"from\"", "\"to\"", "\"dir\"", "\"aside\""] {
+    for key in [
+        "\"path\"",
+        "\"from\"",
+        "\"to\"",
+        "\"dir\"",
+        "\"aside\"",
+        "\"snapshot\"",
+    ] {
         for part in text.split(key).skip(1) {
             if let Some(value) = part
                 .trim_start()
@@ -1236,7 +1244,10 @@ fn collect_paths(value: &serde_json::Value, out: &mut Vec<PathBuf>) {
         serde_json::Value::Object(map) => {
             for (key, value) in map {
                 match (key.as_str(), value) {
-                    ("path" | "from" | "to" | "dir" | "aside", serde_json::Value::String(s)) => {
+                    (
+                        "path" | "from" | "to" | "dir" | "aside" | "snapshot",
+                        serde_json::Value::String(s),
+                    ) => {
                         out.push(PathBuf::from(s));
                     }
                     _ => collect_paths(value, out),

@@ -10,6 +10,7 @@
 //! |-----------|------------------------------------------|-------------------------------------------------|
 //! | staging   | `<home>/runtimes/.staging-*`             | the folder and its name                         |
 //! | aside     | `<name>.beep-old-<8 hex>` (or `.beep-old-<8 hex>` inside a mount point) | a folder carrying our environment or runtime marker; a file aside of a re-point (`pyvenv.cfg`, `bin/python*`) inside a folder carrying our marker |
+//! | snapshot  | `<name>.beep-old-<8 hex>.partial` (a restore point being made), `<name>.beep-bad-<8 hex>` (an environment being replaced by its restore point) | a folder carrying our environment marker, and no journal naming `<name>` |
 //! | claim     | `.beep-python-claim` in a folder carrying our marker | its content is a run id                 |
 //! | temporary | `<home>/.registry.*.tmp`, `<home>/.journal.json.*.tmp`, `<home>/health-reports/.*.tmp` | the name, in our home |
 //!
@@ -33,6 +34,9 @@ pub enum Debris {
     Staging,
     /// A folder or file set aside by an apply whose clean-up never ran.
     Aside,
+    /// A restore point half made, or an environment half replaced by its
+    /// restore point, by an apply or a rollback that died.
+    Snapshot,
     /// A claim file left after its run.
     Claim,
     /// A temporary file of an atomic write that never finished.
@@ -45,6 +49,9 @@ impl Debris {
         match self {
             Debris::Staging => "a runtime staging folder left by an interrupted apply",
             Debris::Aside => "an aside left by an apply whose clean-up never ran",
+            Debris::Snapshot => {
+                "a half-made restore point or half-restored environment left by an interrupted apply or rollback"
+            }
             Debris::Claim => "a claim file left by an earlier apply",
             Debris::Temporary => "a temporary file of a write that never finished",
         }
@@ -56,6 +63,22 @@ impl Debris {
 pub fn is_aside_name(name: &str) -> bool {
     name.rsplit_once(".beep-old-")
         .is_some_and(|(_, id)| id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// For `<name>.beep-old-<8 hex>.partial` and `<name>.beep-bad-<8 hex>`:
+/// `<name>`, the environment whose restore point it belongs to.
+fn snapshot_of(name: &str) -> Option<&str> {
+    let hex8 = |id: &str| id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(snapshot) = name.strip_suffix(".partial")
+        && is_aside_name(snapshot)
+    {
+        return snapshot
+            .rsplit_once(".beep-old-")
+            .map(|(original, _)| original);
+    }
+    name.rsplit_once(".beep-bad-")
+        .filter(|(_, id)| hex8(id))
+        .map(|(original, _)| original)
 }
 
 fn carries_marker(dir: &Path) -> bool {
@@ -77,6 +100,13 @@ pub fn classify(path: &Path, home: &Home, named: &[PathBuf]) -> Option<Debris> {
         }
         if is_aside_name(name) && carries_marker(path) {
             return Some(Debris::Aside);
+        }
+        if let Some(original) = snapshot_of(name)
+            && !original.is_empty()
+            && !named.iter().any(|n| n == &parent.join(original))
+            && path.join(MARKER_FILE).is_file()
+        {
+            return Some(Debris::Snapshot);
         }
         return None;
     }
@@ -142,5 +172,21 @@ mod tests {
         assert_eq!(c(&home.root().join(".bashrc.tmp")), None);
         // An undo waiting for its path is never debris.
         assert_eq!(classify(&ours, &home, std::slice::from_ref(&ours)), None);
+
+        // Restore points half made or half put back: ours by their marker,
+        // unless a journal still names their environment.
+        for name in ["env.beep-old-1234abcd.partial", "env.beep-bad-1234abcd"] {
+            let path = project.join(name);
+            std::fs::create_dir_all(&path).unwrap();
+            assert_eq!(c(&path), None, "{name}: no marker yet");
+            std::fs::write(path.join(MARKER_FILE), "{}").unwrap();
+            assert_eq!(c(&path), Some(Debris::Snapshot), "{name}");
+            let named = [project.join("env")];
+            assert_eq!(classify(&path, &home, &named), None, "{name}: named");
+        }
+        let odd = project.join("env.beep-bad-xyz");
+        std::fs::create_dir_all(&odd).unwrap();
+        std::fs::write(odd.join(MARKER_FILE), "{}").unwrap();
+        assert_eq!(c(&odd), None, "not a run id");
     }
 }

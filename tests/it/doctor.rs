@@ -800,6 +800,27 @@ fn stray_staging_folders_and_asides_are_swept_and_nothing_that_is_not_ours() {
     std::fs::write(theirs.join("thesis.txt"), "work").unwrap();
     let temp = p.home().join(".registry.x1y2z3.tmp");
     std::fs::write(&temp, "{").unwrap();
+    // An in-place update killed while its restore point was being linked,
+    // and its journal abandoned: the half-made snapshot is left.
+    p.manifest("pip", &BETA.replace(r#"["beta"]"#, r#"["beta", "gamma"]"#));
+    let out = p
+        .cmd()
+        .env("BEEP_PYTHON_CRASH_AT", "2")
+        .args(["apply", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert!(
+        crate::common::stderr(&out).contains("(`snapshot-linked`)"),
+        "killed while linking the restore point: {}",
+        crate::common::stderr(&out)
+    );
+    p.run(&["recover", "--abandon"]);
+    let partial = std::fs::read_dir(p.path(".venvs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|e| e.to_string_lossy().ends_with(".partial"))
+        .expect("the half-made restore point stays");
+    p.manifest("pip", BETA);
 
     let report = doctor(&p, &["debris"], 2);
     let found = findings(&report, "debris");
@@ -812,6 +833,7 @@ fn stray_staging_folders_and_asides_are_swept_and_nothing_that_is_not_ours() {
         stray.to_str().unwrap(),
         aside.to_str().unwrap(),
         temp.to_str().unwrap(),
+        partial.to_str().unwrap(),
     ];
     expected.sort();
     let mut warned_sorted = warned.clone();
@@ -826,7 +848,7 @@ fn stray_staging_folders_and_asides_are_swept_and_nothing_that_is_not_ours() {
 
     let out = fix(&p);
     assert!(stdout(&out).contains("- home.debris"), "{}", stdout(&out));
-    assert!(!stray.exists() && !aside.exists() && !temp.exists());
+    assert!(!stray.exists() && !aside.exists() && !temp.exists() && !partial.exists());
     assert_eq!(
         std::fs::read_to_string(theirs.join("thesis.txt")).unwrap(),
         "work"
