@@ -148,8 +148,8 @@ fn planned(
     ctx: &Context,
     loaded: &reconcile::Loaded,
     options: &Options,
-) -> Result<(desired::Desired, Vec<Change>), String> {
-    reconcile::compute(
+) -> Result<doctor::Planned, String> {
+    reconcile::compute_observed(
         ctx,
         loaded,
         &Request {
@@ -164,6 +164,11 @@ fn planned(
             },
         },
     )
+    .map(|(desired, observation, changes)| doctor::Planned {
+        desired,
+        observation,
+        changes,
+    })
     .map_err(|e| describe(&e))
 }
 

@@ -195,6 +195,16 @@ pub(super) fn compute(
     loaded: &Loaded,
     request: &Request<'_>,
 ) -> Result<(Desired, Vec<Change>), CliError> {
+    compute_observed(ctx, loaded, request).map(|(desired, _, changes)| (desired, changes))
+}
+
+/// [`compute`], with the observation the plan was made from (`doctor`
+/// judges the same folders from it, never from a second look).
+pub(super) fn compute_observed(
+    ctx: &Context,
+    loaded: &Loaded,
+    request: &Request<'_>,
+) -> Result<(Desired, observe::Observation, Vec<Change>), CliError> {
     let desired = match request.mode {
         Mode::Destroy => Desired::default(),
         Mode::Apply => {
@@ -255,7 +265,7 @@ pub(super) fn compute(
             "s"
         }
     ));
-    Ok((desired, changes))
+    Ok((desired, observed, changes))
 }
 
 /// Whether applying `change` runs pip or uv: building or updating an

@@ -505,7 +505,7 @@ pub(super) fn drift(scan: &Scan<'_>) -> Vec<Finding> {
                 .command("beep-python plan"),
             ];
         }
-        Ok((_, changes)) => changes,
+        Ok(planned) => &planned.changes,
     };
     changes
         .iter()
@@ -526,8 +526,23 @@ pub(super) fn drift(scan: &Scan<'_>) -> Vec<Finding> {
         .collect()
 }
 
-/// Every extension module below `site` (`*.so`), not following links.
-fn extension_modules(site: &Path) -> Vec<PathBuf> {
+/// Every extension module below `site` (`*.so`): from the environment's
+/// inventory when it has one (no folder walked), else found by walking
+/// `site`, not following links.
+fn extension_modules(env: &EnvView<'_>, site: &Path) -> Vec<PathBuf> {
+    let is_module = |p: &Path| p.extension().is_some_and(|e| e == "so");
+    if let Some(inventory) = env.inventory() {
+        let mut out: Vec<PathBuf> = inventory
+            .distributions
+            .iter()
+            .flat_map(|o| o.files.iter())
+            .map(|f| env.path.join(&f.path))
+            .filter(|p| p.starts_with(site) && is_module(p))
+            .filter(|p| !p.components().any(|c| c.as_os_str() == "__pycache__"))
+            .collect();
+        out.sort();
+        return out;
+    }
     let mut out = Vec::new();
     let mut stack = vec![site.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -543,7 +558,7 @@ fn extension_modules(site: &Path) -> Vec<PathBuf> {
                 if entry.file_name() != "__pycache__" {
                     stack.push(path);
                 }
-            } else if kind.is_file() && path.extension().is_some_and(|e| e == "so") {
+            } else if kind.is_file() && is_module(&path) {
                 out.push(path);
             }
         }
@@ -584,7 +599,7 @@ pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
         // Per package that ships a missing library: how many are missing.
         let mut damaged: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut found = Vec::new();
-        for module in extension_modules(&site) {
+        for module in extension_modules(env, &site) {
             for missing in scan.elf.missing(&module, &loader) {
                 let owners = owner_map.get_or_insert_with(|| owners(&site));
                 let resolved = |p: &Path| {

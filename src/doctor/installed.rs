@@ -74,27 +74,28 @@ fn sha256_hex(path: &Path) -> std::io::Result<String> {
     Ok(record::hex(&hasher.finalize()))
 }
 
-/// The reference of an environment: its stored inventory, if it has a
-/// readable one.
-fn stored(env: &EnvView<'_>) -> Option<Inventory> {
-    inventory::read(&env.path).ok().flatten()
-}
-
 pub(super) fn files(scan: &Scan<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for env in scan.environments.iter().filter(|e| e.observed.is_venv) {
         let Some(site) = super::environments::site_packages(env) else {
             continue;
         };
-        let (damage, against) = match stored(env) {
-            Some(inventory) if scan.deep => (
-                inventory::check_full(&env.path, &inventory),
-                "its inventory, hashed",
-            ),
-            Some(inventory) => (
-                inventory::check_cheap(&env.path, &inventory),
-                "its inventory",
-            ),
+        // Whether anything is damaged is the observation's verdict (the
+        // plan's, where it looked); only then is the folder read again, to
+        // name the files.
+        let (damage, against) = match env.damage(scan.depth()) {
+            Some(packages) if packages.is_empty() => continue,
+            Some(_) => match env.inventory() {
+                Some(inventory) if scan.deep => (
+                    inventory::check_full(&env.path, inventory),
+                    "its inventory, hashed",
+                ),
+                Some(inventory) => (
+                    inventory::check_cheap(&env.path, inventory),
+                    "its inventory",
+                ),
+                None => continue, // gone since it was observed
+            },
             None => (
                 record_damage(&env.path, &site, scan.deep),
                 if scan.deep {
@@ -174,6 +175,63 @@ pub(super) fn files(scan: &Scan<'_>) -> Vec<Finding> {
     out
 }
 
+/// What no distribution owns at the top of `site-packages` (a file, or a
+/// folder nothing owned is in) and in `bin/`: the fast form of
+/// [`inventory::untracked`], which walks every folder (`--deep`). A
+/// package copied in by hand or a stray file at the top is found; a file
+/// dropped inside an installed package's folder is found with `--deep`.
+fn untracked_at_top(env: &EnvView<'_>, owned: &Inventory) -> Vec<String> {
+    let Some(site) = super::environments::site_packages(env) else {
+        return Vec::new();
+    };
+    let Some(site_rel) = site
+        .strip_prefix(&env.path)
+        .ok()
+        .map(|r| format!("{}/", r.to_string_lossy().replace('\\', "/")))
+    else {
+        return Vec::new();
+    };
+    // The first component below site-packages of every owned file.
+    let tops: std::collections::HashSet<&str> = owned
+        .distributions
+        .iter()
+        .flat_map(|o| o.files.iter())
+        .filter_map(|f| f.path.strip_prefix(site_rel.as_str()))
+        .map(|rest| rest.split('/').next().unwrap_or(rest))
+        .collect();
+    let mut out: Vec<String> = std::fs::read_dir(&site)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "__pycache__" && !tops.contains(name.as_str()))
+        .map(|name| format!("{site_rel}{name}"))
+        .collect();
+    // bin/ is one level, read whole (the environment's own scripts are
+    // not untracked).
+    let bin = crate::venv::Platform::CURRENT.bin_dir();
+    let in_bin: std::collections::HashSet<&str> = owned
+        .distributions
+        .iter()
+        .flat_map(|o| o.files.iter())
+        .filter_map(|f| f.path.strip_prefix(bin)?.strip_prefix('/'))
+        .collect();
+    out.extend(
+        std::fs::read_dir(env.path.join(bin))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| {
+                !crate::wheel::is_environment_script(name) && !in_bin.contains(name.as_str())
+            })
+            .map(|name| format!("{bin}/{name}")),
+    );
+    out.sort();
+    out
+}
+
 fn describe(kind: DamageKind) -> &'static str {
     match kind {
         DamageKind::Missing => "missing",
@@ -187,15 +245,23 @@ fn describe(kind: DamageKind) -> &'static str {
 pub(super) fn untracked(scan: &Scan<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for env in scan.environments.iter().filter(|e| e.observed.is_venv) {
-        let owned = match stored(env) {
+        let recorded;
+        let owned = match env.inventory() {
             Some(inventory) => inventory,
             // Without a stored one, what the RECORDs list is what is owned.
             None => match inventory::record(&env.path) {
-                Ok(inventory) => inventory,
+                Ok(inventory) => {
+                    recorded = inventory;
+                    &recorded
+                }
                 Err(_) => continue,
             },
         };
-        let files = inventory::untracked(&env.path, &owned);
+        let files = if scan.deep {
+            inventory::untracked(&env.path, owned)
+        } else {
+            untracked_at_top(env, owned)
+        };
         if files.is_empty() {
             continue;
         }

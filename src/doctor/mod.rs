@@ -87,6 +87,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::{Desired, EnvSpec};
 use crate::exec::journal::{self, Inspection};
+use crate::inventory::{Inventory, PackageDamage};
+use crate::observe::{Depth, Observation};
 use crate::plan::{Change, HomeChange, PackageChanges, Reason};
 use crate::registry::model::{EnvironmentRecord, Registry};
 use crate::registry::{Home, store};
@@ -258,7 +260,7 @@ static CHECKS: &[Check] = &[
     Check {
         id: "env-files",
         group: Group::Environments,
-        looks_at: "installed files against the inventory (else the packages' RECORD): missing or altered, with the package that owns them; `__pycache__` ignored",
+        looks_at: "installed files against the inventory, as the plan's observation compares them (hashed with --deep; without an inventory, the packages' RECORD): missing or altered, with the package that owns them; `__pycache__` ignored",
         fix: Some("reinstalls the damaged packages"),
         deep_only: false,
         python: None,
@@ -267,7 +269,7 @@ static CHECKS: &[Check] = &[
     Check {
         id: "env-untracked",
         group: Group::Environments,
-        looks_at: "files in site-packages and bin/ that no installed package owns (reported, never deleted)",
+        looks_at: "files at the top of site-packages and in bin/ that no installed package owns (with --deep, every folder of site-packages); reported, never deleted",
         fix: None,
         deep_only: false,
         python: None,
@@ -542,17 +544,31 @@ pub struct ManifestState {
     pub path: PathBuf,
     /// Its canonical path: the owner of what it creates.
     pub owner: PathBuf,
-    /// The desired state and the plan, or why they could not be made.
-    pub plan: Result<(Desired, Vec<Change>), String>,
+    /// The desired state, the observation and the plan, or why they could
+    /// not be made.
+    pub plan: Result<Planned, String>,
+}
+
+/// What `plan` computes, as `plan` computes it.
+pub struct Planned {
+    pub desired: Desired,
+    /// What the plan was made from: doctor judges the folders it covers
+    /// from it (with `--deep`, an observation that hashed every file).
+    pub observation: Observation,
+    pub changes: Vec<Change>,
 }
 
 impl ManifestState {
     pub fn desired(&self) -> Option<&Desired> {
-        self.plan.as_ref().ok().map(|(d, _)| d)
+        self.plan.as_ref().ok().map(|p| &p.desired)
     }
 
     pub fn changes(&self) -> &[Change] {
-        self.plan.as_ref().map_or(&[], |(_, c)| c.as_slice())
+        self.plan.as_ref().map_or(&[], |p| p.changes.as_slice())
+    }
+
+    fn observation(&self) -> Option<&Observation> {
+        self.plan.as_ref().ok().map(|p| &p.observation)
     }
 
     fn spec(&self, env: &str) -> Option<&EnvSpec> {
@@ -644,11 +660,34 @@ pub struct EnvView<'a> {
     /// Set when the manifest at hand declares it (and owns it).
     pub spec: Option<&'a EnvSpec>,
     pub observed: Observed,
+    /// Its packages whose files differ from its inventory, when the plan's
+    /// observation covered it: `Some(None)` it has no inventory to compare
+    /// with; `None` the plan did not look (another manifest's).
+    pub planned_damage: Option<Option<Vec<PackageDamage>>>,
+    /// Its stored inventory, read once for every check that needs it.
+    inventory: std::sync::OnceLock<Option<Inventory>>,
 }
 
 impl EnvView<'_> {
     pub fn address(&self) -> String {
         format!("env.{}", self.name)
+    }
+
+    /// Its stored inventory, if it has a readable one (read once).
+    pub fn inventory(&self) -> Option<&Inventory> {
+        self.inventory
+            .get_or_init(|| crate::inventory::read(&self.path).ok().flatten())
+            .as_ref()
+    }
+
+    /// Its damaged packages as [`crate::observe::damage`] sees them: the
+    /// plan's observation when it covered this folder, else the same
+    /// function run now. `None`: no inventory to compare with.
+    pub fn damage(&self, depth: Depth) -> Option<Vec<PackageDamage>> {
+        match &self.planned_damage {
+            Some(damage) => damage.clone(),
+            None => crate::observe::damage(&self.path, &self.observed, depth),
+        }
     }
 }
 
@@ -690,6 +729,11 @@ impl<'a> Scan<'a> {
             }
             _ => format!("beep-python {command}"),
         }
+    }
+
+    /// How installed files are compared: hashed with `--deep`.
+    pub fn depth(&self) -> Depth {
+        if self.deep { Depth::Full } else { Depth::Cheap }
     }
 
     fn started(&self, n: usize) {
@@ -785,15 +829,30 @@ fn scan<'a>(
             .filter(|_| record_owner == owner)
             .and_then(|m| m.spec(name))
     };
+    // The plan's observation, where it looked; the same functions
+    // elsewhere (another manifest's folders).
+    let planned = manifest.and_then(ManifestState::observation);
+    let observe = |path: &Path| match planned.and_then(|o| o.environments.get(path)) {
+        Some(observed) => (
+            observed.clone(),
+            Some(planned.and_then(|o| o.damage.get(path).cloned())),
+        ),
+        None => (crate::observe::environment(path), None),
+    };
     let mut environments: Vec<EnvView<'a>> = records
         .iter()
-        .map(|r| EnvView {
-            name: r.name.clone(),
-            owner: r.owner.clone(),
-            path: r.path.clone(),
-            record: Some(r),
-            spec: spec_of(&r.name, r.owner.as_deref()),
-            observed: crate::observe::environment(&r.path),
+        .map(|r| {
+            let (observed, planned_damage) = observe(&r.path);
+            EnvView {
+                name: r.name.clone(),
+                owner: r.owner.clone(),
+                path: r.path.clone(),
+                record: Some(r),
+                spec: spec_of(&r.name, r.owner.as_deref()),
+                observed,
+                planned_damage,
+                inventory: std::sync::OnceLock::new(),
+            }
         })
         .collect();
     // This manifest's environments that are on disk but not recorded.
@@ -805,7 +864,7 @@ fn scan<'a>(
             if recorded {
                 continue;
             }
-            let observed = crate::observe::environment(&spec.path);
+            let (observed, planned_damage) = observe(&spec.path);
             if observed.exists {
                 environments.push(EnvView {
                     name: spec.name.clone(),
@@ -814,6 +873,8 @@ fn scan<'a>(
                     record: None,
                     spec: Some(spec),
                     observed,
+                    planned_damage,
+                    inventory: std::sync::OnceLock::new(),
                 });
             }
         }

@@ -196,6 +196,8 @@ fn a_deleted_and_an_altered_file_are_found_with_their_package_and_reinstalled() 
         std::fs::write(entry.unwrap().path(), "rewritten").unwrap();
     }
     std::fs::write(site.join("notes.txt"), "mine").unwrap();
+    // Inside an installed package's folder: only the deep walk looks there.
+    std::fs::write(site.join("beta/extra.py"), "x = 1").unwrap();
 
     let report = doctor(&p, &["env-files", "env-untracked"], 2);
     let found = findings(&report, "env-files");
@@ -216,7 +218,18 @@ fn a_deleted_and_an_altered_file_are_found_with_their_package_and_reinstalled() 
         text(untracked[0]).contains("lib/python3.11/site-packages/notes.txt"),
         "{untracked:?}"
     );
+    assert!(
+        !text(untracked[0]).contains("beta/extra.py"),
+        "the fast check reads the top of site-packages only: {untracked:?}"
+    );
     assert!(site.join("notes.txt").is_file(), "reported, never deleted");
+    let report = doctor(&p, &["env-untracked", "--deep"], 0);
+    let untracked = findings(&report, "env-untracked");
+    assert!(
+        text(untracked[0]).contains("lib/python3.11/site-packages/beta/extra.py")
+            && text(untracked[0]).contains("notes.txt"),
+        "{untracked:?}"
+    );
     // Hashing tells the contents differ.
     let report = doctor(&p, &["env-files", "--deep"], 2);
     let alpha = findings(&report, "env-files")
