@@ -676,13 +676,24 @@ pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
     out
 }
 
-/// The package line that installs `package` again at the version it has
-/// (`None` when the observation does not list it).
+/// The package line that installs `package` again at the version it has,
+/// or, when even its metadata is gone, at the version its inventory
+/// recorded (`None` when neither knows it).
 pub(super) fn reinstall(env: &EnvView<'_>, package: &str) -> Option<PackageChanges> {
     let name = venv::normalize_name(package);
-    let dist = env.observed.packages.iter().find(|d| d.name == name)?;
+    let line = match env.observed.packages.iter().find(|d| d.name == name) {
+        Some(dist) => format!("{} {}", dist.display_name, dist.version),
+        None => {
+            let owner = env
+                .inventory()?
+                .distributions
+                .iter()
+                .find(|o| o.name == name)?;
+            format!("{} {}", owner.name, owner.version)
+        }
+    };
     Some(PackageChanges {
-        reinstall: vec![format!("{} {}", dist.display_name, dist.version)],
+        reinstall: vec![line],
         ..PackageChanges::default()
     })
 }

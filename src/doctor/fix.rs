@@ -198,24 +198,32 @@ fn merge_packages(into: &mut PackageChanges, from: &PackageChanges) {
             into.remove.push(remove.clone());
         }
     }
-    // Installed again unless it changes or goes anyway (as `plan::diff`
-    // decides for the damage it sees).
-    let name = |line: &str| {
-        crate::venv::normalize_name(line.split_whitespace().next().unwrap_or_default())
-    };
-    for again in &from.reinstall {
-        let n = name(again);
-        let touched = into.reinstall.iter().any(|l| name(l) == n)
-            || into.remove.iter().any(|l| name(l) == n)
-            || into.add.iter().any(|l| name(l) == n)
-            || into
-                .change
-                .iter()
-                .any(|c| crate::venv::normalize_name(&c.name) == n);
-        if !touched {
-            into.reinstall.push(again.clone());
+    // Installed again once, and only if it is not added, changed or
+    // removed anyway (as `plan::diff` decides for the damage it sees).
+    let mut taken: Vec<String> = into
+        .add
+        .iter()
+        .chain(&into.remove)
+        .map(|l| requirement_name(l))
+        .chain(into.change.iter().map(|c| requirement_name(&c.name)))
+        .collect();
+    let reinstall = std::mem::take(&mut into.reinstall);
+    for line in reinstall.into_iter().chain(from.reinstall.iter().cloned()) {
+        let name = requirement_name(&line);
+        if !taken.contains(&name) {
+            taken.push(name);
+            into.reinstall.push(line);
         }
     }
+}
+
+/// The normalized name a package line or requirement starts with
+/// (`Foo_Bar>=1; python_version < "4"` -> `foo-bar`).
+fn requirement_name(line: &str) -> String {
+    let end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(line.len());
+    crate::venv::normalize_name(&line[..end])
 }
 
 fn update(
@@ -426,5 +434,45 @@ fn with_runtimes(resources: &mut BTreeMap<String, Change>, manifest: &ManifestSt
                 .entry(change.address())
                 .or_insert_with(|| change.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_package_added_changed_or_removed_anyway_is_not_also_reinstalled() {
+        let mut into = PackageChanges {
+            add: vec!["Pkg_00>=1; python_version >= '3'".into()],
+            reinstall: vec!["gamma 3.1.0".into()],
+            ..PackageChanges::default()
+        };
+        let from = PackageChanges {
+            reinstall: vec![
+                "pkg-00 1.0.0".into(),
+                "gamma 3.1.0".into(),
+                "alpha 2.0.0".into(),
+            ],
+            remove: vec!["click 8.1.7".into()],
+            ..PackageChanges::default()
+        };
+        merge_packages(&mut into, &from);
+        assert_eq!(into.reinstall, ["gamma 3.1.0", "alpha 2.0.0"]);
+        assert_eq!(into.remove, ["click 8.1.7"]);
+        let mut again = into.clone();
+        merge_packages(
+            &mut again,
+            &PackageChanges {
+                reinstall: vec!["click 8.1.7".into()],
+                ..PackageChanges::default()
+            },
+        );
+        assert_eq!(
+            again.reinstall,
+            ["gamma 3.1.0", "alpha 2.0.0"],
+            "removed anyway"
+        );
+        assert_eq!(requirement_name("Foo_Bar>=1; x"), "foo-bar");
     }
 }

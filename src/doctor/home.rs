@@ -491,8 +491,9 @@ pub(super) fn cache_size(scan: &Scan<'_>) -> Vec<Finding> {
         )
         .at(&cache)
         .action(format!(
-            "nothing to do; to reclaim space remove `{}` (downloads are fetched again when needed; offline applies need them)",
-            cache.join("downloads").display()
+            "nothing to do; to reclaim space remove `{}` and `{}` (downloaded and unpacked again when needed, but offline applies need the downloads; files that environments link to are freed only with them)",
+            cache.join("downloads").display(),
+            cache.join("unpacked").display()
         )),
     ]
 }

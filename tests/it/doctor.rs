@@ -152,13 +152,25 @@ fn a_broken_dependency_is_found_and_repaired_through_the_plan() {
         "{found:?}"
     );
     assert_eq!(found[0]["fixable"], true);
+    // Its inventory still lists alpha's files: gone with its metadata.
+    let files = findings(&report, "env-files");
+    assert!(
+        files.len() == 1
+            && files[0]["found"]
+                .as_str()
+                .unwrap()
+                .contains("package `alpha`"),
+        "{files:?}"
+    );
 
-    // A dry run shows the plan and exits as `doctor` does.
+    // A dry run shows the plan and exits as `doctor` does. alpha is added
+    // as beta requires it, not also reinstalled at the version it had.
     let dry = stdout(&p.fails(&["doctor", "--fix", "--dry-run"], 2));
     assert!(
         dry.contains("~ env.web") && dry.contains("+ alpha>=1"),
         "{dry}"
     );
+    assert!(!dry.contains("(reinstall)"), "{dry}");
     assert!(!site.join("alpha").exists(), "a dry run changes nothing");
 
     let out = fix(&p);
