@@ -13,29 +13,46 @@
 //! found, and the recommended action in words and, where one exists, as
 //! the command that does it.
 //!
-//! Nothing is re-derived. An environment's health is
-//! [`crate::plan::health::classify`] on [`crate::observe::environment`];
-//! drift against the manifest and the lock is the plan's own verdict
-//! (`desired::build -> observe -> plan::diff`, computed by the caller and
-//! handed in as [`ManifestState`]); shared libraries are read by [`elf`],
-//! dependencies by [`deps`], our debris is what [`crate::exec::sweep`]
+//! Nothing is re-derived. The manifest's plan is computed as `plan`
+//! computes it (`desired::build -> observe -> plan::diff`, by the caller,
+//! handed in as [`ManifestState`] with its [`Planned::observation`]), and
+//! the environments it covers are judged from that very observation: their
+//! [`crate::venv::Observed`], and their damaged packages as
+//! [`crate::observe::damage`] compared them with the inventory (hashed
+//! with `--deep`, as `plan --refresh=full`). Other manifests' environments
+//! go through the same functions. An environment's health is
+//! [`crate::plan::health::classify`]; drift against the manifest and the
+//! lock is the plan's own changes; installed files are compared by
+//! [`crate::inventory`] (by the packages' `RECORD` for an environment built
+//! before inventories existed); shared libraries are read by [`elf`],
+//! dependencies by [`deps`]; our debris is what [`crate::exec::sweep`]
 //! says, an interrupted apply is what [`crate::exec::journal::inspect`]
 //! reads.
 //!
-//! Fast by default: file reads only, no Python process. `--deep` adds the
-//! checks that run each interpreter once (version, standard modules) and
-//! compare each managed runtime with its archive. [`Report::processes_started`]
-//! counts every process a run started, discovery's probes included.
+//! Fast by default: file reads only, no Python process, and no folder
+//! walked that the inventory already lists (`env-untracked` reads the top
+//! of `site-packages`; `env-libraries` takes the extension modules from
+//! the inventory). `--deep` adds the checks that run each interpreter once
+//! (version, standard modules), hash every installed file and each managed
+//! runtime against its archive, and walk every folder of `site-packages`
+//! for untracked files. [`Report::processes_started`] counts every process
+//! a run started, discovery's probes included. `bench/doctor.sh` measures
+//! a no-problem run over 20 environments.
 //!
 //! # Repair
 //!
 //! [`fix::plan`] turns findings into the normal plan ([`crate::plan::Change`]s)
 //! that `apply`'s transaction executes, all or nothing: the plan's own
-//! change for drift, a rebuild for damaged or inconsistent packages, a
-//! re-point ([`crate::plan::EnvAction::Repoint`]) for an environment whose
-//! base interpreter moved, and home upkeep ([`crate::plan::HomeAction`]):
-//! sweeping our debris, pruning records whose folders vanished, replacing
-//! a missing default runtime, restoring an unreadable registry. Taking the
+//! change for drift; an in-place update (a restore point first) that
+//! reinstalls damaged packages at their version
+//! ([`crate::plan::PackageChanges::reinstall`], as the plan does for the
+//! damage it sees) or adds what installed packages require; a rebuild for
+//! what cannot be mended in place ([`Remedy::Rebuild`]: no `pyvenv.cfg`,
+//! dangling links, another minor version); a re-point
+//! ([`crate::plan::EnvAction::Repoint`]) for an environment whose base
+//! interpreter moved; and home upkeep ([`crate::plan::HomeAction`]):
+//! sweeping our debris, pruning records whose folders vanished, replacing a
+//! missing default runtime, restoring an unreadable registry. Taking the
 //! home lock finishes or rolls back an interrupted apply first (the same
 //! code as `recover`). A finding `--fix` cannot repair says what to do.
 //!
