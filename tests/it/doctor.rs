@@ -271,6 +271,58 @@ fn a_deleted_and_an_altered_file_are_found_with_their_package_and_reinstalled() 
     assert!(findings(&report, "env-files").is_empty());
 }
 
+#[test]
+fn a_dangling_interpreter_link_and_a_missing_pyvenv_cfg_are_rebuilt_through_the_plan() {
+    let Some(p) = Project::new() else { return };
+    p.manifest(
+        "pip",
+        &format!("{BETA}\n[environments.api]\npath = \".venvs/api\"\npackages = [\"gamma\"]\n"),
+    );
+    p.apply();
+    // `bin/python` is fine, so the plan sees nothing; `python3` dangles.
+    let link = p.path(".venvs/web/bin/python3");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/bin/python3", &link).unwrap();
+    std::fs::remove_file(p.path(".venvs/api/pyvenv.cfg")).unwrap();
+    assert!(
+        !p.plan().contains("env.web"),
+        "the plan does not look at python3: {}",
+        p.plan()
+    );
+
+    let report = doctor(&p, &[], 2);
+    let links = findings(&report, "env-links");
+    assert!(
+        links.len() == 1
+            && links[0]["resource"] == "env.web"
+            && links[0]["fixable"] == true
+            && links[0]["found"]
+                .as_str()
+                .unwrap()
+                .contains("`python3` -> `/nonexistent/bin/python3`"),
+        "{report:#}"
+    );
+    let pyvenv = findings(&report, "env-pyvenv");
+    assert!(
+        pyvenv.len() == 1 && pyvenv[0]["resource"] == "env.api",
+        "{report:#}"
+    );
+
+    let out = fix(&p);
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("-/+ env.web") && shown.contains("-/+ env.api"),
+        "both rebuilt, not updated in place: {shown}"
+    );
+    assert_clean(&p);
+    assert!(std::fs::metadata(&link).is_ok(), "python3 resolves again");
+    assert!(p.path(".venvs/api/pyvenv.cfg").is_file());
+    assert!(
+        p.installed(".venvs/web")
+            .contains(&"beta==0.5.0".to_string())
+    );
+}
+
 /// A relocatable interpreter (Debian's static python3.11, copied) at
 /// `<prefix>/bin/python3.11`, with the pip wheels its seeding looks for.
 fn relocatable_python(prefix: &Path) -> PathBuf {
