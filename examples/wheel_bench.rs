@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         version: version.to_string(),
         implementation: "cpython".to_string(),
     };
-    let listed: Vec<Listed> = match std::fs::read_to_string(pins)
+    let listed: Vec<Listed> = match fs_err::read_to_string(pins)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
     {

@@ -119,7 +119,7 @@ impl From<FileRecord> for (String, u64, i64, String) {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum InventoryError {
     #[error("cannot read `{}`", path.display())]
-    #[diagnostic(code(inventory::io))]
+    #[diagnostic(code("inventory::io"))]
     Io {
         path: PathBuf,
         #[source]
@@ -127,19 +127,19 @@ pub enum InventoryError {
     },
 
     #[error("`{}` is not a virtual environment (no `site-packages` found)", path.display())]
-    #[diagnostic(code(inventory::not_an_environment))]
+    #[diagnostic(code("inventory::not-an-environment"))]
     NotAnEnvironment { path: PathBuf },
 
     #[error("`{}` was written by a newer beep-python (inventory format version {version}; this one reads version {INVENTORY_VERSION})", path.display())]
     #[diagnostic(
-        code(inventory::newer_version),
+        code("inventory::newer-version"),
         help("upgrade beep-python; nothing was changed")
     )]
     NewerVersion { path: PathBuf, version: u64 },
 
     #[error("`{}` is not a valid inventory: {reason}", path.display())]
     #[diagnostic(
-        code(inventory::corrupt),
+        code("inventory::corrupt"),
         help("it is rebuilt from the installed packages by the next `beep-python apply`")
     )]
     Corrupt { path: PathBuf, reason: String },
@@ -155,7 +155,7 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> InventoryError + '_ {
 /// The environment's `site-packages`: from the version in `pyvenv.cfg`,
 /// else the one `lib/python*/site-packages` there is.
 fn site_packages(env: &Path) -> Option<PathBuf> {
-    let version = std::fs::read_to_string(env.join("pyvenv.cfg"))
+    let version = fs_err::read_to_string(env.join("pyvenv.cfg"))
         .ok()
         .and_then(|text| PyvenvCfg::parse(&text).version)
         .unwrap_or_default();
@@ -164,7 +164,7 @@ fn site_packages(env: &Path) -> Option<PathBuf> {
         return Some(site);
     }
     if Platform::CURRENT == Platform::Unix {
-        let found = std::fs::read_dir(env.join("lib")).ok()?.find_map(|e| {
+        let found = fs_err::read_dir(env.join("lib")).ok()?.find_map(|e| {
             let e = e.ok()?;
             let site = e.path().join("site-packages");
             (e.file_name().to_string_lossy().starts_with("python") && site.is_dir()).then_some(site)
@@ -194,7 +194,7 @@ pub fn record(env: &Path) -> Result<Inventory, InventoryError> {
     for dist in wheel::installed(&site).into_iter().filter(|d| d.complete) {
         let record_path = dist.dist_info.join("RECORD");
         let text = fs_err::read_to_string(&record_path).map_err(io_error(&record_path))?;
-        let installer = std::fs::read_to_string(dist.dist_info.join("INSTALLER"))
+        let installer = fs_err::read_to_string(dist.dist_info.join("INSTALLER"))
             .ok()
             .map(|s| s.trim().to_string());
         let mut files = BTreeMap::new();
@@ -205,7 +205,7 @@ pub fn record(env: &Path) -> Result<Inventory, InventoryError> {
             let Some(rel) = relative(&root, &path) else {
                 continue; // outside the environment: not ours to watch
             };
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            let Ok(meta) = fs_err::symlink_metadata(&path) else {
                 continue; // listed but not there (never installed)
             };
             if meta.is_dir() {
@@ -295,7 +295,7 @@ pub fn refresh(
 /// The inventory stored in the environment at `env`; `None` if there is none.
 pub fn read(env: &Path) -> Result<Option<Inventory>, InventoryError> {
     let path = env.join(INVENTORY_FILE);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match fs_err::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(InventoryError::Io { path, source }),
@@ -368,7 +368,7 @@ pub fn check_cheap(env: &Path, inventory: &Inventory) -> Vec<Damage> {
     let mut damage = Vec::new();
     for owner in &inventory.distributions {
         for file in owner.files.iter().filter(|f| !is_bytecode(&f.path)) {
-            let kind = match std::fs::symlink_metadata(env.join(&file.path)) {
+            let kind = match fs_err::symlink_metadata(env.join(&file.path)) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Some(DamageKind::Missing),
                 Err(_) => Some(DamageKind::Unreadable),
                 Ok(meta) if meta.is_dir() => Some(DamageKind::Missing),
@@ -404,7 +404,7 @@ pub fn check_full(env: &Path, inventory: &Inventory) -> Vec<Damage> {
         .min(files.len().max(1));
     let check = |(package, file): &(&str, &FileRecord)| {
         let path = env.join(&file.path);
-        let kind = match std::fs::symlink_metadata(&path) {
+        let kind = match fs_err::symlink_metadata(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Some(DamageKind::Missing),
             Err(_) => Some(DamageKind::Unreadable),
             Ok(meta) if meta.is_dir() => Some(DamageKind::Missing),
@@ -462,7 +462,7 @@ pub fn untracked(env: &Path, inventory: &Inventory) -> Vec<String> {
     }
     let bin = env.join(Platform::CURRENT.bin_dir());
     while let Some(dir) = walk.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
             continue;
         };
         for entry in entries.filter_map(Result::ok) {
@@ -483,7 +483,7 @@ pub fn untracked(env: &Path, inventory: &Inventory) -> Vec<String> {
             }
         }
     }
-    if let Ok(entries) = std::fs::read_dir(&bin) {
+    if let Ok(entries) = fs_err::read_dir(&bin) {
         for entry in entries.filter_map(Result::ok) {
             let ours = wheel::is_environment_script(&entry.file_name().to_string_lossy());
             if ours || entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -543,7 +543,7 @@ pub fn by_package(damage: &[Damage]) -> Vec<PackageDamage> {
 }
 
 fn sha256_of(path: &Path) -> io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = fs_err::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 128 * 1024];
     loop {
@@ -605,7 +605,7 @@ mod tests {
             }],
         };
         write(dir.path(), &inventory).unwrap();
-        let text = std::fs::read_to_string(dir.path().join(INVENTORY_FILE)).unwrap();
+        let text = fs_err::read_to_string(dir.path().join(INVENTORY_FILE)).unwrap();
         assert!(
             text.contains(
                 r#"["lib/python3.12/site-packages/rich/__init__.py",10,1700000000000000001,"#
@@ -613,7 +613,7 @@ mod tests {
             "{text}"
         );
         assert_eq!(read(dir.path()).unwrap(), Some(inventory));
-        std::fs::write(
+        fs_err::write(
             dir.path().join(INVENTORY_FILE),
             r#"{"version": 9, "x": []}"#,
         )

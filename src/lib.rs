@@ -31,6 +31,7 @@
 //! | [`fetch`]     | verified downloads into `<home>/cache/downloads/`           |
 //! | [`archive`]   | safe extraction of tar.gz, tar.zst and zip                  |
 //! | [`lockfile`]  | `beep-python.lock`: format, resolution through the installer |
+//! | [`pins`]      | what a lock pins (packages, artifacts) as plain data: `installer` and `wheel` read it without depending on `lockfile` |
 //! | [`files`]     | the file-system rules: the one atomic writer, no-replace renames, mount points, claims |
 //! | [`process`]   | child processes: own process group, stopped as a whole      |
 //! | [`failpoint`] | failure injection and crash points, compiled in only for tests |
@@ -61,6 +62,7 @@ pub mod inventory;
 pub mod lockfile;
 pub mod manifest;
 pub mod observe;
+pub mod pins;
 pub mod plan;
 pub mod process;
 pub mod provision;

@@ -817,7 +817,7 @@ mod linux {
     fn tagged_processes(tag: &[u8]) -> io::Result<Vec<libc::pid_t>> {
         let me = std::process::id();
         let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc")? {
+        for entry in fs_err::read_dir("/proc")? {
             let Ok(entry) = entry else { continue };
             let Some(pid) = entry
                 .file_name()
@@ -839,13 +839,13 @@ mod linux {
     /// Whether `/proc/<pid>/environ` holds the entry `tag`. Unreadable
     /// (gone, another user's) means no.
     fn carries(pid: libc::pid_t, tag: &[u8]) -> bool {
-        std::fs::read(format!("/proc/{pid}/environ"))
+        fs_err::read(format!("/proc/{pid}/environ"))
             .is_ok_and(|environ| environ.split(|&b| b == 0).any(|entry| entry == tag))
     }
 
     /// Whether `pid` is gone or a zombie.
     fn exited(pid: libc::pid_t) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        match fs_err::read_to_string(format!("/proc/{pid}/stat")) {
             // `pid (comm) S ...`: the state follows the last `)`.
             Ok(stat) => stat
                 .rsplit_once(')')
@@ -911,14 +911,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("ran");
         let script = dir.path().join("python3.99");
-        std::fs::write(&script, format!("touch '{}'\n", marker.display())).unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        fs_err::write(&script, format!("touch '{}'\n", marker.display())).unwrap();
+        fs_err::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let err = Group::spawn(&mut Command::new(&script)).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOEXEC), "{err}");
         assert!(!marker.exists(), "the file was run by a shell");
 
         // With `#!`, the same file is a program.
-        std::fs::write(
+        fs_err::write(
             &script,
             format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
         )

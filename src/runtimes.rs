@@ -196,7 +196,7 @@ pub fn sort_runtimes(runtimes: &mut [RuntimeRecord]) {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum DefaultError {
     #[error("no runtime named `{name}` is registered")]
-    #[diagnostic(code(runtimes::unknown))]
+    #[diagnostic(code("runtimes::unknown"))]
     Unknown {
         name: String,
         #[help]
@@ -204,12 +204,12 @@ pub enum DefaultError {
     },
 
     #[error("`{}` is not a usable interpreter: {reason}", path.display())]
-    #[diagnostic(code(runtimes::not_an_interpreter))]
+    #[diagnostic(code("runtimes::not-an-interpreter"))]
     NotAnInterpreter { path: PathBuf, reason: String },
 
     #[error("`{name}` cannot be the default: {reason}")]
     #[diagnostic(
-        code(runtimes::unusable),
+        code("runtimes::unusable"),
         help("pick a ready runtime from `beep-python runtimes list`")
     )]
     Unusable { name: String, reason: String },
@@ -227,7 +227,7 @@ pub fn set_default(
         Some(record) => record.name.clone(),
         None if looks_like_path(target) => {
             let path = Path::new(target);
-            let real = std::fs::canonicalize(path).ok();
+            let real = fs_err::canonicalize(path).ok();
             let known = registry.runtimes.iter().find(|r| {
                 r.path == path
                     || real
@@ -314,7 +314,7 @@ fn looks_like_path(s: &str) -> bool {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SystemRuntimeError {
     #[error("runtime `{name}`: no interpreter on this machine matches `{spec}`")]
-    #[diagnostic(code(runtimes::no_match))]
+    #[diagnostic(code("runtimes::no-match"))]
     NoMatch {
         name: String,
         spec: String,
@@ -324,7 +324,7 @@ pub enum SystemRuntimeError {
 
     #[error("runtime `{name}`: `{}` is not a usable interpreter: {reason}", path.display())]
     #[diagnostic(
-        code(runtimes::bad_path),
+        code("runtimes::bad-path"),
         help(
             "point `path` at a working Python 3.8+ interpreter, or use `version = \"...\"` to pick one"
         )
@@ -368,7 +368,7 @@ pub fn select_system(
         let path = PathBuf::from(&path.value);
         // Discovery (and its cache) already knows most interpreters; asking
         // it first keeps a no-op plan free of Python processes.
-        let real = std::fs::canonicalize(&path).ok();
+        let real = fs_err::canonicalize(&path).ok();
         let known = interpreters.iter().find(|i| {
             !i.is_venv && (Some(&i.real_path) == real.as_ref() || i.paths.contains(&path))
         });

@@ -144,14 +144,14 @@ impl fmt::Display for Limit {
 pub enum ArchiveError {
     /// Reading the archive file or writing into the staging folder failed.
     #[error(transparent)]
-    #[diagnostic(code(archive::io))]
+    #[diagnostic(code("archive::io"))]
     Io(#[from] io::Error),
 
     /// An entry would write outside the staging folder, or is of a kind that
     /// is never extracted.
     #[error("`{}` holds an unsafe entry `{entry}`: {reason}", archive.display())]
     #[diagnostic(
-        code(archive::unsafe_entry),
+        code("archive::unsafe-entry"),
         help(
             "the archive is malformed or malicious; nothing was written outside the staging folder"
         )
@@ -165,7 +165,7 @@ pub enum ArchiveError {
     /// The archive unpacks to more than the [`Limits`] allow.
     #[error("`{}` unpacks to more than {limit} {what}", archive.display())]
     #[diagnostic(
-        code(archive::too_large),
+        code("archive::too-large"),
         help(
             "an interpreter archive is far smaller: check the runtime's URL, or the mirror it comes from"
         )
@@ -179,7 +179,7 @@ pub enum ArchiveError {
     /// The archive uses a feature this reader does not implement.
     #[error("`{}` cannot be unpacked: {reason}", archive.display())]
     #[diagnostic(
-        code(archive::unsupported),
+        code("archive::unsupported"),
         help("unpack it by hand and declare the runtime with `source = \"system\"`")
     )]
     Unsupported { archive: PathBuf, reason: String },
@@ -187,7 +187,7 @@ pub enum ArchiveError {
     /// The archive is truncated or damaged.
     #[error("`{}` is corrupt: {reason}", archive.display())]
     #[diagnostic(
-        code(archive::corrupt),
+        code("archive::corrupt"),
         help("the file may be truncated or damaged: delete it and download it again")
     )]
     Corrupt { archive: PathBuf, reason: String },

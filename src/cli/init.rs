@@ -25,13 +25,13 @@ pub const EXAMPLE: &str = include_str!("../../beep-python.toml.example");
 pub enum InitError {
     #[error("`{}` already exists", path.display())]
     #[diagnostic(
-        code(init::exists),
+        code("init::exists"),
         help("nothing was changed; edit the existing manifest, or remove it first to start over")
     )]
     Exists { path: PathBuf },
 
     #[error("could not write `{}`", path.display())]
-    #[diagnostic(code(init::io))]
+    #[diagnostic(code("init::io"))]
     Write {
         path: PathBuf,
         #[source]
@@ -85,7 +85,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<Outcome, CliError> {
         .write_all(STARTER.as_bytes())
         .and_then(|()| file.sync_all())
     {
-        let _ = std::fs::remove_file(&path);
+        let _ = fs_err::remove_file(&path);
         return Err(InitError::Write { path, source }.into());
     }
     ctx.printer.info(&format!(

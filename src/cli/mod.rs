@@ -337,18 +337,18 @@ pub enum CliError {
     /// The manifest is invalid; its diagnostics were printed already.
     #[error("`{}` has {errors} error{}; nothing was changed", path.display(), if *errors == 1 { "" } else { "s" })]
     #[diagnostic(
-        code(manifest::invalid),
+        code("manifest::invalid"),
         help("fix the problems above; `beep-python validate` checks the manifest alone")
     )]
     InvalidManifest { path: PathBuf, errors: usize },
 
     #[error("could not write `{}`", .0.display())]
-    #[diagnostic(code(cli::write))]
+    #[diagnostic(code("cli::write"))]
     Write(PathBuf, #[source] std::io::Error),
 
     #[error("`apply` needs confirmation, and there is no terminal to ask on")]
     #[diagnostic(
-        code(cli::needs_approval),
+        code("cli::needs-approval"),
         help(
             "review the plan above, then run again with `--auto-approve`, or apply a saved plan (`plan --out FILE`, then `apply FILE`)"
         )
@@ -356,11 +356,11 @@ pub enum CliError {
     NeedsApproval,
 
     #[error("cancelled; nothing was changed")]
-    #[diagnostic(code(cli::declined))]
+    #[diagnostic(code("cli::declined"))]
     Declined,
 
     #[error("could not determine the current folder")]
-    #[diagnostic(code(cli::cwd))]
+    #[diagnostic(code("cli::cwd"))]
     CurrentDir(#[source] std::io::Error),
 
     #[error(transparent)]
@@ -372,7 +372,7 @@ pub enum CliError {
     Vscode(#[from] crate::usage::vscode::VscodeError),
 
     #[error("could not start the shell `{}`", shell.display())]
-    #[diagnostic(code(cli::shell), help("set `SHELL` to the shell you use"))]
+    #[diagnostic(code("cli::shell"), help("set `SHELL` to the shell you use"))]
     Shell {
         shell: PathBuf,
         #[source]
@@ -380,7 +380,7 @@ pub enum CliError {
     },
 
     #[error("no command `{name}`")]
-    #[diagnostic(code(cli::unknown_command))]
+    #[diagnostic(code("cli::unknown-command"))]
     UnknownCommand {
         name: String,
         #[help]

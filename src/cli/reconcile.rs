@@ -290,7 +290,7 @@ fn print_plan(printer: &Printer, changes: &[Change]) -> Result<(), CliError> {
 /// Says so when an apply holds the home or left a journal: a read-only
 /// command shows the last committed state.
 fn note_apply_in_progress(ctx: &Context, home: &Home) {
-    let Ok(text) = std::fs::read_to_string(Journal::path(home)) else {
+    let Ok(text) = fs_err::read_to_string(Journal::path(home)) else {
         return;
     };
     let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();

@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, args: &RecoverArgs) -> Result<Outcome, CliError> {
         if !abandoned.paths.is_empty() {
             out.push_str("it named these paths; nothing was deleted, look at them by hand:\n");
             for path in &abandoned.paths {
-                let state = if std::fs::symlink_metadata(path).is_ok() {
+                let state = if fs_err::symlink_metadata(path).is_ok() {
                     "exists"
                 } else {
                     "absent"

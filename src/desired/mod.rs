@@ -122,7 +122,7 @@ pub enum DesiredError {
 
     #[error("runtime `{name}` uses `source = \"embeddable\"`, which exists only for Windows")]
     #[diagnostic(
-        code(plan::embeddable_not_windows),
+        code("plan::embeddable-not-windows"),
         help(
             "the python.org embeddable zip runs only on Windows; use `source = \"standalone\"` with the same `version` here"
         )
@@ -130,7 +130,7 @@ pub enum DesiredError {
     EmbeddableNotWindows { name: String },
 
     #[error("runtime `{name}` ({source_kind}) needs {what}")]
-    #[diagnostic(code(plan::runtime_incomplete))]
+    #[diagnostic(code("plan::runtime-incomplete"))]
     Incomplete {
         name: String,
         source_kind: String,
@@ -141,21 +141,21 @@ pub enum DesiredError {
 
     #[error("beep-python.lock is out of date with the manifest:\n{}", lines.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n"))]
     #[diagnostic(
-        code(lock::stale),
+        code("lock::stale"),
         help("run `beep-python lock` and commit the result; `--frozen` applies the lock as it is")
     )]
     LockStale { lines: Vec<String> },
 
     #[error("`{}` does not exist", path.display())]
     #[diagnostic(
-        code(lock::missing),
+        code("lock::missing"),
         help("run `beep-python lock` and commit `beep-python.lock` next to the manifest")
     )]
     NoLock { path: PathBuf },
 
     #[error("environment `{name}` is not in beep-python.lock")]
     #[diagnostic(
-        code(lock::not_locked),
+        code("lock::not-locked"),
         help("run `beep-python lock`; `--frozen` installs only what the lock names")
     )]
     NotInLock { name: String },
@@ -164,7 +164,7 @@ pub enum DesiredError {
         "environment `{name}` has no entry in beep-python.lock, and `settings.installer` is `native`"
     )]
     #[diagnostic(
-        code(plan::native_needs_lock),
+        code("plan::native-needs-lock"),
         help(
             "the native installer installs exactly what the lock pins: run `beep-python lock` (uv or pip resolve it), or set `installer = \"auto\"`"
         )
@@ -173,7 +173,7 @@ pub enum DesiredError {
 
     #[error("environment `{name}` has `kind = \"conda\"`, which this beep-python cannot build yet")]
     #[diagnostic(
-        code(plan::unsupported_kind),
+        code("plan::unsupported-kind"),
         help("use `kind = \"venv\"` (the default)")
     )]
     Conda { name: String },
@@ -549,7 +549,7 @@ fn env_spec(
 /// The canonical path of the manifest: what the registry and markers record
 /// as the owner.
 pub fn owner_of(manifest_path: &Path) -> PathBuf {
-    std::fs::canonicalize(manifest_path).unwrap_or_else(|_| manifest_path.to_path_buf())
+    fs_err::canonicalize(manifest_path).unwrap_or_else(|_| manifest_path.to_path_buf())
 }
 
 /// The installer settings of a manifest. Relative `find-links` folders are

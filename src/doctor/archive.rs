@@ -94,11 +94,11 @@ pub fn compare(archive_path: &Path, root: &Path) -> Result<Diff, String> {
         match kind {
             Kind::Other => {}
             Kind::Link => {
-                if std::fs::symlink_metadata(&path).is_err() {
+                if fs_err::symlink_metadata(&path).is_err() {
                     diff.missing.push(rel);
                 }
             }
-            Kind::File => match std::fs::File::open(&path) {
+            Kind::File => match fs_err::File::open(&path) {
                 Err(_) => diff.missing.push(rel),
                 Ok(file) => {
                     let expected = hash(reader)?;
@@ -160,7 +160,7 @@ fn skipped(rel: &str) -> bool {
 type Visit<'a> = dyn FnMut(&str, Kind, &mut dyn Read) -> Result<(), String> + 'a;
 
 fn walk(path: &Path, format: Format, visit: &mut Visit<'_>) -> Result<(), String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = fs_err::File::open(path).map_err(|e| e.to_string())?;
     match format {
         Format::TarGz => tar_entries(flate2::read::MultiGzDecoder::new(file), visit),
         Format::TarZst => {
@@ -213,7 +213,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("rt.tar.gz");
         {
-            let file = std::fs::File::create(&archive).unwrap();
+            let file = fs_err::File::create(&archive).unwrap();
             let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
             let mut tar = tar::Builder::new(gz);
             for (name, body) in [
@@ -231,10 +231,10 @@ mod tests {
             tar.into_inner().unwrap().finish().unwrap();
         }
         let root = dir.path().join("root");
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        std::fs::create_dir_all(root.join("lib")).unwrap();
-        std::fs::write(root.join("bin/python3.11"), "exe").unwrap();
-        std::fs::write(root.join("lib/os.py"), "changed").unwrap();
+        fs_err::create_dir_all(root.join("bin")).unwrap();
+        fs_err::create_dir_all(root.join("lib")).unwrap();
+        fs_err::write(root.join("bin/python3.11"), "exe").unwrap();
+        fs_err::write(root.join("lib/os.py"), "changed").unwrap();
         let diff = compare(&archive, &root).unwrap();
         assert_eq!(diff.missing, vec!["lib/re.py".to_string()]);
         assert_eq!(diff.altered, vec!["lib/os.py".to_string()]);

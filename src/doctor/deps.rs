@@ -68,7 +68,7 @@ impl std::fmt::Display for Unmet {
 /// `Requires-Dist` that does not parse is left out (pip would refuse to
 /// install it; it says nothing about this environment).
 pub fn installed(site_packages: &Path) -> Vec<Installed> {
-    let Ok(entries) = std::fs::read_dir(site_packages) else {
+    let Ok(entries) = fs_err::read_dir(site_packages) else {
         return Vec::new();
     };
     let mut out: Vec<Installed> = entries
@@ -81,7 +81,7 @@ pub fn installed(site_packages: &Path) -> Vec<Installed> {
 }
 
 fn read_metadata(path: &Path) -> Option<Installed> {
-    let file = std::fs::File::open(path).ok()?;
+    let file = fs_err::File::open(path).ok()?;
     let reader = BufReader::with_capacity(8192, file);
     let (mut name, mut version, mut requires) = (None, None, Vec::new());
     for line in reader.lines() {
@@ -282,13 +282,13 @@ mod tests {
 
     fn dist(site: &Path, name: &str, version: &str, requires: &[&str]) {
         let info = site.join(format!("{name}-{version}.dist-info"));
-        std::fs::create_dir_all(&info).unwrap();
+        fs_err::create_dir_all(&info).unwrap();
         let mut text = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n");
         for r in requires {
             text.push_str(&format!("Requires-Dist: {r}\n"));
         }
         text.push_str("\nRequires-Dist: not-a-header\n");
-        std::fs::write(info.join("METADATA"), text).unwrap();
+        fs_err::write(info.join("METADATA"), text).unwrap();
     }
 
     #[test]

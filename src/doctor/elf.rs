@@ -42,8 +42,8 @@
 //! with the Windows DLL search order; until then the check says it ran on
 //! ELF only.
 
+use fs_err::File;
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -564,7 +564,7 @@ impl Resolver {
 
     fn cache(&self) -> &HashMap<String, Vec<PathBuf>> {
         self.cache.get_or_init(|| {
-            std::fs::read("/etc/ld.so.cache")
+            fs_err::read("/etc/ld.so.cache")
                 .map(|bytes| parse_ld_cache(&bytes))
                 .unwrap_or_default()
         })
@@ -579,7 +579,7 @@ impl Resolver {
                 40 => "armhf",
                 _ => "",
             };
-            match std::fs::read_to_string(format!("/etc/ld-musl-{arch}.path")) {
+            match fs_err::read_to_string(format!("/etc/ld-musl-{arch}.path")) {
                 Ok(text) => text
                     .split(|c: char| c == ':' || c.is_whitespace())
                     .filter(|s| !s.is_empty())
@@ -741,7 +741,7 @@ mod tests {
             (0..=255u8).cycle().take(10_000).collect(),
         ];
         for bytes in cases {
-            std::fs::write(&path, &bytes).unwrap();
+            fs_err::write(&path, &bytes).unwrap();
             let read = read(&path).unwrap();
             assert!(
                 read.as_ref().is_none_or(|o| o.needed.is_empty()),

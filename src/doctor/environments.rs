@@ -32,7 +32,7 @@ fn base_of(env: &EnvView<'_>) -> Option<PathBuf> {
 /// `implementation` from `pyvenv.cfg` (CPython's venv and we write it),
 /// lowercase; `cpython` when absent.
 fn implementation_of(env: &EnvView<'_>) -> String {
-    std::fs::read_to_string(env.path.join("pyvenv.cfg"))
+    fs_err::read_to_string(env.path.join("pyvenv.cfg"))
         .ok()
         .and_then(|text| {
             text.lines().find_map(|line| {
@@ -53,7 +53,7 @@ pub(super) fn site_packages(env: &EnvView<'_>) -> Option<PathBuf> {
         return Some(site);
     }
     let lib = env.path.join("lib");
-    std::fs::read_dir(lib)
+    fs_err::read_dir(lib)
         .ok()?
         .filter_map(Result::ok)
         .map(|e| e.path().join("site-packages"))
@@ -175,7 +175,7 @@ fn candidate(scan: &Scan<'_>, env: &EnvView<'_>, old: &Path) -> Option<Candidate
             && (old_arch.is_none() || r.arch == old_arch)
     })?;
     Some(Candidate {
-        path: std::fs::canonicalize(&found.path).unwrap_or_else(|_| found.path.clone()),
+        path: fs_err::canonicalize(&found.path).unwrap_or_else(|_| found.path.clone()),
         how: format!("registered as runtime `{}`", found.name),
         desired: false,
     })
@@ -270,7 +270,7 @@ pub(super) fn version(scan: &Scan<'_>) -> Vec<Finding> {
         let (Some(version), Some(base)) = (env.observed.version.clone(), base_of(env)) else {
             continue;
         };
-        let real = std::fs::canonicalize(&base).unwrap_or(base);
+        let real = fs_err::canonicalize(&base).unwrap_or(base);
         let base_version = match base_version(scan, &real) {
             Some(v) => v,
             None => {
@@ -356,16 +356,16 @@ pub(super) fn links(scan: &Scan<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for env in venvs(scan).filter(|e| e.observed.base_exists) {
         let bin = env.path.join(Platform::CURRENT.bin_dir());
-        let Ok(entries) = std::fs::read_dir(&bin) else {
+        let Ok(entries) = fs_err::read_dir(&bin) else {
             continue;
         };
         let mut dangling: Vec<String> = entries
             .filter_map(Result::ok)
             .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
             .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
-            .filter(|e| std::fs::metadata(e.path()).is_err())
+            .filter(|e| fs_err::metadata(e.path()).is_err())
             .map(|e| {
-                let target = std::fs::read_link(e.path()).unwrap_or_default();
+                let target = fs_err::read_link(e.path()).unwrap_or_default();
                 format!(
                     "`{}` -> `{}`",
                     e.file_name().to_string_lossy(),
@@ -401,7 +401,7 @@ pub(super) fn dependencies(scan: &Scan<'_>) -> Vec<Finding> {
             continue;
         };
         let installed = deps::installed(&site);
-        let system_site = std::fs::read_to_string(env.path.join("pyvenv.cfg"))
+        let system_site = fs_err::read_to_string(env.path.join("pyvenv.cfg"))
             .map(|t| crate::discover::PyvenvCfg::parse(&t).include_system_site_packages)
             .unwrap_or(false);
         let unmet: Vec<deps::Unmet> = deps::unmet(&installed, &markers)
@@ -546,7 +546,7 @@ fn extension_modules(env: &EnvView<'_>, site: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![site.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
             continue;
         };
         for entry in entries.filter_map(Result::ok) {
@@ -572,7 +572,7 @@ fn extension_modules(env: &EnvView<'_>, site: &Path) -> Vec<PathBuf> {
 fn owners(site: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     for dist in wheel::installed(site).into_iter().filter(|d| d.complete) {
-        let Ok(text) = std::fs::read_to_string(dist.dist_info.join("RECORD")) else {
+        let Ok(text) = fs_err::read_to_string(dist.dist_info.join("RECORD")) else {
             continue;
         };
         for line in record::parse(&text) {
@@ -593,7 +593,7 @@ pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
         let (Some(site), Some(base)) = (site_packages(env), base_of(env)) else {
             continue;
         };
-        let real = std::fs::canonicalize(&base).unwrap_or(base);
+        let real = fs_err::canonicalize(&base).unwrap_or(base);
         let loader = scan.elf.loader_of(&real);
         let mut owner_map: Option<BTreeMap<PathBuf, String>> = None;
         // Per package that ships a missing library: how many are missing.

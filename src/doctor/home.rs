@@ -32,7 +32,7 @@ pub(super) fn apply_running(home: &Home, inspection: &Inspection) -> Option<Stri
 
 /// The holder note in `<home>/.lock`, if any.
 fn holder(home: &Home) -> Option<Holder> {
-    let text = std::fs::read_to_string(home.lock_path()).ok()?;
+    let text = fs_err::read_to_string(home.lock_path()).ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -40,7 +40,7 @@ fn holder(home: &Home) -> Option<Holder> {
 pub(super) fn alive(pid: u32) -> bool {
     #[cfg(target_os = "linux")]
     {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        match fs_err::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => false,
             Ok(stat) => !stat
                 .rsplit_once(')')
@@ -108,7 +108,7 @@ pub(super) fn registry_readable(scan: &Scan<'_>) -> Vec<Finding> {
 
 pub(super) fn registry_backups(scan: &Scan<'_>) -> Vec<Finding> {
     let dir = scan.home.backups_dir();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+    let Ok(entries) = fs_err::read_dir(&dir) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -177,7 +177,7 @@ pub(super) fn registry_backups(scan: &Scan<'_>) -> Vec<Finding> {
 
 /// A registry file, read as `store` does: JSON with a known version.
 fn read_registry(path: &Path) -> Result<Registry, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = fs_err::read(path).map_err(|e| e.to_string())?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
     match value.get("version").and_then(serde_json::Value::as_u64) {
         Some(v) if (1..=u64::from(crate::registry::REGISTRY_VERSION)).contains(&v) => {}
@@ -252,7 +252,7 @@ pub(super) fn registry_references(scan: &Scan<'_>) -> Vec<Finding> {
 }
 
 fn present(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok()
+    fs_err::symlink_metadata(path).is_ok()
 }
 
 pub(super) fn journal(scan: &Scan<'_>) -> Vec<Finding> {
@@ -418,7 +418,7 @@ fn find_debris(scan: &Scan<'_>) -> Vec<(PathBuf, Debris)> {
     let named = &scan.inspection.named;
     let mut out = Vec::new();
     for dir in places(scan) {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
             continue;
         };
         for entry in entries.filter_map(Result::ok) {
@@ -443,7 +443,7 @@ fn unproven_asides(scan: &Scan<'_>) -> Vec<PathBuf> {
             continue;
         };
         let prefix = format!("{}.beep-old-", base.to_string_lossy());
-        let Ok(entries) = std::fs::read_dir(parent) else {
+        let Ok(entries) = fs_err::read_dir(parent) else {
             continue;
         };
         for entry in entries.filter_map(Result::ok) {
@@ -470,7 +470,7 @@ pub(super) fn cache_size(scan: &Scan<'_>) -> Vec<Finding> {
     }
     let mut parts: Vec<(String, u64)> = Vec::new();
     let mut total = 0;
-    if let Ok(entries) = std::fs::read_dir(&cache) {
+    if let Ok(entries) = fs_err::read_dir(&cache) {
         for entry in entries.filter_map(Result::ok) {
             let size = tree_size(&entry.path());
             total += size;
@@ -500,7 +500,7 @@ pub(super) fn cache_size(scan: &Scan<'_>) -> Vec<Finding> {
 
 /// Bytes in a tree (links not followed; hard links counted each time).
 fn tree_size(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
+    let Ok(meta) = fs_err::symlink_metadata(path) else {
         return 0;
     };
     if !meta.is_dir() {
@@ -509,7 +509,7 @@ fn tree_size(path: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
             continue;
         };
         for entry in entries.filter_map(Result::ok) {

@@ -20,7 +20,7 @@ use crate::wheel::{self, record};
 fn record_damage(env: &Path, site: &Path, deep: bool) -> Vec<Damage> {
     let mut out = Vec::new();
     for dist in wheel::installed(site).into_iter().filter(|d| d.complete) {
-        let Ok(text) = std::fs::read_to_string(dist.dist_info.join("RECORD")) else {
+        let Ok(text) = fs_err::read_to_string(dist.dist_info.join("RECORD")) else {
             continue;
         };
         for line in record::parse(&text) {
@@ -38,7 +38,7 @@ fn record_damage(env: &Path, site: &Path, deep: bool) -> Vec<Damage> {
             if rel.split('/').any(|c| c == "__pycache__") || rel.ends_with(".pyc") {
                 continue;
             }
-            let kind = match std::fs::symlink_metadata(&path) {
+            let kind = match fs_err::symlink_metadata(&path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(DamageKind::Missing),
                 Err(_) => Some(DamageKind::Unreadable),
                 Ok(meta) if meta.is_dir() => None,
@@ -68,7 +68,7 @@ fn record_damage(env: &Path, site: &Path, deep: bool) -> Vec<Damage> {
 
 fn sha256_hex(path: &Path) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};
-    let mut file = std::fs::File::open(path)?;
+    let mut file = fs_err::File::open(path)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;
     Ok(record::hex(&hasher.finalize()))
@@ -199,7 +199,7 @@ fn untracked_at_top(env: &EnvView<'_>, owned: &Inventory) -> Vec<String> {
         .filter_map(|f| f.path.strip_prefix(site_rel.as_str()))
         .map(|rest| rest.split('/').next().unwrap_or(rest))
         .collect();
-    let mut out: Vec<String> = std::fs::read_dir(&site)
+    let mut out: Vec<String> = fs_err::read_dir(&site)
         .into_iter()
         .flatten()
         .filter_map(Result::ok)
@@ -217,7 +217,7 @@ fn untracked_at_top(env: &EnvView<'_>, owned: &Inventory) -> Vec<String> {
         .filter_map(|f| f.path.strip_prefix(bin)?.strip_prefix('/'))
         .collect();
     out.extend(
-        std::fs::read_dir(env.path.join(bin))
+        fs_err::read_dir(env.path.join(bin))
             .into_iter()
             .flatten()
             .filter_map(Result::ok)

@@ -609,7 +609,7 @@ pub struct Options {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum DoctorError {
     #[error("no check `{id}`")]
-    #[diagnostic(code(doctor::unknown_check))]
+    #[diagnostic(code("doctor::unknown-check"))]
     UnknownCheck {
         id: String,
         #[help]

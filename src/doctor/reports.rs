@@ -24,13 +24,13 @@ pub const KEEP_DAYS: i64 = 30;
 pub enum ReportError {
     #[error("no saved report in `{}`", dir.display())]
     #[diagnostic(
-        code(doctor::no_report),
+        code("doctor::no-report"),
         help("`beep-python doctor --watch` saves one at each run")
     )]
     None { dir: PathBuf },
 
     #[error("could not read `{}`", path.display())]
-    #[diagnostic(code(doctor::report_io))]
+    #[diagnostic(code("doctor::report-io"))]
     Io {
         path: PathBuf,
         #[source]
@@ -38,11 +38,11 @@ pub enum ReportError {
     },
 
     #[error("`{}` is not a doctor report: {reason}", path.display())]
-    #[diagnostic(code(doctor::report_corrupt))]
+    #[diagnostic(code("doctor::report-corrupt"))]
     Corrupt { path: PathBuf, reason: String },
 
     #[error("`{}` was written by a newer beep-python (report format version {version}; this one reads version {REPORT_VERSION})", path.display())]
-    #[diagnostic(code(doctor::report_newer), help("read it with that beep-python"))]
+    #[diagnostic(code("doctor::report-newer"), help("read it with that beep-python"))]
     Newer { path: PathBuf, version: u64 },
 }
 
@@ -88,7 +88,7 @@ pub fn save(home: &Home, report: &Report) -> std::io::Result<PathBuf> {
 
 /// Every saved report, oldest first.
 pub fn list(home: &Home) -> Vec<(jiff::Timestamp, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(dir(home)) else {
+    let Ok(entries) = fs_err::read_dir(dir(home)) else {
         return Vec::new();
     };
     let mut out: Vec<(jiff::Timestamp, PathBuf)> = entries
@@ -116,7 +116,7 @@ pub fn rotate(home: &Home, now: jiff::Timestamp) -> usize {
             continue;
         }
         // Already gone (another watcher rotated) is fine.
-        if std::fs::remove_file(path).is_ok() {
+        if fs_err::remove_file(path).is_ok() {
             removed += 1;
         }
     }
@@ -198,7 +198,7 @@ mod tests {
         for i in 0..5 {
             save(&home, &report(now - jiff::SignedDuration::from_hours(i))).unwrap();
         }
-        std::fs::write(super::dir(&home).join("notes.txt"), "mine").unwrap();
+        fs_err::write(super::dir(&home).join("notes.txt"), "mine").unwrap();
         assert_eq!(list(&home).len(), 125);
         assert_eq!(rotate(&home, now), 25);
         let kept = list(&home);
@@ -210,7 +210,7 @@ mod tests {
         let (_, last) = read_named(&home, "last").unwrap();
         assert_eq!(last.generated_at, now);
         let newer = super::dir(&home).join("99991231T000000.000Z.json");
-        std::fs::write(&newer, r#"{"format_version": 99}"#).unwrap();
+        fs_err::write(&newer, r#"{"format_version": 99}"#).unwrap();
         assert!(matches!(read(&newer), Err(ReportError::Newer { .. })));
     }
 

@@ -40,7 +40,7 @@ impl Scan<'_> {
     /// for the run: `runtime-runs`, `runtime-modules` and `env-version`
     /// share it.
     pub(super) fn probe(&self, interpreter: &Path) -> Result<Probe, String> {
-        let key = std::fs::canonicalize(interpreter).unwrap_or_else(|_| interpreter.to_path_buf());
+        let key = fs_err::canonicalize(interpreter).unwrap_or_else(|_| interpreter.to_path_buf());
         if let Some(known) = self
             .probes
             .lock()
@@ -105,7 +105,7 @@ fn address(record: &RuntimeRecord) -> String {
 
 /// Whether `path` is a file with an execute bit (any file elsewhere).
 fn executable(path: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|_| "it is gone".to_string())?;
+    let meta = fs_err::metadata(path).map_err(|_| "it is gone".to_string())?;
     if !meta.is_file() {
         return Err("it is not a file".into());
     }
@@ -238,7 +238,7 @@ fn present<'a>(scan: &Scan<'a>) -> Vec<(&'a RuntimeRecord, PathBuf)> {
         if executable(&record.path).is_err() || record.status == Status::Unsupported {
             continue;
         }
-        let real = std::fs::canonicalize(&record.path).unwrap_or_else(|_| record.path.clone());
+        let real = fs_err::canonicalize(&record.path).unwrap_or_else(|_| record.path.clone());
         if seen.insert(real.clone()) {
             out.push((record, real));
         }
@@ -330,7 +330,7 @@ fn lib_dynload(real: &Path, version: &str) -> Option<PathBuf> {
 
 /// Files ending in `.so` in `dir` (not below it), sorted.
 fn shared_objects(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return Vec::new();
     };
     let mut out: Vec<PathBuf> = entries

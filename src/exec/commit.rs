@@ -227,7 +227,7 @@ fn record_runtime(
         return;
     };
     let arch = spec.platform.split('-').nth(1).map(str::to_string);
-    let real_path = std::fs::canonicalize(&spec.interpreter).ok();
+    let real_path = fs_err::canonicalize(&spec.interpreter).ok();
     // Discovery may have found this folder before it was recorded as ours:
     // one interpreter is one entry.
     registry

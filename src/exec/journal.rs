@@ -148,12 +148,12 @@ pub struct Journal {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum JournalError {
     #[error("could not write the journal")]
-    #[diagnostic(code(journal::io))]
+    #[diagnostic(code("journal::io"))]
     Io(#[source] std::io::Error),
 
     #[error("`{}` is unreadable ({reason}); the interrupted apply it describes cannot be undone automatically", path.display())]
     #[diagnostic(
-        code(journal::corrupt),
+        code("journal::corrupt"),
         help(
             "`beep-python recover --abandon` sets it aside (deleting nothing) and lists what it can; look for `*.beep-old-*` folders next to your environments"
         )
@@ -162,7 +162,7 @@ pub enum JournalError {
 
     #[error("`{}` was written by a newer beep-python (journal version {version})", path.display())]
     #[diagnostic(
-        code(journal::newer),
+        code("journal::newer"),
         help("finish or undo the apply with that beep-python")
     )]
     Newer { path: PathBuf, version: u32 },
@@ -173,7 +173,7 @@ pub enum JournalError {
 pub enum ClaimError {
     #[error("`{}` appeared since the plan was made and is not empty; it was left as it is", path.display())]
     #[diagnostic(
-        code(apply::path_occupied),
+        code("apply::path-occupied"),
         help(
             "beep-python never builds into a folder it did not create: move it away or give the environment another `path`, then plan again"
         )
@@ -181,7 +181,7 @@ pub enum ClaimError {
     Occupied { path: PathBuf },
 
     #[error("could not create `{}`", path.display())]
-    #[diagnostic(code(apply::claim_io))]
+    #[diagnostic(code("apply::claim-io"))]
     Io {
         path: PathBuf,
         #[source]
@@ -353,7 +353,7 @@ impl Journal {
             path: path.to_path_buf(),
         };
         let id = self.id();
-        match std::fs::symlink_metadata(path) {
+        match fs_err::symlink_metadata(path) {
             Err(e) if files::is_absent(&e) => {
                 if let Some(parent) = path.parent() {
                     fs::create_dir_all(parent).map_err(io)?;
@@ -362,7 +362,7 @@ impl Journal {
                     path: path.to_path_buf(),
                 };
                 self.record(entry.clone())?;
-                match std::fs::create_dir(path) {
+                match fs_err::create_dir(path) {
                     Ok(()) => {}
                     Err(e) => {
                         self.unrecord(&entry)?;
@@ -447,7 +447,7 @@ impl Journal {
     /// or a rollback (which puts it back). The caller has proven it is ours.
     /// Returns where it went; `None` if nothing was there.
     pub fn set_aside(&self, path: &Path) -> Result<Option<PathBuf>, std::io::Error> {
-        match std::fs::symlink_metadata(path) {
+        match fs_err::symlink_metadata(path) {
             Err(e) if files::is_absent(&e) => return Ok(None),
             Err(e) => return Err(e),
             Ok(_) => {}
@@ -604,6 +604,10 @@ fn partial_of(snapshot: &Path) -> PathBuf {
 /// the tree itself) and our reserved names.
 fn link_tree(from: &Path, to: &Path, skip: &Path) -> std::io::Result<()> {
     fs::create_dir(to)?;
+    // Folders and links first, in one walk; then the files, linked by
+    // several threads (a link is a system call each, and an environment
+    // has thousands of files).
+    let mut files = Vec::new();
     let mut stack = vec![(from.to_path_buf(), to.to_path_buf())];
     while let Some((src, dst)) = stack.pop() {
         for entry in fs::read_dir(&src)? {
@@ -622,12 +626,34 @@ fn link_tree(from: &Path, to: &Path, skip: &Path) -> std::io::Result<()> {
                 fs::os::unix::fs::symlink(fs::read_link(&path)?, &target)?;
                 #[cfg(not(unix))]
                 fs::copy(&path, &target).map(|_| ())?;
-            } else if fs::hard_link(&path, &target).is_err() {
-                fs::copy(&path, &target)?;
+            } else {
+                files.push((path, target));
             }
         }
     }
-    Ok(())
+    let link = |(path, target): &(PathBuf, PathBuf)| -> std::io::Result<()> {
+        if fs::hard_link(path, target).is_err() {
+            fs::copy(path, target)?;
+        }
+        Ok(())
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if files.len() < 256 || threads == 1 {
+        return files.iter().try_for_each(link);
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().try_for_each(link)))
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("a linking thread panicked")))
+        })
+    })
 }
 
 /// Writes the claim file into `dir`; `exclusive` refuses one that exists.
@@ -647,7 +673,7 @@ fn write_claim(dir: &Path, id: &Uuid, exclusive: bool) -> std::io::Result<()> {
 
 /// Whether `dir` carries the claim of run `id`.
 fn claimed_by(dir: &Path, id: &Uuid) -> bool {
-    std::fs::read_to_string(dir.join(CLAIM_FILE)).is_ok_and(|text| text.trim() == id.to_string())
+    fs_err::read_to_string(dir.join(CLAIM_FILE)).is_ok_and(|text| text.trim() == id.to_string())
 }
 
 /// How one entry's undo or clean-up ended.
@@ -679,7 +705,7 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
     };
     match entry {
         Entry::Created { path } | Entry::Creating { path } => {
-            match std::fs::symlink_metadata(path) {
+            match fs_err::symlink_metadata(path) {
                 Err(e) if files::is_absent(&e) => return Settled::Done,
                 Err(e) => {
                     return failed(
@@ -735,7 +761,7 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
             if *to != aside_of(from, &short) {
                 return not_ours(to, "its name is not this apply's aside name");
             }
-            match std::fs::symlink_metadata(to) {
+            match fs_err::symlink_metadata(to) {
                 // The rename never happened: `from` is the original.
                 Err(e) if files::is_absent(&e) => return Settled::Done,
                 Err(e) => {
@@ -747,7 +773,7 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
                 }
                 Ok(_) => {}
             }
-            if std::fs::symlink_metadata(from).is_ok()
+            if fs_err::symlink_metadata(from).is_ok()
                 && files::is_empty_dir(from, &[]).unwrap_or(false)
             {
                 let _ = fs::remove_dir(from);
@@ -828,7 +854,7 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
             if *aside != aside_of(path, &short) {
                 return not_ours(aside, "its name is not this apply's aside name");
             }
-            match std::fs::symlink_metadata(aside) {
+            match fs_err::symlink_metadata(aside) {
                 // The old file was never moved: it is still at `path`.
                 Err(e) if files::is_absent(&e) => Settled::Done,
                 Err(e) => failed(
@@ -942,7 +968,7 @@ fn restore_snapshot(
     bad.push(format!(".beep-bad-{short}"));
     let bad = path.with_file_name(bad);
     if snapshot.exists() {
-        if std::fs::symlink_metadata(path).is_ok() {
+        if fs_err::symlink_metadata(path).is_ok() {
             files::remove_tree(&bad)?;
             fs::rename(path, &bad)?;
         }
@@ -1058,7 +1084,7 @@ pub struct Recovery {
 pub fn recover(home: &Home, stop_run: &dyn Fn(&str)) -> Result<Recovery, JournalError> {
     let mut recovery = Recovery::default();
     let path = Journal::path(home);
-    match std::fs::read(&path) {
+    match fs_err::read(&path) {
         Ok(bytes) => {
             let data = parse(&path, &bytes)?;
             stop_run(&data.id.to_string());
@@ -1117,7 +1143,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Data, JournalError> {
 /// Retries every stuck entry; what still fails stays, what is done goes.
 fn retry_stuck(home: &Path, recovery: &mut Recovery) -> Result<(), JournalError> {
     let dir = Journal::stuck_dir(home);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+    let Ok(entries) = fs_err::read_dir(&dir) else {
         return Ok(());
     };
     for file in entries.filter_map(Result::ok) {
@@ -1125,7 +1151,7 @@ fn retry_stuck(home: &Path, recovery: &mut Recovery) -> Result<(), JournalError>
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let Some(stuck) = std::fs::read(&path)
+        let Some(stuck) = fs_err::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice::<Stuck>(&b).ok())
         else {
@@ -1187,11 +1213,11 @@ pub fn abandon(home: &Home) -> Result<Abandoned, JournalError> {
     if journal.exists() {
         files_to_move.push(journal);
     }
-    if let Ok(entries) = std::fs::read_dir(Journal::stuck_dir(root)) {
+    if let Ok(entries) = fs_err::read_dir(Journal::stuck_dir(root)) {
         files_to_move.extend(entries.filter_map(Result::ok).map(|e| e.path()));
     }
     for file in files_to_move {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let text = fs_err::read_to_string(&file).unwrap_or_default();
         out.paths.extend(paths_named(&text));
         fs::create_dir_all(&target).map_err(JournalError::Io)?;
         let name = file
@@ -1291,7 +1317,7 @@ pub struct Inspection {
 pub fn inspect(home: &Home) -> Inspection {
     let mut out = Inspection::default();
     let path = Journal::path(home);
-    if let Ok(bytes) = std::fs::read(&path) {
+    if let Ok(bytes) = fs_err::read(&path) {
         out.named
             .extend(paths_named(&String::from_utf8_lossy(&bytes)));
         out.journal = Some(match parse(&path, &bytes) {
@@ -1306,11 +1332,11 @@ pub fn inspect(home: &Home) -> Inspection {
             Err(e) => Err(e.to_string()),
         });
     }
-    if let Ok(entries) = std::fs::read_dir(Journal::stuck_dir(home.root())) {
+    if let Ok(entries) = fs_err::read_dir(Journal::stuck_dir(home.root())) {
         let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
         files.sort();
         for file in files {
-            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let text = fs_err::read_to_string(&file).unwrap_or_default();
             out.named.extend(paths_named(&text));
             match serde_json::from_str::<Stuck>(&text) {
                 Ok(stuck) => {
@@ -1371,11 +1397,11 @@ mod tests {
         let j = journal(&home);
         let ours = dir.path().join("ours");
         j.claim_dir(&ours).unwrap();
-        std::fs::write(ours.join("built"), "x").unwrap();
+        fs_err::write(ours.join("built"), "x").unwrap();
         // A user folder appears where the plan saw nothing.
         let theirs = dir.path().join("theirs");
-        std::fs::create_dir(&theirs).unwrap();
-        std::fs::write(theirs.join("thesis.txt"), "work").unwrap();
+        fs_err::create_dir(&theirs).unwrap();
+        fs_err::write(theirs.join("thesis.txt"), "work").unwrap();
         assert!(matches!(
             j.claim_dir(&theirs),
             Err(ClaimError::Occupied { .. })
@@ -1384,7 +1410,7 @@ mod tests {
         assert!(undone.leftovers.is_empty(), "{:?}", undone.leftovers);
         assert!(!ours.exists());
         assert_eq!(
-            std::fs::read_to_string(theirs.join("thesis.txt")).unwrap(),
+            fs_err::read_to_string(theirs.join("thesis.txt")).unwrap(),
             "work"
         );
         assert!(!Journal::path(&home).exists());
@@ -1394,12 +1420,12 @@ mod tests {
     fn a_hand_written_journal_naming_a_user_folder_deletes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("home"));
-        std::fs::create_dir_all(home.root()).unwrap();
+        fs_err::create_dir_all(home.root()).unwrap();
         let user = dir.path().join("project");
-        std::fs::create_dir(&user).unwrap();
-        std::fs::write(user.join("thesis.txt"), "work").unwrap();
+        fs_err::create_dir(&user).unwrap();
+        fs_err::write(user.join("thesis.txt"), "work").unwrap();
         let other = dir.path().join("other.beep-old-deadbeef");
-        std::fs::create_dir(&other).unwrap();
+        fs_err::create_dir(&other).unwrap();
         let text = serde_json::json!({
             "version": 2, "id": Uuid::new_v4(), "pid": 1, "command": "x",
             "started_at": "2024-01-01T00:00:00Z", "lineage": Uuid::nil(),
@@ -1410,7 +1436,7 @@ mod tests {
                 {"op": "creating", "path": user},
             ],
         });
-        std::fs::write(Journal::path(&home), text.to_string()).unwrap();
+        fs_err::write(Journal::path(&home), text.to_string()).unwrap();
         let recovery = recover(&home, &|_| {}).unwrap();
         let Some(Recovered::RolledBack { undone, .. }) = recovery.journal else {
             panic!("{recovery:?}");
@@ -1418,7 +1444,7 @@ mod tests {
         assert_eq!(undone.entries, 4);
         assert!(undone.leftovers.iter().all(|l| !l.retried));
         assert_eq!(
-            std::fs::read_to_string(user.join("thesis.txt")).unwrap(),
+            fs_err::read_to_string(user.join("thesis.txt")).unwrap(),
             "work"
         );
         assert!(other.is_dir(), "an aside of another run is not renamed");
@@ -1430,9 +1456,9 @@ mod tests {
         let home = Home::new(dir.path().join("home"));
         let j = journal(&home);
         let env = dir.path().join("env");
-        std::fs::create_dir(&env).unwrap();
+        fs_err::create_dir(&env).unwrap();
         j.claim_dir(&env).unwrap();
-        std::fs::create_dir(env.join("bin")).unwrap();
+        fs_err::create_dir(env.join("bin")).unwrap();
         j.rollback().unwrap();
         assert!(env.is_dir());
         assert!(files::is_empty_dir(&env, &[]).unwrap());
@@ -1443,14 +1469,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("home"));
         let env = dir.path().join("env");
-        std::fs::create_dir(&env).unwrap();
-        std::fs::write(env.join("old"), "1").unwrap();
+        fs_err::create_dir(&env).unwrap();
+        fs_err::write(env.join("old"), "1").unwrap();
         let j = journal(&home);
         let aside = j.set_aside(&env).unwrap().unwrap();
         assert!(!env.exists() && aside.join("old").is_file());
         // A user puts something at the old path meanwhile.
-        std::fs::create_dir(&env).unwrap();
-        std::fs::write(env.join("mine"), "2").unwrap();
+        fs_err::create_dir(&env).unwrap();
+        fs_err::write(env.join("mine"), "2").unwrap();
         let undone = j.rollback().unwrap();
         assert_eq!(undone.leftovers.len(), 1, "{undone:?}");
         assert!(undone.leftovers[0].retried);
@@ -1459,7 +1485,7 @@ mod tests {
         let recovery = recover(&home, &|_| {}).unwrap();
         assert_eq!(recovery.still_stuck.len(), 1);
         // ...and succeeds once the path is free.
-        std::fs::remove_dir_all(&env).unwrap();
+        fs_err::remove_dir_all(&env).unwrap();
         let recovery = recover(&home, &|_| {}).unwrap();
         assert_eq!(recovery.resolved, 1);
         assert!(recovery.still_stuck.is_empty());
@@ -1471,7 +1497,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("home"));
         let env = dir.path().join("env");
-        std::fs::create_dir(&env).unwrap();
+        fs_err::create_dir(&env).unwrap();
         let j = journal(&home);
         let aside = j.set_aside(&env).unwrap().unwrap();
         j.claim_dir(&env).unwrap();
@@ -1488,19 +1514,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("home"));
         let env = dir.path().join("env");
-        std::fs::create_dir_all(env.join("bin")).unwrap();
+        fs_err::create_dir_all(env.join("bin")).unwrap();
         let cfg = env.join("pyvenv.cfg");
         let link = env.join("bin/python");
-        std::fs::write(&cfg, "home = /old/bin\n").unwrap();
+        fs_err::write(&cfg, "home = /old/bin\n").unwrap();
         std::os::unix::fs::symlink("/old/bin/python3", &link).unwrap();
         let replace = |j: &Journal| {
             j.replace_file(&cfg, NewFile::Bytes(b"home = /new/bin\n"))
                 .unwrap();
             j.replace_file(&link, NewFile::Symlink(Path::new("/new/bin/python3")))
                 .unwrap();
-            assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "home = /new/bin\n");
+            assert_eq!(fs_err::read_to_string(&cfg).unwrap(), "home = /new/bin\n");
             assert_eq!(
-                std::fs::read_link(&link).unwrap(),
+                fs_err::read_link(&link).unwrap(),
                 Path::new("/new/bin/python3")
             );
         };
@@ -1508,19 +1534,19 @@ mod tests {
         replace(&j);
         let undone = j.rollback().unwrap();
         assert!(undone.leftovers.is_empty(), "{undone:?}");
-        assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "home = /old/bin\n");
+        assert_eq!(fs_err::read_to_string(&cfg).unwrap(), "home = /old/bin\n");
         assert_eq!(
-            std::fs::read_link(&link).unwrap(),
+            fs_err::read_link(&link).unwrap(),
             Path::new("/old/bin/python3")
         );
         let j = journal(&home);
         replace(&j);
         j.prepare_commit(1).unwrap();
         assert!(j.finish_commit().unwrap().leftovers.is_empty());
-        assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "home = /new/bin\n");
-        let names: Vec<String> = std::fs::read_dir(&env)
+        assert_eq!(fs_err::read_to_string(&cfg).unwrap(), "home = /new/bin\n");
+        let names: Vec<String> = fs_err::read_dir(&env)
             .unwrap()
-            .chain(std::fs::read_dir(env.join("bin")).unwrap())
+            .chain(fs_err::read_dir(env.join("bin")).unwrap())
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.contains(".beep-old-")), "{names:?}");
@@ -1531,9 +1557,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("home"));
         let env = dir.path().join("env");
-        std::fs::create_dir_all(env.join("lib")).unwrap();
-        std::fs::write(env.join("lib/a.py"), "a = 1").unwrap();
-        std::fs::write(env.join("lib/b.py"), "b = 1").unwrap();
+        fs_err::create_dir_all(env.join("lib")).unwrap();
+        fs_err::write(env.join("lib/a.py"), "a = 1").unwrap();
+        fs_err::write(env.join("lib/b.py"), "b = 1").unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink("lib", env.join("lib64")).unwrap();
         let j = journal(&home);
@@ -1547,21 +1573,21 @@ mod tests {
             None,
         )
         .unwrap();
-        std::fs::remove_file(env.join("lib/b.py")).unwrap();
-        std::fs::write(env.join("lib/c.py"), "c").unwrap();
+        fs_err::remove_file(env.join("lib/b.py")).unwrap();
+        fs_err::write(env.join("lib/c.py"), "c").unwrap();
         assert_eq!(
-            std::fs::read_to_string(snapshot.join("lib/a.py")).unwrap(),
+            fs_err::read_to_string(snapshot.join("lib/a.py")).unwrap(),
             "a = 1"
         );
         j.rollback().unwrap();
         assert_eq!(
-            std::fs::read_to_string(env.join("lib/a.py")).unwrap(),
+            fs_err::read_to_string(env.join("lib/a.py")).unwrap(),
             "a = 1"
         );
         assert!(env.join("lib/b.py").is_file() && !env.join("lib/c.py").exists());
         #[cfg(unix)]
         assert!(
-            std::fs::symlink_metadata(env.join("lib64"))
+            fs_err::symlink_metadata(env.join("lib64"))
                 .unwrap()
                 .file_type()
                 .is_symlink()
@@ -1579,8 +1605,8 @@ mod tests {
     fn abandon_moves_a_corrupt_journal_aside_and_lists_its_paths() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("home"));
-        std::fs::create_dir_all(home.root()).unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(home.root()).unwrap();
+        fs_err::write(
             Journal::path(&home),
             r#"{"version": 2, "entries": [{"op": "moved_aside", "from": "/p/a", "to": "/p/a.beep-old-1"#,
         )

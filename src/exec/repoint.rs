@@ -43,7 +43,7 @@ pub fn rewrites(root: &Path, from: &Path, to: &Path) -> Result<Rewrites, NotRepo
         return Err(NotRepointable::Platform);
     }
     let cfg_path = root.join("pyvenv.cfg");
-    let text = std::fs::read_to_string(&cfg_path)
+    let text = fs_err::read_to_string(&cfg_path)
         .map_err(|_| NotRepointable::Unreadable(cfg_path.clone()))?;
     let old_home = from.parent().unwrap_or(Path::new("")).to_path_buf();
     let new_home = to.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -69,7 +69,7 @@ pub fn rewrites(root: &Path, from: &Path, to: &Path) -> Result<Rewrites, NotRepo
         return Err(NotRepointable::NoHome);
     }
     let bin = root.join("bin");
-    let entries = std::fs::read_dir(&bin).map_err(|_| NotRepointable::Unreadable(bin.clone()))?;
+    let entries = fs_err::read_dir(&bin).map_err(|_| NotRepointable::Unreadable(bin.clone()))?;
     let mut links = Vec::new();
     let mut names: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     names.sort();
@@ -78,7 +78,7 @@ pub fn rewrites(root: &Path, from: &Path, to: &Path) -> Result<Rewrites, NotRepo
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with("python"));
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        let Ok(meta) = fs_err::symlink_metadata(&path) else {
             continue;
         };
         if !meta.file_type().is_symlink() {
@@ -89,7 +89,7 @@ pub fn rewrites(root: &Path, from: &Path, to: &Path) -> Result<Rewrites, NotRepo
             }
             continue;
         }
-        let Ok(target) = std::fs::read_link(&path) else {
+        let Ok(target) = fs_err::read_link(&path) else {
             continue;
         };
         let absolute = if target.is_absolute() {
@@ -119,7 +119,7 @@ pub fn rewrites(root: &Path, from: &Path, to: &Path) -> Result<Rewrites, NotRepo
 fn is_script(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; 2];
-    std::fs::File::open(path)
+    fs_err::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok_and(|()| &head == b"#!")
 }
@@ -132,15 +132,15 @@ mod tests {
     fn cfg_lines_and_links_into_the_old_base_are_rewritten_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let env = dir.path().join("env");
-        std::fs::create_dir_all(env.join("bin")).unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(env.join("bin")).unwrap();
+        fs_err::write(
             env.join("pyvenv.cfg"),
             "home = /old/bin\ninclude-system-site-packages = false\nversion = 3.11.2\nexecutable = /old/bin/python3.11\ncommand = /old/bin/python3.11 -m venv /e\nprompt = x\n",
         )
         .unwrap();
         std::os::unix::fs::symlink("/old/bin/python3.11", env.join("bin/python")).unwrap();
         std::os::unix::fs::symlink("python", env.join("bin/python3")).unwrap();
-        std::fs::write(env.join("bin/pip"), "#!/e/bin/python\n").unwrap();
+        fs_err::write(env.join("bin/pip"), "#!/e/bin/python\n").unwrap();
         let r = rewrites(
             &env,
             Path::new("/old/bin/python3.11"),
@@ -156,8 +156,8 @@ mod tests {
             vec![(env.join("bin/python"), PathBuf::from("/new/bin/python3.11"))]
         );
         // A copied interpreter cannot be re-pointed.
-        std::fs::remove_file(env.join("bin/python")).unwrap();
-        std::fs::write(env.join("bin/python"), b"\x7fELF").unwrap();
+        fs_err::remove_file(env.join("bin/python")).unwrap();
+        fs_err::write(env.join("bin/python"), b"\x7fELF").unwrap();
         assert!(matches!(
             rewrites(
                 &env,

@@ -78,7 +78,7 @@ impl Run<'_> {
     /// Only what carries our marker (this manifest's, for an environment;
     /// inside `<home>/runtimes/`, for a runtime) is ever moved.
     fn set_aside(&self, path: &Path, owned: Owned) -> Result<(), StepError> {
-        if std::fs::symlink_metadata(path).is_err() {
+        if fs_err::symlink_metadata(path).is_err() {
             // Already gone: nothing to keep.
             return Ok(());
         }

@@ -91,7 +91,7 @@ pub fn classify(path: &Path, home: &Home, named: &[PathBuf]) -> Option<Debris> {
     if named.iter().any(|n| n == path) {
         return None;
     }
-    let meta = std::fs::symlink_metadata(path).ok()?;
+    let meta = fs_err::symlink_metadata(path).ok()?;
     let name = path.file_name()?.to_str()?;
     let parent = path.parent()?;
     if meta.is_dir() {
@@ -111,7 +111,7 @@ pub fn classify(path: &Path, home: &Home, named: &[PathBuf]) -> Option<Debris> {
         return None;
     }
     if name == CLAIM_FILE {
-        let text = std::fs::read_to_string(path).ok()?;
+        let text = fs_err::read_to_string(path).ok()?;
         let is_run_id = uuid::Uuid::parse_str(text.trim()).is_ok();
         let ours = carries_marker(parent) || parent.parent() == Some(&home.runtimes_dir());
         return (is_run_id && ours).then_some(Debris::Claim);
@@ -142,19 +142,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("home"));
         let runtimes = home.runtimes_dir();
-        std::fs::create_dir_all(runtimes.join(".staging-x-y-1234abcd")).unwrap();
-        std::fs::create_dir_all(runtimes.join("user-folder")).unwrap();
+        fs_err::create_dir_all(runtimes.join(".staging-x-y-1234abcd")).unwrap();
+        fs_err::create_dir_all(runtimes.join("user-folder")).unwrap();
         let project = dir.path().join("p");
         let ours = project.join("env.beep-old-1234abcd");
-        std::fs::create_dir_all(&ours).unwrap();
-        std::fs::write(ours.join(MARKER_FILE), "{}").unwrap();
+        fs_err::create_dir_all(&ours).unwrap();
+        fs_err::write(ours.join(MARKER_FILE), "{}").unwrap();
         let theirs = project.join("thesis.beep-old-1234abcd");
-        std::fs::create_dir_all(&theirs).unwrap();
+        fs_err::create_dir_all(&theirs).unwrap();
         let odd = project.join("env.beep-old-zz");
-        std::fs::create_dir_all(&odd).unwrap();
-        std::fs::write(odd.join(MARKER_FILE), "{}").unwrap();
-        std::fs::write(home.root().join(".registry.abc.tmp"), "").unwrap();
-        std::fs::write(home.root().join(".bashrc.tmp"), "").unwrap();
+        fs_err::create_dir_all(&odd).unwrap();
+        fs_err::write(odd.join(MARKER_FILE), "{}").unwrap();
+        fs_err::write(home.root().join(".registry.abc.tmp"), "").unwrap();
+        fs_err::write(home.root().join(".bashrc.tmp"), "").unwrap();
 
         let c = |p: &Path| classify(p, &home, &[]);
         assert_eq!(
@@ -177,16 +177,16 @@ mod tests {
         // unless a journal still names their environment.
         for name in ["env.beep-old-1234abcd.partial", "env.beep-bad-1234abcd"] {
             let path = project.join(name);
-            std::fs::create_dir_all(&path).unwrap();
+            fs_err::create_dir_all(&path).unwrap();
             assert_eq!(c(&path), None, "{name}: no marker yet");
-            std::fs::write(path.join(MARKER_FILE), "{}").unwrap();
+            fs_err::write(path.join(MARKER_FILE), "{}").unwrap();
             assert_eq!(c(&path), Some(Debris::Snapshot), "{name}");
             let named = [project.join("env")];
             assert_eq!(classify(&path, &home, &named), None, "{name}: named");
         }
         let odd = project.join("env.beep-bad-xyz");
-        std::fs::create_dir_all(&odd).unwrap();
-        std::fs::write(odd.join(MARKER_FILE), "{}").unwrap();
+        fs_err::create_dir_all(&odd).unwrap();
+        fs_err::write(odd.join(MARKER_FILE), "{}").unwrap();
         assert_eq!(c(&odd), None, "not a run id");
     }
 }

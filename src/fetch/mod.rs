@@ -110,28 +110,28 @@ impl Progress for NoProgress {
 pub enum FetchError {
     #[error("`{sha256}` is not a sha256 digest (64 hexadecimal characters)")]
     #[diagnostic(
-        code(fetch::invalid_sha256),
+        code("fetch::invalid-sha256"),
         help("copy the digest from the lock file or from the release's checksum list")
     )]
     InvalidSha256 { sha256: String },
 
     #[error("`{url}` is not a usable download address: {reason}")]
     #[diagnostic(
-        code(fetch::invalid_url),
+        code("fetch::invalid-url"),
         help("use an `https://` or `file://` URL, or a local path")
     )]
     InvalidUrl { url: String, reason: String },
 
     #[error("`{url}` uses `{scheme}:`, which beep-python does not download from")]
     #[diagnostic(
-        code(fetch::unsupported_scheme),
+        code("fetch::unsupported-scheme"),
         help("use an `https://` or `file://` URL, or a local path")
     )]
     UnsupportedScheme { url: String, scheme: String },
 
     #[error("refusing to download `{url}` over plain HTTP")]
     #[diagnostic(
-        code(fetch::insecure_http),
+        code("fetch::insecure-http"),
         help(
             "use an `https://` URL; plain `http://` is only allowed to this machine (localhost, 127.0.0.0/8, ::1) unless insecure HTTP is explicitly allowed"
         )
@@ -140,14 +140,14 @@ pub enum FetchError {
 
     #[error("`{url}` redirected to `{target}`, which is plain HTTP to another machine")]
     #[diagnostic(
-        code(fetch::insecure_redirect),
+        code("fetch::insecure-redirect"),
         help("use a URL that stays on `https://`, or download the file yourself and use its path")
     )]
     InsecureRedirect { url: String, target: String },
 
     #[error("`{url}` is not in the download cache, and the network is off (offline)")]
     #[diagnostic(
-        code(fetch::offline),
+        code("fetch::offline"),
         help(
             "run once with the network on to fill the cache, or point the URL at a local mirror (`file://` or a path)"
         )
@@ -156,14 +156,14 @@ pub enum FetchError {
 
     #[error("`{url}` answered HTTP {status}")]
     #[diagnostic(
-        code(fetch::http),
+        code("fetch::http"),
         help("check the URL (or the mirror setting) and access to it; this status is not retried")
     )]
     Http { status: u16, url: String },
 
     #[error("`{url}` answered HTTP {status} to all {attempts} attempts")]
     #[diagnostic(
-        code(fetch::server_error),
+        code("fetch::server-error"),
         help(
             "the server is failing or rate-limiting; try again later or use a mirror (what arrived is kept and resumed)"
         )
@@ -176,7 +176,7 @@ pub enum FetchError {
 
     #[error("`{url}` timed out (no data for {timeout:?}) in all {attempts} attempts")]
     #[diagnostic(
-        code(fetch::timeout),
+        code("fetch::timeout"),
         help(
             "check the network and proxy settings, or use a mirror; a rerun resumes what arrived"
         )
@@ -189,7 +189,7 @@ pub enum FetchError {
 
     #[error("could not download `{url}` ({attempts} attempts)")]
     #[diagnostic(
-        code(fetch::network),
+        code("fetch::network"),
         help(
             "check the network and proxy settings, or use a mirror; a rerun resumes what arrived"
         )
@@ -203,7 +203,7 @@ pub enum FetchError {
 
     #[error("checksum mismatch for `{url}`: expected sha256 {expected}, got {actual}")]
     #[diagnostic(
-        code(fetch::checksum_mismatch),
+        code("fetch::checksum-mismatch"),
         help(
             "the download was corrupted or tampered with; nothing was extracted or registered, and the bad file was deleted"
         )
@@ -216,14 +216,14 @@ pub enum FetchError {
 
     #[error("the download of `{url}` was cancelled")]
     #[diagnostic(
-        code(fetch::cancelled),
+        code("fetch::cancelled"),
         help("what arrived is kept; the next run resumes it")
     )]
     Cancelled { url: String },
 
     #[error("could not read the local source `{}`", path.display())]
     #[diagnostic(
-        code(fetch::local_source),
+        code("fetch::local-source"),
         help("check the path of the local mirror and its permissions")
     )]
     LocalSource {
@@ -234,28 +234,28 @@ pub enum FetchError {
 
     #[error("`{url}` is larger than {limit} bytes")]
     #[diagnostic(
-        code(fetch::too_large),
+        code("fetch::too-large"),
         help("check that the URL names the intended file; this one is too large to be it")
     )]
     TooLarge { url: String, limit: u64 },
 
     #[error("`{url}` is not UTF-8 text")]
     #[diagnostic(
-        code(fetch::not_text),
+        code("fetch::not-text"),
         help("check that the URL names the intended file, not an archive or an error page")
     )]
     NotText { url: String },
 
     #[error("could not write to the download cache")]
     #[diagnostic(
-        code(fetch::cache),
+        code("fetch::cache"),
         help("check the free space and the permissions of the cache folder")
     )]
     Cache(#[source] std::io::Error),
 
     #[error("could not set up the HTTP client")]
     #[diagnostic(
-        code(fetch::client),
+        code("fetch::client"),
         help("the TLS backend or the system's network configuration failed to load")
     )]
     Client(#[source] reqwest::Error),

@@ -116,7 +116,7 @@ pub struct Outcome {
 pub enum InstallError {
     #[error("`settings.installer` is `uv`, but no executable `uv` is on `PATH`")]
     #[diagnostic(
-        code(installer::uv_not_found),
+        code("installer::uv-not-found"),
         help(
             "install uv (for example `pipx install uv`) and make sure it is on `PATH`, or set `settings.installer = \"pip\"` (or `\"auto\"`)"
         )
@@ -127,7 +127,7 @@ pub enum InstallError {
         "refusing to pass `{argument}` to {installer} for environment `{environment}`: it starts with `-` and would be read as an option"
     )]
     #[diagnostic(
-        code(installer::option_like),
+        code("installer::option-like"),
         help(
             "write the requirement as a PEP 508 string (`name[extras] specifier`), without leading dashes"
         )
@@ -140,7 +140,7 @@ pub enum InstallError {
 
     #[error("could not start {installer} for environment `{environment}` (`{}`)", program.display())]
     #[diagnostic(
-        code(installer::spawn),
+        code("installer::spawn"),
         help(
             "check that the environment's interpreter exists and runs; `beep-python plan` shows environments that need rebuilding"
         )
@@ -155,7 +155,7 @@ pub enum InstallError {
 
     #[error("pip is not installed in environment `{environment}` (`{}`)", python.display())]
     #[diagnostic(
-        code(installer::no_pip),
+        code("installer::no-pip"),
         help(
             "install uv and set `settings.installer = \"uv\"` (it needs no pip in the environment), or rebuild the environment so that pip is seeded"
         )
@@ -167,7 +167,7 @@ pub enum InstallError {
 
     #[error("{}", failed_message(environment, *installer, *status, failing_requirement.as_deref()))]
     #[diagnostic(
-        code(installer::failed),
+        code("installer::failed"),
         help("{}", failed_help(*installer, last_lines, failing_requirement.is_some()))
     )]
     Failed {
@@ -183,7 +183,7 @@ pub enum InstallError {
 
     #[error("{installer} could not uninstall {} from environment `{environment}` ({})", names.join(", "), crate::process::describe(*status))]
     #[diagnostic(
-        code(installer::uninstall_failed),
+        code("installer::uninstall-failed"),
         help("{}", output_block(*installer, last_lines))
     )]
     UninstallFailed {
@@ -195,7 +195,7 @@ pub enum InstallError {
     },
 
     #[error("the installer was cancelled")]
-    #[diagnostic(code(installer::cancelled))]
+    #[diagnostic(code("installer::cancelled"))]
     Cancelled,
 }
 

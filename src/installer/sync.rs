@@ -38,7 +38,7 @@ use super::{
     Config, InstallError, Kind, Outcome, Selected, TAIL_LINES, base_command, refuse_options,
     run_tool, show,
 };
-use crate::lockfile::LockedPackage;
+use crate::pins::LockedPackage;
 
 /// Install exactly `packages` into the environment whose interpreter is
 /// `python`, with hash checking, and remove every distribution the lock
@@ -181,7 +181,7 @@ fn write_requirements(path: &Path, packages: &[LockedPackage]) -> std::io::Resul
         }
         text.push('\n');
     }
-    let mut file = std::fs::File::create(path).map_err(|e| with_path(e, path))?;
+    let mut file = fs_err::File::create(path).map_err(|e| with_path(e, path))?;
     file.write_all(text.as_bytes())
         .map_err(|e| with_path(e, path))
 }
@@ -401,7 +401,7 @@ mod tests {
             },
         ];
         write_requirements(&file, &packages).unwrap();
-        let text = std::fs::read_to_string(&file).unwrap();
+        let text = fs_err::read_to_string(&file).unwrap();
         assert_eq!(
             text,
             format!(

@@ -86,11 +86,12 @@ mod format;
 pub mod resolve;
 pub mod resolvers;
 
+pub use crate::pins::{LockedFile, LockedPackage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use miette::{NamedSource, SourceSpan};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use build::{Inputs, Options, Progress, Target, build};
 pub use compare::{PackageDiff, inputs_hash, package_diff};
@@ -161,63 +162,10 @@ pub struct LockedEnvironment {
     pub packages: Vec<LockedPackage>,
 }
 
-/// One package pinned in an environment.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct LockedPackage {
-    /// PEP 503 normalized: lowercase, runs of `-`, `_`, `.` as one `-`.
-    pub name: String,
-    /// The exact version, as the distribution spells it.
-    pub version: String,
-    /// The artifact's URL on an index, when known (never a `file:` URL).
-    pub url: Option<String>,
-    /// `sha256:<hex>`, sorted, deduplicated: every artifact the installer
-    /// may use (pip records the one it chose; uv records them all).
-    pub hashes: Vec<String>,
-    /// Each artifact by name, with where it is: what the native installer
-    /// (and a bundle) fetches, by sha256, whichever resolver made the lock.
-    /// Empty in locks written before this field.
-    pub files: Vec<LockedFile>,
-}
-
-/// One artifact of a pinned package.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct LockedFile {
-    /// The file name (`rich-13.7.1-py3-none-any.whl`): it carries the
-    /// wheel's tags, and finds the file in a `find-links` folder.
-    pub name: String,
-    /// Where an index serves it; `None` for a file found in a local
-    /// `find-links` folder (never a `file:` URL: the lock is shared).
-    pub url: Option<String>,
-    /// Lowercase hex.
-    pub sha256: String,
-}
-
-impl LockedPackage {
-    /// A pin with no artifact details yet.
-    pub fn new(name: &str, version: &str, hashes: Vec<String>) -> LockedPackage {
-        LockedPackage {
-            name: name.to_string(),
-            version: version.to_string(),
-            url: None,
-            hashes,
-            files: Vec::new(),
-        }
-    }
-
-    /// Sorts and deduplicates the hashes and files, the order [`render`]
-    /// writes.
-    pub fn normalize(&mut self) {
-        self.hashes.sort();
-        self.hashes.dedup();
-        self.files.sort();
-        self.files.dedup();
-    }
-}
-
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LockError {
     #[error("cannot read the lock file `{}`", path.display())]
-    #[diagnostic(code(lock::read))]
+    #[diagnostic(code("lock::read"))]
     Read {
         path: PathBuf,
         #[source]
@@ -226,7 +174,7 @@ pub enum LockError {
 
     #[error("cannot write the lock file `{}`", path.display())]
     #[diagnostic(
-        code(lock::write),
+        code("lock::write"),
         help(
             "check that the folder exists and is writable; the previous lock file (if any) is unchanged"
         )
@@ -239,7 +187,7 @@ pub enum LockError {
 
     #[error("invalid lock file `{}` at line {line}, column {column}: {message}", path.display())]
     #[diagnostic(
-        code(lock::parse),
+        code("lock::parse"),
         help(
             "the lock file is generated: resolve any merge conflict in it, or delete it and run `beep-python lock` to write it again"
         )
@@ -257,7 +205,7 @@ pub enum LockError {
 
     #[error("`{}` was written by a newer beep-python (lock format version {version}; this one reads version {LOCK_VERSION})", path.display())]
     #[diagnostic(
-        code(lock::newer_version),
+        code("lock::newer-version"),
         help("upgrade beep-python to use this lock file; nothing was changed")
     )]
     NewerVersion { path: PathBuf, version: i64 },
@@ -270,7 +218,7 @@ pub fn path_for(manifest_path: &Path) -> PathBuf {
 
 /// Reads and parses the lock at `path`; `None` when there is no file.
 pub fn read(path: &Path) -> Result<Option<Lock>, LockError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match fs_err::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
@@ -288,7 +236,7 @@ pub fn read(path: &Path) -> Result<Option<Lock>, LockError> {
 /// nothing, when the file already holds exactly these bytes.
 pub fn write(path: &Path, lock: &Lock) -> Result<bool, LockError> {
     let text = render(lock);
-    match std::fs::read(path) {
+    match fs_err::read(path) {
         Ok(existing) if existing == text.as_bytes() => return Ok(false),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -312,7 +260,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     let mode = {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path)
+        fs_err::metadata(path)
             .map(|m| m.permissions().mode() & 0o7777)
             .unwrap_or(0o644)
     };
@@ -389,7 +337,7 @@ mod tests {
         changed.environments.get_mut("web").unwrap().packages[0].version = "13.8.0".into();
         assert!(write(&path, &changed).unwrap());
         assert_eq!(read(&path).unwrap(), Some(changed));
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        let leftovers: Vec<_> = fs_err::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .filter(|n| n != LOCK_FILE)
@@ -404,20 +352,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOCK_FILE);
         write(&path, &sample()).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        let mode = fs_err::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o644);
     }
 
     #[cfg(unix)]
     fn file_id(path: &Path) -> (u64, i64, i64) {
         use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path).unwrap();
+        let meta = fs_err::metadata(path).unwrap();
         (meta.ino(), meta.mtime(), meta.mtime_nsec())
     }
 
     #[cfg(not(unix))]
     fn file_id(path: &Path) -> std::time::SystemTime {
-        std::fs::metadata(path).unwrap().modified().unwrap()
+        fs_err::metadata(path).unwrap().modified().unwrap()
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub enum ResolveError {
         "refusing to resolve `{requirement}` for environment `{environment}`: a requirement cannot start with `-` or span lines"
     )]
     #[diagnostic(
-        code(lock::bad_requirement),
+        code("lock::bad-requirement"),
         help("write the requirement as a PEP 508 string (`name[extras] specifier`)")
     )]
     BadRequirement {
@@ -117,7 +117,7 @@ pub enum ResolveError {
     },
 
     #[error("cannot prepare pip to resolve environment `{environment}`")]
-    #[diagnostic(code(lock::resolver_venv))]
+    #[diagnostic(code("lock::resolver-venv"))]
     Venv {
         environment: String,
         #[source]
@@ -127,7 +127,7 @@ pub enum ResolveError {
 
     #[error("cannot resolve environment `{environment}` with pip: {reason}")]
     #[diagnostic(
-        code(lock::no_pip),
+        code("lock::no-pip"),
         help(
             "install uv and set `settings.installer = \"uv\"` (it needs no pip), or use a runtime whose Python bundles pip"
         )
@@ -138,7 +138,7 @@ pub enum ResolveError {
         "cannot resolve environment `{environment}` with pip {version}: pip {MIN_PIP} or newer is needed to report a resolution"
     )]
     #[diagnostic(
-        code(lock::old_pip),
+        code("lock::old-pip"),
         help(
             "install uv and set `settings.installer = \"uv\"`, or use a runtime with a newer Python (its bundled pip is used)"
         )
@@ -149,7 +149,7 @@ pub enum ResolveError {
     },
 
     #[error("cannot write `{}` to resolve environment `{environment}`", path.display())]
-    #[diagnostic(code(lock::io))]
+    #[diagnostic(code("lock::io"))]
     Io {
         environment: String,
         path: PathBuf,
@@ -163,7 +163,7 @@ pub enum ResolveError {
 
     #[error("{}", failed_message(environment, *installer, *status, failing_requirement.as_deref()))]
     #[diagnostic(
-        code(lock::resolution_failed),
+        code("lock::resolution-failed"),
         help("{}", failed_help(*installer, last_lines))
     )]
     Failed {
@@ -176,7 +176,7 @@ pub enum ResolveError {
 
     #[error("cannot read what {installer} resolved for environment `{environment}`: {reason}")]
     #[diagnostic(
-        code(lock::unreadable_resolution),
+        code("lock::unreadable-resolution"),
         help(
             "this {installer} may be too new or too old for this beep-python; try the other installer (`settings.installer`)"
         )
@@ -189,7 +189,7 @@ pub enum ResolveError {
 
     #[error("cannot lock `{package}` {version} in environment `{environment}`: {installer} gave no sha256 for it{}", url.as_deref().map(|u| format!(" (`{u}`)")).unwrap_or_default())]
     #[diagnostic(
-        code(lock::no_hash),
+        code("lock::no-hash"),
         help(
             "a lock needs every artifact's sha256: use an index that publishes them, or uv (`settings.installer = \"uv\"`), which hashes every artifact itself; a directory or VCS requirement cannot be locked"
         )
@@ -203,7 +203,7 @@ pub enum ResolveError {
     },
 
     #[error("resolving environment `{environment}` was cancelled")]
-    #[diagnostic(code(lock::cancelled))]
+    #[diagnostic(code("lock::cancelled"))]
     Cancelled { environment: String },
 }
 
@@ -376,7 +376,7 @@ impl Resolver {
         };
         // A leftover from the try with constraints must not be read as
         // this try's result.
-        let _ = std::fs::remove_file(&output);
+        let _ = fs_err::remove_file(&output);
         let installer_error = |e: InstallError| match e {
             InstallError::Cancelled => ResolveError::Cancelled {
                 environment: req.environment.to_string(),
@@ -435,7 +435,7 @@ impl Resolver {
             installer: kind,
             reason,
         };
-        let text = std::fs::read_to_string(&output)
+        let text = fs_err::read_to_string(&output)
             .map_err(|e| unreadable(format!("`{}`: {e}", output.display())))?;
         let mut packages = match self {
             Resolver::Pip { .. } => parse_pip_report(&text).map_err(unreadable)?,
@@ -540,7 +540,7 @@ fn parse_pip_report(text: &str) -> Result<Vec<LockedPackage>, String> {
                     .as_ref()
                     .is_some_and(|i| i.archive_info.is_some())
                 && let Ok(path) = file.to_file_path()
-                && let Ok(bytes) = std::fs::read(&path)
+                && let Ok(bytes) = fs_err::read(&path)
             {
                 hashes.push(format!("sha256:{}", hex(&Sha256::digest(&bytes))));
             }
@@ -791,7 +791,7 @@ mod tests {
     fn a_local_artifact_is_hashed_here_and_its_path_not_kept() {
         let dir = tempfile::tempdir().unwrap();
         let wheel = dir.path().join("a-1.0-py3-none-any.whl");
-        std::fs::write(&wheel, b"wheel bytes").unwrap();
+        fs_err::write(&wheel, b"wheel bytes").unwrap();
         let url = url::Url::from_file_path(&wheel).unwrap();
         let report = format!(
             r#"{{"version": "1", "install": [{{"download_info": {{"url": "{url}", "archive_info": {{}}}}, "metadata": {{"name": "a", "version": "1.0"}}}}]}}"#

@@ -159,10 +159,10 @@ fn key(base: &BaseInterpreter, real: &Path) -> std::io::Result<String> {
 /// unstamped one into place; or its interpreter gone) is moved out of the
 /// way, so that it is built again.
 fn ready(entry: &Path, python: &Path, req: &ResolveRequest) -> Result<bool, ResolveError> {
-    if std::fs::symlink_metadata(entry).is_err() {
+    if fs_err::symlink_metadata(entry).is_err() {
         return Ok(false);
     }
-    let stamp = std::fs::read_to_string(entry.join(STAMP))
+    let stamp = fs_err::read_to_string(entry.join(STAMP))
         .ok()
         .and_then(|text| serde_json::from_str::<Stamp>(&text).ok())
         .filter(|s| s.version == FORMAT && python.exists());
@@ -199,7 +199,7 @@ fn discard(entry: &Path) {
         .prefix(".staging-broken-")
         .tempdir_in(parent)
     {
-        let _ = std::fs::rename(entry, trash.path().join("entry"));
+        let _ = fs_err::rename(entry, trash.path().join("entry"));
     }
 }
 
@@ -261,7 +261,7 @@ fn build(req: &ResolveRequest, dir: &Path, entry: &Path, real: &Path) -> Result<
     let stamp_path = path.join(STAMP);
     let text = serde_json::to_string_pretty(&stamp).unwrap_or_default();
     fs_err::write(&stamp_path, text).map_err(io(&stamp_path))?;
-    match std::fs::rename(&path, entry) {
+    match fs_err::rename(&path, entry) {
         Ok(()) => Ok(()),
         // Another run put a complete entry there first: use it.
         Err(_) if entry.join(STAMP).is_file() => Ok(()),
@@ -289,7 +289,7 @@ fn compile_pip(req: &ResolveRequest, python: &Path, pip: &Path) -> Result<(), Re
 /// Removes staging folders that a killed run left (older than a day, so
 /// that a build in progress elsewhere is never touched).
 fn remove_stale_staging(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return;
     };
     let now = SystemTime::now();
@@ -300,7 +300,7 @@ fn remove_stale_staging(dir: &Path) {
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_STAGING));
         if stale {
-            let _ = std::fs::remove_dir_all(entry.path());
+            let _ = fs_err::remove_dir_all(entry.path());
         }
     }
 }
@@ -313,7 +313,7 @@ mod tests {
     fn the_key_changes_with_the_interpreter_and_reads_well() {
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("python3");
-        std::fs::write(&exe, b"one").unwrap();
+        fs_err::write(&exe, b"one").unwrap();
         let base = |version: &str| BaseInterpreter {
             executable: exe.clone(),
             version: version.into(),
@@ -324,7 +324,7 @@ mod tests {
         assert_eq!(first, key(&base("3.12.1"), &exe).unwrap());
         assert_ne!(first, key(&base("3.12.2"), &exe).unwrap());
         // Reinstalled in place: another size.
-        std::fs::write(&exe, b"one, rebuilt").unwrap();
+        fs_err::write(&exe, b"one, rebuilt").unwrap();
         assert_ne!(first, key(&base("3.12.1"), &exe).unwrap());
     }
 }

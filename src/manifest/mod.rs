@@ -234,20 +234,20 @@ pub struct Checked {
 pub enum ManifestError {
     #[error("no `{MANIFEST_FILE}` found in `{}` or any folder above it", start.display())]
     #[diagnostic(
-        code(manifest::not_found),
+        code("manifest::not-found"),
         help("run `beep-python init` to write a starter manifest, or pass `--manifest FILE`")
     )]
     NotFound { start: PathBuf },
 
     #[error("could not read the manifest")]
-    #[diagnostic(code(manifest::io))]
+    #[diagnostic(code("manifest::io"))]
     Read(#[source] std::io::Error),
 
     /// Every problem found, errors and warnings, in file order. They are
     /// related diagnostics, so that every command that loads the manifest
     /// (`plan`, `apply`, ...) shows each with its place, as `validate` does.
     #[error("`{}` has {count} error{s}", path.display(), count = diagnostics.error_count(), s = if diagnostics.error_count() == 1 { "" } else { "s" })]
-    #[diagnostic(code(manifest::invalid))]
+    #[diagnostic(code("manifest::invalid"))]
     Invalid {
         path: PathBuf,
         #[related]

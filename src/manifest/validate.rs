@@ -881,7 +881,7 @@ impl HomeState {
     fn new(home: &Path) -> Self {
         let lexical = resolve::normalize(home);
         let mut roots = vec![lexical.clone()];
-        if let Ok(real) = std::fs::canonicalize(&lexical)
+        if let Ok(real) = fs_err::canonicalize(&lexical)
             && real != lexical
         {
             roots.push(real);

@@ -690,7 +690,7 @@ pub fn summarize(changes: &[Change]) -> Summary {
 pub enum Problem {
     #[error("environment `{name}`: `{}` exists and was not created by beep-python", path.display())]
     #[diagnostic(
-        code(plan::path_occupied),
+        code("plan::path-occupied"),
         help(
             "beep-python never overwrites what it did not create: move the folder away, or give the environment another `path`"
         )
@@ -699,7 +699,7 @@ pub enum Problem {
 
     #[error("runtime `{name}`: `{}` exists and is not a runtime beep-python finished installing", path.display())]
     #[diagnostic(
-        code(plan::runtime_path_occupied),
+        code("plan::runtime-path-occupied"),
         help(
             "beep-python never overwrites what it did not create: move the folder away (it has no `.beep-python-runtime.json` marker)"
         )
@@ -708,7 +708,7 @@ pub enum Problem {
 
     #[error("runtime `{name}`: `{}` holds another build, which another manifest uses", path.display())]
     #[diagnostic(
-        code(plan::runtime_shared),
+        code("plan::runtime-shared"),
         help(
             "two manifests ask for different builds of the same version; pin the same one (`beep-python lock` in both), or remove the other manifest's runtime first"
         )
@@ -717,7 +717,7 @@ pub enum Problem {
 
     #[error("environment `{name}`: `{}` belongs to another manifest (`{}`)", path.display(), owner.display())]
     #[diagnostic(
-        code(plan::foreign_environment),
+        code("plan::foreign-environment"),
         help(
             "give the environment another `path`, or remove it with `beep-python destroy` from that manifest"
         )
@@ -730,7 +730,7 @@ pub enum Problem {
 
     #[error("environment `{name}`: `{}` {relation} the environment `{other}` at `{}` (recorded for `{}`)", path.display(), other_path.display(), owner.display())]
     #[diagnostic(
-        code(plan::nested_environment),
+        code("plan::nested-environment"),
         help(
             "an environment inside another would be deleted with it on the next rebuild: give one of them a `path` outside the other"
         )
@@ -746,7 +746,7 @@ pub enum Problem {
     },
 
     #[error("no resource `{address}` in this manifest")]
-    #[diagnostic(code(plan::unknown_target))]
+    #[diagnostic(code("plan::unknown-target"))]
     UnknownTarget {
         address: String,
         #[help]

@@ -36,33 +36,33 @@ pub struct SavedPlan {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SavedPlanError {
     #[error("could not read the saved plan")]
-    #[diagnostic(code(plan::saved_io))]
+    #[diagnostic(code("plan::saved-io"))]
     Io(#[source] std::io::Error),
 
     #[error("`{}` is not a saved plan: {reason}", path.display())]
     #[diagnostic(
-        code(plan::saved_invalid),
+        code("plan::saved-invalid"),
         help("make one with `beep-python plan --out FILE`")
     )]
     Invalid { path: PathBuf, reason: String },
 
     #[error("`{}` was saved by a newer beep-python (plan format {version}; this one reads {SAVED_PLAN_VERSION})", path.display())]
     #[diagnostic(
-        code(plan::saved_newer),
+        code("plan::saved-newer"),
         help("upgrade beep-python, or make a new plan")
     )]
     Newer { path: PathBuf, version: u32 },
 
     #[error("`{}` was saved by an older beep-python (plan format {version}; this one reads {SAVED_PLAN_VERSION})", path.display())]
     #[diagnostic(
-        code(plan::saved_older),
+        code("plan::saved-older"),
         help("nothing was changed; make a new plan with `beep-python plan --out FILE`")
     )]
     Older { path: PathBuf, version: u32 },
 
     #[error("refusing to write the plan to `{}`: {why}", path.display())]
     #[diagnostic(
-        code(plan::out_refused),
+        code("plan::out-refused"),
         help(
             "`--out` writes a new file, or replaces a plan saved earlier; choose another path such as `plan.json`"
         )
@@ -70,7 +70,7 @@ pub enum SavedPlanError {
     OutRefused { path: PathBuf, why: String },
 
     #[error("could not write the plan to `{}`", path.display())]
-    #[diagnostic(code(plan::out_io))]
+    #[diagnostic(code("plan::out-io"))]
     Write {
         path: PathBuf,
         #[source]
@@ -79,7 +79,7 @@ pub enum SavedPlanError {
 
     #[error("the saved plan is stale: {what} changed since it was made")]
     #[diagnostic(
-        code(plan::stale),
+        code("plan::stale"),
         help(
             "nothing was changed; run `beep-python plan --out FILE` again and review the new plan"
         )
@@ -103,7 +103,7 @@ impl SavedPlan {
             path: path.to_path_buf(),
             why: why.to_string(),
         };
-        match std::fs::symlink_metadata(path) {
+        match fs_err::symlink_metadata(path) {
             Err(e) if crate::files::is_absent(&e) => {}
             Err(e) => {
                 return Err(SavedPlanError::Write {
@@ -119,8 +119,8 @@ impl SavedPlan {
             }
             Ok(_) => {
                 let same_as_manifest = match (
-                    std::fs::canonicalize(path),
-                    std::fs::canonicalize(&self.manifest),
+                    fs_err::canonicalize(path),
+                    fs_err::canonicalize(&self.manifest),
                 ) {
                     (Ok(a), Ok(b)) => a == b,
                     _ => false,

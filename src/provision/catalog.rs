@@ -119,7 +119,7 @@ pub struct Catalog {
 pub enum CatalogError {
     #[error("could not read {}", describe(.origin))]
     #[diagnostic(
-        code(catalog::read),
+        code("catalog::read"),
         help(
             "`settings.python-downloads` names a file (relative to the manifest folder), a `file://` URL or an `https://` URL"
         )
@@ -133,14 +133,14 @@ pub enum CatalogError {
 
     #[error("{} is on the network, and the network is off (offline)", describe(.origin))]
     #[diagnostic(
-        code(catalog::offline),
+        code("catalog::offline"),
         help("download it once and point `settings.python-downloads` at the file")
     )]
     Offline { origin: String },
 
     #[error("{} is not a valid catalog: {reason}", describe(.origin))]
     #[diagnostic(
-        code(catalog::invalid),
+        code("catalog::invalid"),
         help(
             "a catalog is a JSON object with a `downloads` list of `version`, `os`, `arch`, `libc`, `build`, `url` and `sha256`; `data/README.md` in beep-python's source describes it"
         )
@@ -152,14 +152,14 @@ pub enum CatalogError {
         describe(.origin)
     )]
     #[diagnostic(
-        code(catalog::unsupported_version),
+        code("catalog::unsupported-version"),
         help("upgrade beep-python, or use a catalog written for version {FORMAT_VERSION}")
     )]
     UnsupportedVersion { origin: String, version: u64 },
 
     #[error("`downloads[{index}]`{} in {} is invalid: {reason}", version_label(.version), describe(.origin))]
     #[diagnostic(
-        code(catalog::invalid_entry),
+        code("catalog::invalid-entry"),
         help(
             "each download needs a PEP 440 `version`, `os`, `arch`, `libc`, `build`, a `url` and a 64-character hex `sha256`"
         )
@@ -173,7 +173,7 @@ pub enum CatalogError {
 
     #[error("{} says it lists {count} downloads, but it lists {actual}", describe(.origin))]
     #[diagnostic(
-        code(catalog::count_mismatch),
+        code("catalog::count-mismatch"),
         help("the file is truncated or was edited by hand; regenerate it, or correct `count`")
     )]
     CountMismatch {
@@ -184,7 +184,7 @@ pub enum CatalogError {
 
     #[error("`{request}` is not a version the download catalog can look up: {reason}")]
     #[diagnostic(
-        code(catalog::invalid_request),
+        code("catalog::invalid-request"),
         help(
             "write `3.12` (the newest 3.12.x) or an exact version such as `3.12.4` or `3.14.0rc1`"
         )
@@ -192,7 +192,7 @@ pub enum CatalogError {
     InvalidRequest { request: String, reason: String },
 
     #[error("no Python `{request}` for {platform} in {}", describe(.origin))]
-    #[diagnostic(code(catalog::no_match), help("{available}"))]
+    #[diagnostic(code("catalog::no-match"), help("{available}"))]
     NoMatch {
         request: String,
         platform: Platform,
@@ -203,7 +203,7 @@ pub enum CatalogError {
 
     #[error("{} has no Python builds for {platform}", describe(.origin))]
     #[diagnostic(
-        code(catalog::unsupported_platform),
+        code("catalog::unsupported-platform"),
         help(
             "it has builds for {platforms}; if this machine was detected wrongly set `BEEP_PYTHON_PLATFORM`, otherwise use a `system` runtime or one with a `url`"
         )

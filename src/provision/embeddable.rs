@@ -229,13 +229,13 @@ pub enum EmbeddableError {
     /// Reading or writing the runtime's files failed; the message names the
     /// path.
     #[error(transparent)]
-    #[diagnostic(code(embeddable::io))]
+    #[diagnostic(code("embeddable::io"))]
     Io(#[from] io::Error),
 
     /// The runtime's version has no `pythonXY._pth` name.
     #[error("`{version}` is not a Python version (expected `3.X.Y`)")]
     #[diagnostic(
-        code(embeddable::bad_version),
+        code("embeddable::bad-version"),
         help("give the runtime an exact version, such as `3.11.9`")
     )]
     BadVersion { version: String },
@@ -247,7 +247,7 @@ pub enum EmbeddableError {
         missing_phrase(missing)
     )]
     #[diagnostic(
-        code(embeddable::not_embeddable),
+        code("embeddable::not-embeddable"),
         help(
             "`source = \"embeddable\"` takes python.org's `python-X.Y.Z-embed-<arch>.zip`; check the runtime's `url`"
         )
@@ -264,7 +264,7 @@ pub enum EmbeddableError {
         root.display()
     )]
     #[diagnostic(
-        code(embeddable::other_version),
+        code("embeddable::other-version"),
         help("make the runtime's `version` match the archive its `url` names")
     )]
     OtherVersion {

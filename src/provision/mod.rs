@@ -125,7 +125,7 @@ pub struct RuntimeMarker {
 
 /// The marker of a runtime folder, if it has a readable one.
 pub fn read_marker(root: &Path) -> Option<RuntimeMarker> {
-    let text = std::fs::read_to_string(root.join(RUNTIME_MARKER)).ok()?;
+    let text = fs_err::read_to_string(root.join(RUNTIME_MARKER)).ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -141,7 +141,7 @@ pub struct ObservedRuntime {
 /// Reads a runtime folder without starting anything.
 pub fn observe(spec_root: &Path, interpreter: &Path) -> ObservedRuntime {
     ObservedRuntime {
-        exists: std::fs::symlink_metadata(spec_root).is_ok(),
+        exists: fs_err::symlink_metadata(spec_root).is_ok(),
         marker: read_marker(spec_root),
         interpreter_exists: interpreter.is_file(),
     }
@@ -163,14 +163,14 @@ pub enum ProvisionError {
 
     #[error("`{}` is not an archive beep-python can unpack (tar.gz, tar.zst or zip)", path.display())]
     #[diagnostic(
-        code(provision::unknown_format),
+        code("provision::unknown-format"),
         help("check that the `url` points at the archive itself, not at a web page")
     )]
     UnknownFormat { path: PathBuf },
 
     #[error("the archive from `{url}` has no `{}` after unpacking", missing.display())]
     #[diagnostic(
-        code(provision::layout),
+        code("provision::layout"),
         help(
             "a runtime archive must hold a CPython installation: `bin/python3` (or `python.exe`), in the python-build-standalone layout"
         )
@@ -179,7 +179,7 @@ pub enum ProvisionError {
 
     #[error("the interpreter from `{url}` does not run: {reason}")]
     #[diagnostic(
-        code(provision::broken_interpreter),
+        code("provision::broken-interpreter"),
         help(
             "the build may not fit this machine (another libc or CPU), or shared libraries it needs are missing; nothing was installed"
         )
@@ -188,7 +188,7 @@ pub enum ProvisionError {
 
     #[error("the interpreter from `{url}` reports Python {actual}, not {expected}")]
     #[diagnostic(
-        code(provision::version_mismatch),
+        code("provision::version-mismatch"),
         help("correct the runtime's `version`, or its `url` and `sha256`; nothing was installed")
     )]
     VersionMismatch {
@@ -199,7 +199,7 @@ pub enum ProvisionError {
 
     #[error("the interpreter from `{url}` cannot import {}", failed.join(", "))]
     #[diagnostic(
-        code(provision::missing_modules),
+        code("provision::missing-modules"),
         help(
             "its shared libraries are missing or do not fit this machine (for example OpenSSL or libffi); nothing was installed"
         )
@@ -207,7 +207,7 @@ pub enum ProvisionError {
     MissingModules { url: String, failed: Vec<String> },
 
     #[error("could not {action} `{}`", path.display())]
-    #[diagnostic(code(provision::io))]
+    #[diagnostic(code("provision::io"))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -217,7 +217,7 @@ pub enum ProvisionError {
 
     #[error("`{}` appeared while the runtime was being installed", path.display())]
     #[diagnostic(
-        code(provision::occupied),
+        code("provision::occupied"),
         help(
             "another program wrote there; nothing of it was touched. Run `beep-python plan` again"
         )
@@ -226,7 +226,7 @@ pub enum ProvisionError {
 
     #[error("internal error: the {step} step found no {what}")]
     #[diagnostic(
-        code(provision::sequence),
+        code("provision::sequence"),
         help("this is a bug in beep-python; nothing was installed. Please report it")
     )]
     Sequence {
@@ -235,7 +235,7 @@ pub enum ProvisionError {
     },
 
     #[error("interrupted")]
-    #[diagnostic(code(provision::interrupted))]
+    #[diagnostic(code("provision::interrupted"))]
     Interrupted,
 }
 
@@ -354,7 +354,7 @@ pub fn configure(spec: &RuntimeSpec, root: &Path) -> Result<PathBuf, ProvisionEr
     };
     for link in ["python3", "python"] {
         let path = bin.join(link);
-        if std::fs::symlink_metadata(&path).is_err() {
+        if fs_err::symlink_metadata(&path).is_err() {
             link_to(found, &path).map_err(io_error("create", &path))?;
         }
     }
@@ -369,7 +369,7 @@ fn link_to(target: &str, link: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn link_to(target: &str, link: &Path) -> std::io::Result<()> {
     let dir = link.parent().unwrap_or(Path::new("."));
-    std::fs::copy(dir.join(target), link).map(|_| ())
+    fs_err::copy(dir.join(target), link).map(|_| ())
 }
 
 /// What the check script prints.

@@ -41,7 +41,7 @@ pub struct Platform {
 pub enum PlatformError {
     #[error("`{text}` is not a platform: {reason}")]
     #[diagnostic(
-        code(platform::invalid),
+        code("platform::invalid"),
         help(
             "write `os-arch-libc`, such as `linux-x86_64-gnu`, `linux-aarch64-musl`, `darwin-aarch64-none` or `windows-x86_64-none`"
         )
@@ -50,7 +50,7 @@ pub enum PlatformError {
 
     #[error("`{PLATFORM_ENV}` is set to `{text}`, which is not a platform: {reason}")]
     #[diagnostic(
-        code(platform::invalid_env),
+        code("platform::invalid-env"),
         help(
             "write `os-arch-libc`, such as `linux-x86_64-gnu` or `darwin-aarch64-none`, or unset `{PLATFORM_ENV}` to use this machine's"
         )

@@ -82,33 +82,33 @@ fn absolute(path: &Path) -> Result<PathBuf, RegistryError> {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RegistryError {
     #[error(transparent)]
-    #[diagnostic(code(registry::io))]
+    #[diagnostic(code("registry::io"))]
     Io(std::io::Error),
 
     #[error("no home folder: neither `--home`, `BEEP_PYTHON_HOME` nor `HOME` is set")]
     #[diagnostic(
-        code(registry::no_home),
+        code("registry::no-home"),
         help("pass `--home DIR` or set `BEEP_PYTHON_HOME`")
     )]
     NoHome,
 
     #[error("`{}` is corrupt ({reason}) and there is no valid backup", path.display())]
     #[diagnostic(
-        code(registry::corrupt),
+        code("registry::corrupt"),
         help("nothing was changed; move the file aside to start with an empty registry (`mv {0} {0}.bad`), then run `beep-python runtimes discover`", path.display())
     )]
     Corrupt { path: PathBuf, reason: String },
 
     #[error("`{}` was written by a newer beep-python (registry format version {version}; this one reads version {REGISTRY_VERSION})", path.display())]
     #[diagnostic(
-        code(registry::newer_version),
+        code("registry::newer-version"),
         help("upgrade beep-python to read it; nothing was changed")
     )]
     NewerVersion { path: PathBuf, version: u32 },
 
     #[error("the registry's serial {serial} cannot be incremented")]
     #[diagnostic(
-        code(registry::serial_exhausted),
+        code("registry::serial-exhausted"),
         help(
             "nothing was changed; only a hand-edited `registry.json` gets here: set its `serial` to a small number (backups are ordered apart from it)"
         )
@@ -117,7 +117,7 @@ pub enum RegistryError {
 
     #[error("another beep-python is using this home: {}", holder.as_ref().map_or_else(|| "the holder is unknown".to_string(), |h| h.to_string()))]
     #[diagnostic(
-        code(registry::locked),
+        code("registry::locked"),
         help("wait for it to finish, or pass `--lock-timeout SECONDS` to wait (the lock is `{}`; waited {}s)", path.display(), waited.as_secs_f64())
     )]
     Locked {

@@ -28,7 +28,7 @@ pub use check::{CheckError, Stale, Verdict, check};
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum UsageError {
     #[error("no environment `{name}` in `{}`", manifest.display())]
-    #[diagnostic(code(usage::unknown_environment))]
+    #[diagnostic(code("usage::unknown-environment"))]
     UnknownEnvironment {
         name: String,
         manifest: PathBuf,
@@ -39,7 +39,7 @@ pub enum UsageError {
     /// The check found the environment out of date with the manifest.
     #[error("{}", stale.sentence(name))]
     #[diagnostic(
-        code(usage::out_of_date),
+        code("usage::out-of-date"),
         help(
             "run `beep-python apply --target env.{name}` first, or add `--sync` to apply it and go on; `--no-check` uses it as it is"
         )
@@ -48,14 +48,14 @@ pub enum UsageError {
 
     #[error("environment `{name}` has not been built: `{}` does not exist", python.display())]
     #[diagnostic(
-        code(usage::not_built),
+        code("usage::not-built"),
         help("run `beep-python apply --target env.{name}`, or add `--sync`")
     )]
     NotBuilt { name: String, python: PathBuf },
 
     #[error("`{program}` was not found in environment `{name}` (`{}`) or on `PATH`", bin.display())]
     #[diagnostic(
-        code(usage::command_not_found),
+        code("usage::command-not-found"),
         help(
             "check the spelling, or add the package that provides it to the environment's `packages`"
         )
@@ -67,7 +67,7 @@ pub enum UsageError {
     },
 
     #[error("could not run `{}`", program.display())]
-    #[diagnostic(code(usage::exec))]
+    #[diagnostic(code("usage::exec"))]
     Exec {
         program: PathBuf,
         #[source]

@@ -93,7 +93,7 @@ fn program_extensions(program: &Path) -> Vec<OsString> {
 #[cfg(unix)]
 fn is_runnable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    fs_err::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(windows)]
@@ -133,14 +133,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         for d in [&a, &b] {
-            std::fs::create_dir(d).unwrap();
+            fs_err::create_dir(d).unwrap();
             let tool = d.join("tool");
-            std::fs::write(&tool, "#!/bin/sh\n").unwrap();
-            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+            fs_err::write(&tool, "#!/bin/sh\n").unwrap();
+            fs_err::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         // Not executable: passed over.
-        std::fs::write(a.join("data"), "").unwrap();
-        std::fs::write(b.join("data"), "").unwrap();
+        fs_err::write(a.join("data"), "").unwrap();
+        fs_err::write(b.join("data"), "").unwrap();
         let path = std::env::join_paths([&a, &b]).unwrap();
         assert_eq!(
             find_program(OsStr::new("tool"), &path),

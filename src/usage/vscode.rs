@@ -59,34 +59,34 @@ pub const REMEMBERED_CHOICE_WINS: &str = "an interpreter already selected in VS 
 pub enum VscodeError {
     #[error("`{}` is not valid JSON with comments: {message}", path.display())]
     #[diagnostic(
-        code(vscode::parse),
+        code("vscode::parse"),
         help("fix the file (VS Code underlines the problem), then run again; nothing was changed")
     )]
     Parse { path: PathBuf, message: String },
 
     #[error("`{}`: {what}", path.display())]
     #[diagnostic(
-        code(vscode::shape),
+        code("vscode::shape"),
         help("fix or remove that value, then run again; nothing was changed")
     )]
     Shape { path: PathBuf, what: String },
 
     #[error("the workspace folder `{}` does not exist", path.display())]
     #[diagnostic(
-        code(vscode::no_folder),
+        code("vscode::no-folder"),
         help("pass an existing folder with `--folder DIR`")
     )]
     NoFolder { path: PathBuf },
 
     #[error("several environments have `vscode = true`: {}", names.join(", "))]
     #[diagnostic(
-        code(vscode::several),
+        code("vscode::several"),
         help("one folder has one interpreter setting: keep `vscode = true` on one environment")
     )]
     Several { names: Vec<String> },
 
     #[error("could not read or write `{}`", path.display())]
-    #[diagnostic(code(vscode::io))]
+    #[diagnostic(code("vscode::io"))]
     Io {
         path: PathBuf,
         #[source]
@@ -113,7 +113,7 @@ impl Wanted {
     /// it. Both should be absolute; existing paths are compared through
     /// their real paths.
     pub fn new(folder: &Path, root: &Path, python: &Path) -> Self {
-        let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| normalize(p));
+        let real = |p: &Path| fs_err::canonicalize(p).unwrap_or_else(|_| normalize(p));
         let folder = real(folder);
         let real_root = real(root);
         // The interpreter is a link to the base: keep its name, take the
@@ -185,7 +185,7 @@ impl Edit {
             path: self.path.clone(),
             source,
         };
-        let target = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        let target = fs_err::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
         if let Some(dir) = target.parent() {
             fs_err::create_dir_all(dir).map_err(io)?;
         }

@@ -88,30 +88,30 @@ pub struct Marker {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum VenvError {
     #[error(transparent)]
-    #[diagnostic(code(venv::io))]
+    #[diagnostic(code("venv::io"))]
     Io(#[from] io::Error),
 
     #[error("the base interpreter `{}` does not exist", path.display())]
     #[diagnostic(
-        code(venv::base_missing),
+        code("venv::base-missing"),
         help("run `beep-python runtimes discover` and check the environment's runtime")
     )]
     BaseMissing { path: PathBuf },
 
     #[error("`{version}` is not a Python version (expected `3.X.Y`)")]
-    #[diagnostic(code(venv::bad_version))]
+    #[diagnostic(code("venv::bad-version"))]
     BadVersion { version: String },
 
     #[error("`{}` is not a folder", path.display())]
     #[diagnostic(
-        code(venv::not_a_directory),
+        code("venv::not-a-directory"),
         help("move the file away or give the environment another path")
     )]
     NotADirectory { path: PathBuf },
 
     #[error("`{}` is not empty and is not a virtual environment", path.display())]
     #[diagnostic(
-        code(venv::not_empty),
+        code("venv::not-empty"),
         help(
             "beep-python never overwrites a folder it did not create: empty it, or give the environment another path"
         )
@@ -120,7 +120,7 @@ pub enum VenvError {
 
     #[error("`{}` is a virtual environment of another interpreter ({found}, not {wanted})", path.display())]
     #[diagnostic(
-        code(venv::other_interpreter),
+        code("venv::other-interpreter"),
         help(
             "the environment must be rebuilt: `beep-python apply` replaces environments it manages"
         )
@@ -132,16 +132,16 @@ pub enum VenvError {
     },
 
     #[error("environment variable `{name}` cannot be set by an environment: {reason}")]
-    #[diagnostic(code(venv::bad_env_var), help("rename the variable in the manifest"))]
+    #[diagnostic(code("venv::bad-env-var"), help("rename the variable in the manifest"))]
     BadEnvVar { name: String, reason: &'static str },
 
     #[error("cannot install the wheel `{}`: {reason}", wheel.display())]
-    #[diagnostic(code(venv::bad_wheel))]
+    #[diagnostic(code("venv::bad-wheel"))]
     BadWheel { wheel: PathBuf, reason: String },
 
     #[error("`{} -m ensurepip` failed ({status}): {stderr}", python.display())]
     #[diagnostic(
-        code(venv::ensurepip),
+        code("venv::ensurepip"),
         help("install pip into the environment by hand, or use the `uv` installer")
     )]
     Ensurepip {
@@ -151,7 +151,7 @@ pub enum VenvError {
     },
 
     #[error("cannot write the marker file `{}`", path.display())]
-    #[diagnostic(code(venv::marker))]
+    #[diagnostic(code("venv::marker"))]
     Marker {
         path: PathBuf,
         #[source]
@@ -516,7 +516,7 @@ mod tests {
         };
         write_marker(dir.path(), &marker).unwrap();
         assert_eq!(read_marker(dir.path()), Some(marker));
-        std::fs::write(dir.path().join(MARKER_FILE), "{not json").unwrap();
+        fs_err::write(dir.path().join(MARKER_FILE), "{not json").unwrap();
         assert_eq!(read_marker(dir.path()), None);
     }
 }

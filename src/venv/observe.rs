@@ -58,7 +58,7 @@ pub struct Distribution {
 /// Observes the environment at `path`. Never starts a process; never fails.
 pub fn observe(path: &Path) -> Observed {
     let mut observed = Observed::default();
-    if std::fs::symlink_metadata(path).is_err() {
+    if fs_err::symlink_metadata(path).is_err() {
         return observed;
     }
     observed.exists = true;
@@ -106,7 +106,7 @@ pub fn observe(path: &Path) -> Observed {
 }
 
 fn find_site_packages(root: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root.join("lib")) else {
+    let Ok(entries) = fs_err::read_dir(root.join("lib")) else {
         return Vec::new();
     };
     entries
@@ -121,7 +121,7 @@ fn find_site_packages(root: &Path) -> Vec<PathBuf> {
 /// folder, with `Name` and `Version` from its `METADATA` header (or, if that
 /// cannot be read, from the folder name), sorted by normalized name.
 pub fn read_distributions(site_packages: &Path) -> Vec<Distribution> {
-    let Ok(entries) = std::fs::read_dir(site_packages) else {
+    let Ok(entries) = fs_err::read_dir(site_packages) else {
         return Vec::new();
     };
     let mut out: Vec<Distribution> = entries
@@ -152,7 +152,7 @@ pub fn read_distributions(site_packages: &Path) -> Vec<Distribution> {
 /// `Name` and `Version` from the header of a `METADATA` file: reads lines
 /// up to the first empty one only.
 fn read_header(path: &Path) -> Option<(Option<String>, Option<String>)> {
-    let file = std::fs::File::open(path).ok()?;
+    let file = fs_err::File::open(path).ok()?;
     let mut reader = BufReader::with_capacity(4096, file);
     let (mut name, mut version) = (None, None);
     let mut line = String::new();
@@ -216,15 +216,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let site = dir.path();
         let a = site.join("Typing_Extensions-4.0.dist-info");
-        std::fs::create_dir(&a).unwrap();
+        fs_err::create_dir(&a).unwrap();
         // The body is never read: a "Name:" in it must not win.
-        std::fs::write(
+        fs_err::write(
             a.join("METADATA"),
             "Metadata-Version: 2.1\nName: typing_extensions\nVersion: 4.12.2\n\nName: wrong\n",
         )
         .unwrap();
-        std::fs::create_dir(site.join("zope.interface-6.0.dist-info")).unwrap();
-        std::fs::create_dir(site.join("not-a-dist")).unwrap();
+        fs_err::create_dir(site.join("zope.interface-6.0.dist-info")).unwrap();
+        fs_err::create_dir(site.join("not-a-dist")).unwrap();
         let dists = read_distributions(site);
         assert_eq!(
             dists,

@@ -112,7 +112,7 @@ pub fn seed_pip_cached(
 /// The version of pip installed in `site_packages`, if a complete install
 /// (one with a `RECORD`) is there.
 fn installed_pip(site_packages: &Path) -> Option<String> {
-    let entries = std::fs::read_dir(site_packages).ok()?;
+    let entries = fs_err::read_dir(site_packages).ok()?;
     entries.filter_map(Result::ok).find_map(|entry| {
         let name = entry.file_name();
         let version = name
@@ -130,7 +130,7 @@ fn installed_pip(site_packages: &Path) -> Option<String> {
 /// The highest-versioned `pip-*.whl` in the first of `dirs` that has one.
 fn best_pip_wheel(dirs: &[PathBuf]) -> Option<(PathBuf, Version)> {
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
+        let Ok(entries) = fs_err::read_dir(dir) else {
             continue;
         };
         let best = entries

@@ -33,7 +33,7 @@ impl FindLinks {
     pub fn scan(folders: &[PathBuf]) -> FindLinks {
         let mut wheels = Vec::new();
         for folder in folders {
-            let Ok(entries) = std::fs::read_dir(folder) else {
+            let Ok(entries) = fs_err::read_dir(folder) else {
                 continue;
             };
             for entry in entries.filter_map(Result::ok) {

@@ -116,7 +116,7 @@ fn stamp_path(entry: &Path, tag: &str) -> PathBuf {
 /// The entry's stamp for `python`, if it is for this very version and its
 /// files are as recorded.
 fn valid_stamp(entry: &Path, tag: &str, python: &Python<'_>) -> Option<Stamp> {
-    let bytes = std::fs::read(stamp_path(entry, tag)).ok()?;
+    let bytes = fs_err::read(stamp_path(entry, tag)).ok()?;
     let stamp: Stamp = serde_json::from_slice(&bytes).ok()?;
     if stamp.version != STAMP_VERSION || stamp.python != python.version {
         return None;
@@ -126,7 +126,7 @@ fn valid_stamp(entry: &Path, tag: &str, python: &Python<'_>) -> Option<Stamp> {
         .files
         .iter()
         .all(|f| {
-            std::fs::symlink_metadata(tree.join(&f.pyc))
+            fs_err::symlink_metadata(tree.join(&f.pyc))
                 .is_ok_and(|m| m.len() == f.size && mtime_ns(&m) == f.mtime_ns)
         })
         .then_some(stamp)

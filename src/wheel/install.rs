@@ -309,7 +309,7 @@ fn place_all(
         let placed = match linker.place(src, dest) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => match dest.parent() {
                 Some(parent) => {
-                    std::fs::create_dir_all(parent).and_then(|()| linker.place(src, dest))
+                    fs_err::create_dir_all(parent).and_then(|()| linker.place(src, dest))
                 }
                 None => Err(e),
             },

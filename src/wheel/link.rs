@@ -67,7 +67,7 @@ fn device(path: &Path) -> u64 {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path).map_or(0, |m| m.dev())
+        fs_err::metadata(path).map_or(0, |m| m.dev())
     }
     #[cfg(not(unix))]
     {
@@ -201,8 +201,8 @@ fn place_as(mode: LinkMode, src: &Path, dest: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let temp = temp_beside(dest);
             create(mode, src, &temp)?;
-            std::fs::rename(&temp, dest).map_err(|e| {
-                let _ = std::fs::remove_file(&temp);
+            fs_err::rename(&temp, dest).map_err(|e| {
+                let _ = fs_err::remove_file(&temp);
                 with_path(e, "replace", dest)
             })
         }
@@ -232,7 +232,20 @@ fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
 /// Creates `dest`, which must not exist, as `mode` of `src`.
 fn create(mode: LinkMode, src: &Path, dest: &Path) -> io::Result<()> {
     match mode {
-        LinkMode::Hardlink => std::fs::hard_link(src, dest),
+        // std, not fs_err: the fallbacks above read the OS error number,
+        // which fs_err's path-naming wrapper does not carry; the errors
+        // nothing falls back from name the path here.
+        #[allow(clippy::disallowed_methods)]
+        LinkMode::Hardlink => std::fs::hard_link(src, dest).map_err(|e| {
+            let handled = unsupported(&e)
+                || e.raw_os_error() == Some(EMLINK)
+                || e.kind() == io::ErrorKind::AlreadyExists;
+            if handled {
+                e
+            } else {
+                with_path(e, "link", dest)
+            }
+        }),
         LinkMode::Clone => clone(src, dest),
         LinkMode::Copy => copy(src, dest),
     }
@@ -242,14 +255,14 @@ fn create(mode: LinkMode, src: &Path, dest: &Path) -> io::Result<()> {
 /// modification time (so that `.pyc` files compiled against `src` stay
 /// valid, and the inventory sees the same file as the cache).
 fn copy(src: &Path, dest: &Path) -> io::Result<()> {
-    let mut from = std::fs::File::open(src).map_err(|e| with_path(e, "open", src))?;
+    let mut from = fs_err::File::open(src).map_err(|e| with_path(e, "open", src))?;
     let meta = from.metadata()?;
     let mut to = new_file(dest, &meta)?;
     let result = io::copy(&mut from, &mut to)
         .and_then(|_| to.set_modified(meta.modified()?))
         .map_err(|e| with_path(e, "copy to", dest));
     if result.is_err() {
-        let _ = std::fs::remove_file(dest);
+        let _ = fs_err::remove_file(dest);
     }
     result
 }
@@ -271,7 +284,7 @@ fn new_file(dest: &Path, meta: &std::fs::Metadata) -> io::Result<std::fs::File> 
 #[cfg(target_os = "linux")]
 fn clone(src: &Path, dest: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let from = std::fs::File::open(src).map_err(|e| with_path(e, "open", src))?;
+    let from = fs_err::File::open(src).map_err(|e| with_path(e, "open", src))?;
     let meta = from.metadata()?;
     let to = new_file(dest, &meta)?;
     // SAFETY: both descriptors are open for the duration of the call;
@@ -284,7 +297,7 @@ fn clone(src: &Path, dest: &Path) -> io::Result<()> {
     };
     if result.is_err() {
         drop(to);
-        let _ = std::fs::remove_file(dest);
+        let _ = fs_err::remove_file(dest);
     }
     result
 }
@@ -324,22 +337,22 @@ mod tests {
     fn every_mode_replaces_by_rename_and_keeps_the_source() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src.py");
-        std::fs::write(&src, b"print(1)\n").unwrap();
+        fs_err::write(&src, b"print(1)\n").unwrap();
         for policy in [LinkPolicy::Auto, LinkPolicy::Hardlink, LinkPolicy::Copy] {
             let dest = dir.path().join(format!("dest-{policy:?}"));
-            std::fs::write(&dest, b"old contents that are longer").unwrap();
+            fs_err::write(&dest, b"old contents that are longer").unwrap();
             let linker = Linker::new(policy, dir.path(), dir.path());
             linker.place(&src, &dest).unwrap();
-            assert_eq!(std::fs::read(&dest).unwrap(), b"print(1)\n");
-            assert_eq!(std::fs::read(&src).unwrap(), b"print(1)\n", "{policy:?}");
+            assert_eq!(fs_err::read(&dest).unwrap(), b"print(1)\n");
+            assert_eq!(fs_err::read(&src).unwrap(), b"print(1)\n", "{policy:?}");
             assert!(linker.mode().is_some());
             assert_eq!(
-                std::fs::metadata(&dest).unwrap().modified().unwrap(),
-                std::fs::metadata(&src).unwrap().modified().unwrap(),
+                fs_err::metadata(&dest).unwrap().modified().unwrap(),
+                fs_err::metadata(&src).unwrap().modified().unwrap(),
                 "{policy:?}: same modification time"
             );
         }
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        let leftovers: Vec<_> = fs_err::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with('.'))

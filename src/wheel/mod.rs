@@ -99,7 +99,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use pep440_rs::Version;
 
 use crate::fetch;
-use crate::lockfile::LockedPackage;
+use crate::pins::LockedPackage;
 use crate::venv::{BaseInterpreter, Layout, major_minor, normalize_name};
 
 pub use install::{Installed, Report};
@@ -282,11 +282,11 @@ impl<'a> Options<'a> {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum WheelError {
     #[error(transparent)]
-    #[diagnostic(code(wheel::io))]
+    #[diagnostic(code("wheel::io"))]
     Io(#[from] io::Error),
 
     #[error("cannot download `{package}` {version}")]
-    #[diagnostic(code(wheel::fetch))]
+    #[diagnostic(code("wheel::fetch"))]
     Fetch {
         package: String,
         version: String,
@@ -297,14 +297,14 @@ pub enum WheelError {
 
     #[error("the lock gives no sha256 for `{package}` {version}")]
     #[diagnostic(
-        code(wheel::no_hash),
+        code("wheel::no-hash"),
         help("run `beep-python lock` again: every locked package needs a sha256")
     )]
     NoHash { package: String, version: String },
 
     #[error("`{hash}` (for `{package}` {version}) is not a sha256 digest")]
     #[diagnostic(
-        code(wheel::invalid_hash),
+        code("wheel::invalid-hash"),
         help("a digest is 64 hexadecimal characters, optionally after `sha256:`")
     )]
     InvalidHash {
@@ -315,7 +315,7 @@ pub enum WheelError {
 
     #[error("no wheel for `{package}` {version}: {reason}")]
     #[diagnostic(
-        code(wheel::no_artifact),
+        code("wheel::no-artifact"),
         help(
             "add a `find-links` folder that holds the wheel, or run `beep-python lock` again so that the lock records its URL"
         )
@@ -328,7 +328,7 @@ pub enum WheelError {
 
     #[error("`{package}` {version} is locked to `{file}`, which is not a wheel")]
     #[diagnostic(
-        code(wheel::not_a_wheel),
+        code("wheel::not-a-wheel"),
         help(
             "the native installer installs wheels only; use the `uv` or `pip` installer for packages that must be built"
         )
@@ -341,7 +341,7 @@ pub enum WheelError {
 
     #[error("`{file}` ({package}) is not for this environment's Python {python}")]
     #[diagnostic(
-        code(wheel::incompatible),
+        code("wheel::incompatible"),
         help("the lock was made for another interpreter or platform: run `beep-python lock` here")
     )]
     Incompatible {
@@ -352,14 +352,14 @@ pub enum WheelError {
 
     #[error("`{wheel}` is not a valid wheel: {reason}")]
     #[diagnostic(
-        code(wheel::bad_wheel),
+        code("wheel::bad-wheel"),
         help("the file is damaged or was not built as a wheel; nothing was installed")
     )]
     BadWheel { wheel: String, reason: String },
 
     #[error("`{wheel}` holds an unsafe entry `{entry}`: {reason}")]
     #[diagnostic(
-        code(wheel::unsafe_entry),
+        code("wheel::unsafe-entry"),
         help("the wheel is malformed or malicious; nothing was installed")
     )]
     Unsafe {
@@ -370,7 +370,7 @@ pub enum WheelError {
 
     #[error("`{file}` in `{wheel}`: {reason}")]
     #[diagnostic(
-        code(wheel::record_mismatch),
+        code("wheel::record-mismatch"),
         help(
             "the wheel's contents do not match its own `RECORD`: it is corrupt or was altered; nothing was installed. If `{package}` is known to ship a wrong `RECORD`, list it in the `unverified-record` setting"
         )
@@ -384,7 +384,7 @@ pub enum WheelError {
 
     #[error("`{wheel}` holds `{found}`, not the locked `{package}` {version}")]
     #[diagnostic(
-        code(wheel::wrong_distribution),
+        code("wheel::wrong-distribution"),
         help("the lock or the `find-links` folder is wrong: run `beep-python lock` again")
     )]
     WrongDistribution {
@@ -396,14 +396,14 @@ pub enum WheelError {
 
     #[error("`{}` was written by a newer beep-python (format version {version})", path.display())]
     #[diagnostic(
-        code(wheel::newer_cache),
+        code("wheel::newer-cache"),
         help("upgrade beep-python, or give this one another home; nothing was changed")
     )]
     NewerCache { path: PathBuf, version: u32 },
 
     #[error("entry point `{script} = {target}` of `{package}` cannot be installed")]
     #[diagnostic(
-        code(wheel::bad_entry_point),
+        code("wheel::bad-entry-point"),
         help("the wheel's `entry_points.txt` is malformed; nothing else was changed for it")
     )]
     BadEntryPoint {
@@ -414,7 +414,7 @@ pub enum WheelError {
 
     #[error("cannot compile bytecode with `{}`: {reason}", python.display())]
     #[diagnostic(
-        code(wheel::compile),
+        code("wheel::compile"),
         help(
             "check that the environment's interpreter runs, or install without `compile-bytecode`"
         )
@@ -422,7 +422,7 @@ pub enum WheelError {
     Compile { python: PathBuf, reason: String },
 
     #[error("the installation was cancelled")]
-    #[diagnostic(code(wheel::cancelled))]
+    #[diagnostic(code("wheel::cancelled"))]
     Cancelled,
 }
 
@@ -746,7 +746,7 @@ mod tests {
 
     #[test]
     fn a_pin_for_a_target_picks_the_best_fitting_locked_wheel() {
-        use crate::lockfile::LockedFile;
+        use crate::pins::LockedFile;
         let file = |name: &str, sha: &str| LockedFile {
             name: name.into(),
             url: Some(format!("https://files.example/{name}")),

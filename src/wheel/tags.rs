@@ -144,7 +144,7 @@ fn platform_fit(tag: &str) -> Option<u32> {
 fn is_musl() -> bool {
     static MUSL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *MUSL.get_or_init(|| {
-        std::fs::read_dir("/lib").is_ok_and(|entries| {
+        fs_err::read_dir("/lib").is_ok_and(|entries| {
             entries
                 .filter_map(Result::ok)
                 .any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-"))

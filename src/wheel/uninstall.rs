@@ -40,7 +40,7 @@ pub struct InstalledDist {
 /// `<name>-<version>.dist-info` folder names (the form every installer of
 /// the last decade writes).
 pub fn installed(site_packages: &Path) -> Vec<InstalledDist> {
-    let Ok(entries) = std::fs::read_dir(site_packages) else {
+    let Ok(entries) = fs_err::read_dir(site_packages) else {
         return Vec::new();
     };
     let mut out: Vec<InstalledDist> = entries
@@ -108,7 +108,7 @@ pub(super) fn remove(
     };
     let mut others: HashSet<PathBuf> = HashSet::new();
     for other in dists.iter().filter(|d| d.dist_info != dist.dist_info) {
-        if let Ok(text) = std::fs::read_to_string(other.dist_info.join("RECORD")) {
+        if let Ok(text) = fs_err::read_to_string(other.dist_info.join("RECORD")) {
             others.extend(
                 record::parse(&text)
                     .iter()
@@ -122,7 +122,7 @@ pub(super) fn remove(
     let mut inside = |dir: &Path| -> bool {
         *inside_cache
             .entry(dir.to_path_buf())
-            .or_insert_with(|| std::fs::canonicalize(dir).is_ok_and(|d| d.starts_with(&real_root)))
+            .or_insert_with(|| fs_err::canonicalize(dir).is_ok_and(|d| d.starts_with(&real_root)))
     };
     let mut pycache_listings: HashMap<PathBuf, Vec<std::ffi::OsString>> = HashMap::new();
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
@@ -143,7 +143,7 @@ pub(super) fn remove(
             kept.push(path.clone());
             continue;
         }
-        match std::fs::symlink_metadata(path) {
+        match fs_err::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 kept.push(path.clone());
                 continue;
@@ -164,7 +164,7 @@ pub(super) fn remove(
         {
             let cache = parent.join("__pycache__");
             let listing = pycache_listings.entry(cache.clone()).or_insert_with(|| {
-                std::fs::read_dir(&cache)
+                fs_err::read_dir(&cache)
                     .map(|it| it.filter_map(Result::ok).map(|e| e.file_name()).collect())
                     .unwrap_or_default()
             });
@@ -173,7 +173,7 @@ pub(super) fn remove(
                 let name = file.to_string_lossy();
                 if name.starts_with(&prefix) && name.ends_with(".pyc") {
                     let pyc = cache.join(file);
-                    if !others.contains(&pyc) && std::fs::remove_file(&pyc).is_ok() {
+                    if !others.contains(&pyc) && fs_err::remove_file(&pyc).is_ok() {
                         removed += 1;
                     }
                 }
@@ -287,7 +287,7 @@ fn prune(layout: &Layout, root: &Path, dirs: BTreeSet<PathBuf>) {
         let mut dir = dir.as_path();
         while dir.starts_with(root) && !keep.contains(dir) {
             // Fails (and stops the climb) when the folder holds anything.
-            if std::fs::remove_dir(dir).is_err() {
+            if fs_err::remove_dir(dir).is_err() {
                 break;
             }
             let Some(parent) = dir.parent() else { break };

@@ -141,7 +141,7 @@ pub fn damaged(entry: &Path, manifest: &Manifest) -> Option<String> {
         .files
         .iter()
         .find(|f| {
-            std::fs::symlink_metadata(tree.join(&f.path))
+            fs_err::symlink_metadata(tree.join(&f.path))
                 .map_or(true, |m| m.len() != f.size || mtime_ns(&m) != f.mtime_ns)
         })
         .map(|f| f.path.clone())

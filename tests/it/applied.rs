@@ -29,24 +29,7 @@ pub fn base_python() -> PathBuf {
         .expect("these tests need `python3` on PATH or /usr/bin/python3.11")
 }
 
-/// `program` on `PATH`: `Some` when present; when absent, `None` with a
-/// note, except under `CI=true`, where a missing prerequisite fails the test.
-#[track_caller]
-pub fn require(program: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "`{program}` is needed by this test (CI installs it)"
-        );
-        eprintln!("note: `{program}` is not on PATH; skipping this test");
-    }
-    found
-}
+pub use crate::common::program as require;
 
 pub struct Project {
     pub dir: tempfile::TempDir,

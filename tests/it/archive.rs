@@ -494,7 +494,7 @@ fn unsafe_error_has_a_code_and_help() {
     let err = case
         .extract(Format::TarGz, None, &Limits::default())
         .unwrap_err();
-    assert_eq!(err.code().unwrap().to_string(), "archive::unsafe_entry");
+    assert_eq!(err.code().unwrap().to_string(), "archive::unsafe-entry");
     assert!(
         err.help()
             .unwrap()

@@ -570,3 +570,24 @@ pub fn copy_debian_python(prefix: &Path) -> PathBuf {
     std::os::unix::fs::symlink("/usr/lib/python3.11", prefix.join("lib/python3.11")).unwrap();
     exe
 }
+
+/// `program` on `PATH`, or `None` after [`skip_or_fail`] (under `CI=true`
+/// a missing program fails the test: `.ci/run` installs every one).
+#[track_caller]
+pub fn program(program: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        skip_or_fail(&format!("`{program}` on PATH"));
+    }
+    found
+}
+
+/// Whether uv is on `PATH` (see [`program`]).
+#[track_caller]
+pub fn uv_available() -> bool {
+    program("uv").is_some()
+}

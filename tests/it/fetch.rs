@@ -156,7 +156,7 @@ fn wrong_checksum_is_reported_and_nothing_is_kept() {
     assert!(!cache.partial_of(sha()).exists());
     assert_eq!(server.requests().len(), 1, "a mismatch must not be retried");
     let code = miette::Diagnostic::code(&err).unwrap().to_string();
-    assert_eq!(code, "fetch::checksum_mismatch");
+    assert_eq!(code, "fetch::checksum-mismatch");
 }
 
 #[test]

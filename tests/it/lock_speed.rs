@@ -41,18 +41,7 @@ pub fn system_python() -> PathBuf {
 }
 
 /// uv on `PATH`; under `CI=true` its absence fails the test.
-pub fn uv_available() -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("uv").is_file()));
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "uv is not on PATH (CI installs it with .ci/run)"
-        );
-        eprintln!("note: `uv` is not on PATH; skipping this uv test");
-    }
-    found
-}
+pub use crate::common::uv_available;
 
 const WHEELS: &[WheelSpec] = &[
     WheelSpec {

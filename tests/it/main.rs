@@ -1,6 +1,9 @@
 //! The one integration-test binary (as in uv and just): every test module
 //! shares one build and one link.
 
+// Tests panic with the path in their own messages; std::fs is fine here.
+#![allow(clippy::disallowed_methods)]
+
 mod applied;
 mod apply;
 mod archive;
@@ -8,6 +11,7 @@ mod children;
 mod cli;
 mod common;
 mod completions;
+mod conventions;
 mod crash;
 mod discover;
 mod doctor;

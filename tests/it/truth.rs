@@ -6,23 +6,13 @@ use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
 use crate::common::{expect_exit, stderr, stdout};
-use crate::project::{Project, require};
+use crate::project::Project;
 
 fn inode(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).unwrap().ino()
 }
 
-fn uv_available() -> bool {
-    require(
-        "uv on PATH (`.ci/run` installs it)",
-        Command::new("uv")
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success()),
-    )
-    .is_some()
-}
+use crate::common::uv_available;
 
 fn rename_keeps_the_folder(installer: &str) {
     let Some(p) = Project::new() else { return };
@@ -225,7 +215,7 @@ fn conda_is_refused_at_validate_and_a_missing_uv_at_plan() {
     };
     run(&["validate"], 0);
     let err = stderr(&run(&["plan"], 1));
-    assert!(err.contains("installer::uv_not_found"), "{err}");
+    assert!(err.contains("installer::uv-not-found"), "{err}");
     run(&["apply", "--auto-approve"], 1);
     assert!(!p.path(".venvs/a").exists());
 }

@@ -11,7 +11,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 use crate::common::{expect_exit, stderr, stdout};
-use crate::project::{Project, require};
+use crate::project::Project;
 
 fn inode(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().ino()
@@ -21,13 +21,7 @@ fn site(p: &Project, env: &str) -> PathBuf {
     p.path(&format!(".venvs/{env}/lib/python3.11/site-packages"))
 }
 
-fn uv_available() -> bool {
-    require(
-        "uv on PATH (`.ci/run` installs it)",
-        Command::new("uv").arg("--version").output().ok(),
-    )
-    .is_some()
-}
+use crate::common::uv_available;
 
 /// Every regular file under `dir`, with its sha256.
 fn hashes(dir: &Path) -> BTreeMap<PathBuf, String> {
