@@ -1,9 +1,11 @@
 //! The command line: clap structs (their doc comments are the help text) and
 //! one thin function per command that calls into the library.
 
+mod bundle;
 mod completions;
 mod doctor;
 mod env;
+mod export;
 mod init;
 mod lock;
 mod reconcile;
@@ -104,6 +106,10 @@ pub enum FormatArg {
     Fish,
     Powershell,
     Dotenv,
+    /// `export`: `beep-python.toml` and `beep-python.lock`.
+    Manifest,
+    /// `export`: one PEP 751 `pylock.<env>.toml` per environment.
+    Pylock,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +152,14 @@ pub enum Command {
     /// default (no Python process); `--deep` runs each interpreter once.
     #[command(after_help = EXAMPLES_DOCTOR)]
     Doctor(doctor::DoctorArgs),
+    /// Write the machine's environments as a manifest and a lock, to
+    /// rebuild them elsewhere (`apply --locked`, or a bundle).
+    #[command(after_help = EXAMPLES_EXPORT)]
+    Export(export::ExportArgs),
+    /// One file that rebuilds everything offline: make it, check it
+    /// (`apply --bundle FILE` restores it).
+    #[command(subcommand, after_help = EXAMPLES_BUNDLE)]
+    Bundle(bundle::BundleCommand),
     /// Run a command inside an environment (it becomes the command: same
     /// stdin, signals and exit status).
     ///
@@ -214,7 +228,8 @@ const EXAMPLES_APPLY: &str = "\
 Examples:
   beep-python apply                           # show the plan, ask, apply
   beep-python apply --locked --auto-approve   # in CI: exactly what the lock pins
-  beep-python apply analysis.plan             # exactly a plan saved with `plan --out`";
+  beep-python apply analysis.plan             # exactly a plan saved with `plan --out`
+  beep-python apply --bundle project.tar.zst --auto-approve   # offline, from `bundle create`";
 const EXAMPLES_DESTROY: &str = "\
 Examples:
   beep-python destroy
@@ -240,6 +255,16 @@ Examples:
   beep-python doctor --list                   # every check, what it looks at, whether it can fix
   beep-python doctor --watch --interval 15m   # reports in <home>/health-reports/; Ctrl-C stops
   beep-python doctor --report last";
+const EXAMPLES_EXPORT: &str = "\
+Examples:
+  beep-python export --out ~/machine          # every environment the registry records
+  beep-python export ./.venv --find-links ~/wheels   # any virtual environment, ours or not
+  beep-python export --format pylock --out locks     # the lock as PEP 751 pylock.<env>.toml files";
+const EXAMPLES_BUNDLE: &str = "\
+Examples:
+  beep-python bundle create --out project.tar.zst   # manifest, lock, interpreters, wheels
+  beep-python bundle verify project.tar.zst
+  beep-python apply --bundle project.tar.zst --auto-approve   # on the new machine, offline";
 const EXAMPLES_RUN: &str = "\
 Examples:
   beep-python run analysis -- python -m pytest -x
@@ -329,6 +354,14 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Doctor(#[from] crate::doctor::DoctorError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Export(#[from] crate::export::ExportError),
 
     /// Several independent problems (plan-time), each rendered.
     #[error("{} problems", .0.len())]
@@ -445,9 +478,12 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         FormatArg::Json => Format::Json,
         // Only `env` accepts these (the global option's parser refuses
         // them), and it reads its syntax from its own arguments.
-        FormatArg::Sh | FormatArg::Fish | FormatArg::Powershell | FormatArg::Dotenv => {
-            Format::Human
-        }
+        FormatArg::Sh
+        | FormatArg::Fish
+        | FormatArg::Powershell
+        | FormatArg::Dotenv
+        | FormatArg::Manifest
+        | FormatArg::Pylock => Format::Human,
     };
     let ctx = Context {
         manifest: cli.manifest,
@@ -459,6 +495,8 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Init(args) => init::run(&ctx, &args),
         Command::Validate => validate::run(&ctx),
         Command::Runtimes(command) => runtimes::run(&ctx, &command),
+        Command::Export(args) => export::run(&ctx, &args),
+        Command::Bundle(command) => bundle::run(&ctx, &command),
         Command::Lock(args) => lock::run(&ctx, &args),
         Command::Plan(args) => reconcile::plan(&ctx, &args),
         Command::Apply(args) => reconcile::apply(&ctx, &args),

@@ -139,3 +139,23 @@ fn json_documents_of_the_runtimes_commands_agree() {
         key_paths(&discovered["runtimes"][0])
     );
 }
+
+#[test]
+fn json_documents_of_export_and_bundle() {
+    let p = Project::applied();
+    p.run(&["lock"]);
+    insta::assert_snapshot!(
+        "export",
+        key_paths(&document(&p, &["export", "--out", "exported"], 0))
+    );
+    let bundle = p.path("b.tar.zst");
+    let bundle = bundle.to_str().unwrap();
+    insta::assert_snapshot!(
+        "bundle_create",
+        key_paths(&document(&p, &["bundle", "create", "--out", bundle], 0))
+    );
+    insta::assert_snapshot!(
+        "bundle_verify",
+        key_paths(&document(&p, &["bundle", "verify", bundle], 0))
+    );
+}

@@ -4,9 +4,11 @@
 // Tests panic with the path in their own messages; std::fs is fine here.
 #![allow(clippy::disallowed_methods)]
 
+mod ansible;
 mod applied;
 mod apply;
 mod archive;
+mod bundle;
 mod children;
 mod cli;
 mod common;
@@ -16,7 +18,9 @@ mod crash;
 mod discover;
 mod doctor;
 mod env;
+mod export;
 mod fetch;
+mod fresh_root;
 mod installer;
 mod interface;
 mod inventory;
