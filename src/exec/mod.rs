@@ -6,7 +6,9 @@
 //! - [`steps`]: what each step does, check-then-act;
 //! - [`journal`]: every change to the disk is recorded before it is made,
 //!   and undone only with proof that this run made it;
-//! - [`commit`]: the registry after success.
+//! - [`commit`]: the registry after success;
+//! - [`repoint`] and [`sweep`]: what `doctor --fix`'s re-point rewrites,
+//!   and what counts as our debris (proven again when it is swept).
 //!
 //! On the first failure or on Ctrl-C no new step starts, the running ones
 //! finish (or are cancelled), and the journal is rolled back: replaced and
@@ -33,8 +35,10 @@
 pub mod commit;
 pub mod graph;
 pub mod journal;
+pub mod repoint;
 pub mod schedule;
 pub mod steps;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -219,6 +223,13 @@ pub enum StepError {
     #[error("interrupted")]
     #[diagnostic(code("apply::interrupted"))]
     Interrupted,
+
+    #[error("`{}` cannot be re-pointed: {reason}", path.display())]
+    #[diagnostic(
+        code("apply::repoint"),
+        help("rebuild it instead: `beep-python apply --replace env.NAME`")
+    )]
+    Repoint { path: PathBuf, reason: String },
 }
 
 /// What a successful apply did.

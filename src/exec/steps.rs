@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::graph::{Owned, RuntimeJob, Step};
-use super::journal::{ClaimError, Journal};
+use super::journal::{ClaimError, Journal, NewFile};
 use super::{Event, Settings, StepError};
 use crate::fetch;
 use crate::installer;
@@ -63,6 +63,7 @@ impl Run<'_> {
             Step::SeedPip(spec) => self.seed_pip(spec),
             Step::InstallPackages(spec) => self.install_packages(spec),
             Step::Verify(spec) => verify(spec),
+            Step::Repoint { spec, from } => self.repoint(spec, from),
             Step::Snapshot(spec) => self.snapshot(spec),
             Step::Reconfigure(spec) => self.reconfigure(spec),
             Step::UpdatePackages(spec, packages) => self.update_packages(spec, packages),
@@ -89,13 +90,14 @@ impl Run<'_> {
             Owned::Environment => {
                 venv::read_marker(path).is_some_and(|m| m.owner == self.settings.owner)
             }
+            Owned::Debris => is_debris(path, self.settings.home),
         };
         if !ours {
             return match owned {
                 // A deleted environment whose folder is no longer ours:
                 // only its record goes (the plan said so).
                 Owned::Environment => Ok(()),
-                Owned::Runtime => Err(StepError::NotOurs {
+                Owned::Runtime | Owned::Debris => Err(StepError::NotOurs {
                     path: path.to_path_buf(),
                 }),
             };
@@ -207,8 +209,20 @@ impl Run<'_> {
                 crate::failpoint::crash_point("uninstalled");
             }
         }
-        // The damaged ones go in again at the version they had.
+        // The damaged ones go in again at the version they had. Lines the
+        // manifest does not hold are asked for too (`doctor --fix` adds
+        // what an installed package requires and is missing).
         let mut requirements: Vec<String> = spec.packages.clone();
+        let extra = packages
+            .add
+            .iter()
+            .filter(|a| *a != "pip")
+            .chain(packages.change.iter().map(|c| &c.required));
+        for line in extra {
+            if !requirements.contains(line) {
+                requirements.push(line.clone());
+            }
+        }
         for line in &packages.reinstall {
             let mut parts = line.split_whitespace();
             if let (Some(name), Some(version)) = (parts.next(), parts.next()) {
@@ -494,6 +508,46 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+impl Run<'_> {
+    /// The `repoint` step: the environment is ours, the new base is there,
+    /// and `pyvenv.cfg` and each `bin/` link into the old base are
+    /// replaced through the journal (a rollback puts the old ones back).
+    fn repoint(&self, spec: &EnvSpec, from: &Path) -> Result<(), StepError> {
+        let root = &spec.path;
+        if venv::read_marker(root).is_none_or(|m| m.owner != self.settings.owner) {
+            return Err(StepError::NotOurs { path: root.clone() });
+        }
+        let rewrites = super::repoint::rewrites(root, from, &spec.interpreter).map_err(|e| {
+            StepError::Repoint {
+                path: root.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let failed = |path: &Path, e: std::io::Error| StepError::Repoint {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let (cfg, text) = &rewrites.cfg;
+        self.journal
+            .replace_file(cfg, NewFile::Bytes(text.as_bytes()))
+            .map_err(|e| failed(cfg, e))?;
+        for (link, target) in &rewrites.links {
+            self.journal
+                .replace_file(link, NewFile::Symlink(target))
+                .map_err(|e| failed(link, e))?;
+        }
+        crate::failpoint::crash_point("repointed");
+        crate::failpoint::hit("repoint").map_err(|e| failed(root, e))?;
+        Ok(())
+    }
+}
+
+/// Whether `path` is our debris, proven again as it is about to move.
+fn is_debris(path: &Path, home: &crate::registry::Home) -> bool {
+    let named = super::journal::inspect(home).named;
+    super::sweep::classify(path, home, &named).is_some()
 }
 
 fn claim_error(error: ClaimError) -> StepError {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Change, EnvAction, PackageChanges, RuntimeAction, Summary, summarize};
+use super::{Change, EnvAction, HomeAction, PackageChanges, RuntimeAction, Summary, summarize};
 
 /// The JSON plan's format version: 2 added renames, moves and typed
 /// actions per resource.
@@ -29,6 +29,7 @@ pub fn human(changes: &[Change]) -> String {
         match c {
             Change::Runtime(r) => runtime_lines(&mut out, &r.action),
             Change::Environment(e) => env_lines(&mut out, &e.action),
+            Change::Home(h) => home_lines(&mut out, &h.action),
         }
         out.push('\n');
     }
@@ -110,6 +111,31 @@ fn env_lines(out: &mut String, action: &EnvAction) {
         EnvAction::Rename { spec, .. } | EnvAction::Adopt { spec } => {
             let _ = writeln!(out, "      path: {}", spec.path.display());
         }
+        EnvAction::Repoint { spec, from } => {
+            let _ = writeln!(
+                out,
+                "      repoint: {} -> {}",
+                from.display(),
+                spec.interpreter.display()
+            );
+            python_line(out, spec);
+        }
+    }
+}
+
+fn home_lines(out: &mut String, action: &HomeAction) {
+    match action {
+        HomeAction::Sweep { path }
+        | HomeAction::PruneEnvironment { path, .. }
+        | HomeAction::PruneRuntime { path, .. } => {
+            let _ = writeln!(out, "      path: {}", path.display());
+        }
+        HomeAction::ReplaceDefault { from, to } => {
+            let _ = writeln!(out, "      default: {from} -> {to}");
+        }
+        HomeAction::RestoreRegistry { from } => {
+            let _ = writeln!(out, "      from: {}", from.display());
+        }
     }
 }
 
@@ -147,7 +173,11 @@ fn package_lines(out: &mut String, packages: &PackageChanges) {
 pub fn change_json(c: &Change) -> serde_json::Value {
     let mut value = json!({
         "address": c.address(),
-        "resource": match c { Change::Environment(_) => "env", Change::Runtime(_) => "runtime" },
+        "resource": match c {
+            Change::Environment(_) => "env",
+            Change::Runtime(_) => "runtime",
+            Change::Home(_) => "home",
+        },
         "action": c.action().as_str(),
         "reason": c.reason_text(),
         "reasons": c.reasons(),
@@ -160,6 +190,9 @@ pub fn change_json(c: &Change) -> serde_json::Value {
             }
             if let EnvAction::Move { from, .. } = &e.action {
                 value["previous_path"] = json!(from);
+            }
+            if let EnvAction::Repoint { from, .. } = &e.action {
+                value["previous_interpreter"] = json!(from);
             }
             // A build installs everything it asks for.
             let built;
@@ -180,7 +213,10 @@ pub fn change_json(c: &Change) -> serde_json::Value {
                     };
                     &built
                 }
-                EnvAction::Rename { .. } | EnvAction::Adopt { .. } | EnvAction::Delete { .. } => {
+                EnvAction::Rename { .. }
+                | EnvAction::Adopt { .. }
+                | EnvAction::Delete { .. }
+                | EnvAction::Repoint { .. } => {
                     built = PackageChanges::default();
                     &built
                 }
@@ -215,6 +251,9 @@ pub fn change_json(c: &Change) -> serde_json::Value {
                     },
                 });
             }
+        }
+        Change::Home(h) => {
+            value["home"] = serde_json::to_value(&h.action).unwrap_or_default();
         }
     }
     value

@@ -16,6 +16,7 @@ mod completions;
 mod conventions;
 mod crash;
 mod discover;
+mod doctor;
 mod env;
 mod export;
 mod fetch;
