@@ -26,6 +26,7 @@ mod lockfile;
 mod native;
 mod pbs;
 mod plan;
+mod progress;
 mod project;
 mod provision;
 mod registry;
