@@ -32,6 +32,8 @@
 //! | [`archive`]   | safe extraction of tar.gz, tar.zst and zip                  |
 //! | [`lockfile`]  | `beep-python.lock`: format, resolution through the installer |
 //! | [`pins`]      | what a lock pins (packages, artifacts) as plain data: `installer` and `wheel` read it without depending on `lockfile` |
+//! | [`export`]    | from the machine's environments to a manifest and a lock (`export`) |
+//! | [`bundle`]    | bundles: one `.tar.zst` with the manifest, the lock and every artifact they name; made, checked, restored offline |
 //! | [`files`]     | the file-system rules: the one atomic writer, no-replace renames, mount points, claims |
 //! | [`process`]   | child processes: own process group, stopped as a whole      |
 //! | [`failpoint`] | failure injection and crash points, compiled in only for tests |
@@ -47,11 +49,13 @@
 #![allow(clippy::result_large_err)]
 
 pub mod archive;
+pub mod bundle;
 pub mod cli;
 pub mod desired;
 pub mod diagnostic;
 pub mod discover;
 pub mod exec;
+pub mod export;
 pub mod failpoint;
 pub mod fetch;
 pub mod files;

@@ -29,7 +29,8 @@ pub fn run(ctx: &Context, args: &EnvArgs) -> Result<Outcome, CliError> {
     let (manifest, home) = load(ctx)?;
     let activation = ready(ctx, &manifest, &home, &args.env, args.check)?;
     let format = match args.format.unwrap_or(FormatArg::Human) {
-        FormatArg::Human | FormatArg::Sh => EnvFormat::Sh,
+        // `manifest` and `pylock` are `export`'s; this parser refuses them.
+        FormatArg::Human | FormatArg::Sh | FormatArg::Manifest | FormatArg::Pylock => EnvFormat::Sh,
         FormatArg::Json => EnvFormat::Json,
         FormatArg::Fish => EnvFormat::Fish,
         FormatArg::Powershell => EnvFormat::Powershell,

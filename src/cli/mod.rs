@@ -1,8 +1,10 @@
 //! The command line: clap structs (their doc comments are the help text) and
 //! one thin function per command that calls into the library.
 
+mod bundle;
 mod completions;
 mod env;
+mod export;
 mod init;
 mod lock;
 mod reconcile;
@@ -103,6 +105,10 @@ pub enum FormatArg {
     Fish,
     Powershell,
     Dotenv,
+    /// `export`: `beep-python.toml` and `beep-python.lock`.
+    Manifest,
+    /// `export`: one PEP 751 `pylock.<env>.toml` per environment.
+    Pylock,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +142,14 @@ pub enum Command {
     /// Interpreters: list the registered ones, discover them, set the default.
     #[command(subcommand, after_help = EXAMPLES_RUNTIMES)]
     Runtimes(runtimes::RuntimesCommand),
+    /// Write the machine's environments as a manifest and a lock, to
+    /// rebuild them elsewhere (`apply --locked`, or a bundle).
+    #[command(after_help = EXAMPLES_EXPORT)]
+    Export(export::ExportArgs),
+    /// One file that rebuilds everything offline: make it, check it
+    /// (`apply --bundle FILE` restores it).
+    #[command(subcommand, after_help = EXAMPLES_BUNDLE)]
+    Bundle(bundle::BundleCommand),
     /// Run a command inside an environment (it becomes the command: same
     /// stdin, signals and exit status).
     ///
@@ -204,7 +218,8 @@ const EXAMPLES_APPLY: &str = "\
 Examples:
   beep-python apply                           # show the plan, ask, apply
   beep-python apply --locked --auto-approve   # in CI: exactly what the lock pins
-  beep-python apply analysis.plan             # exactly a plan saved with `plan --out`";
+  beep-python apply analysis.plan             # exactly a plan saved with `plan --out`
+  beep-python apply --bundle project.tar.zst --auto-approve   # offline, from `bundle create`";
 const EXAMPLES_DESTROY: &str = "\
 Examples:
   beep-python destroy
@@ -222,6 +237,16 @@ Examples:
   beep-python runtimes discover               # find every Python on this machine
   beep-python runtimes list --format json
   beep-python runtimes default /usr/bin/python3.11";
+const EXAMPLES_EXPORT: &str = "\
+Examples:
+  beep-python export --out ~/machine          # every environment the registry records
+  beep-python export ./.venv --find-links ~/wheels   # any virtual environment, ours or not
+  beep-python export --format pylock --out locks     # the lock as PEP 751 pylock.<env>.toml files";
+const EXAMPLES_BUNDLE: &str = "\
+Examples:
+  beep-python bundle create --out project.tar.zst   # manifest, lock, interpreters, wheels
+  beep-python bundle verify project.tar.zst
+  beep-python apply --bundle project.tar.zst --auto-approve   # on the new machine, offline";
 const EXAMPLES_RUN: &str = "\
 Examples:
   beep-python run analysis -- python -m pytest -x
@@ -307,6 +332,14 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Resolve(#[from] crate::lockfile::ResolveError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Export(#[from] crate::export::ExportError),
 
     /// Several independent problems (plan-time), each rendered.
     #[error("{} problems", .0.len())]
@@ -422,9 +455,12 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         FormatArg::Json => Format::Json,
         // Only `env` accepts these (the global option's parser refuses
         // them), and it reads its syntax from its own arguments.
-        FormatArg::Sh | FormatArg::Fish | FormatArg::Powershell | FormatArg::Dotenv => {
-            Format::Human
-        }
+        FormatArg::Sh
+        | FormatArg::Fish
+        | FormatArg::Powershell
+        | FormatArg::Dotenv
+        | FormatArg::Manifest
+        | FormatArg::Pylock => Format::Human,
     };
     let ctx = Context {
         manifest: cli.manifest,
@@ -436,6 +472,8 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Init(args) => init::run(&ctx, &args),
         Command::Validate => validate::run(&ctx),
         Command::Runtimes(command) => runtimes::run(&ctx, &command),
+        Command::Export(args) => export::run(&ctx, &args),
+        Command::Bundle(command) => bundle::run(&ctx, &command),
         Command::Lock(args) => lock::run(&ctx, &args),
         Command::Plan(args) => reconcile::plan(&ctx, &args),
         Command::Apply(args) => reconcile::apply(&ctx, &args),

@@ -92,6 +92,11 @@ pub struct ApplyArgs {
     /// How many steps run at once (default: `settings.jobs`, else the number of cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: Option<u32>,
+    /// Install from this bundle (`bundle create`) alone, with no network
+    /// and no index; implies `--locked`. Its manifest and lock are written
+    /// here if there are none yet.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["plan", "frozen"])]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -337,7 +342,19 @@ pub fn plan(ctx: &Context, args: &PlanArgs) -> Result<Outcome, CliError> {
 }
 
 pub fn apply(ctx: &Context, args: &ApplyArgs) -> Result<Outcome, CliError> {
-    let mut opened = open(ctx)?;
+    if let Some(file) = &args.bundle {
+        return super::bundle::apply(ctx, args, file);
+    }
+    apply_opened(ctx, args, open(ctx)?)
+}
+
+/// `apply` with the manifest and the registry already open (`apply
+/// --bundle` adjusts the manifest's package sources first).
+pub(super) fn apply_opened(
+    ctx: &Context,
+    args: &ApplyArgs,
+    mut opened: Opened,
+) -> Result<Outcome, CliError> {
     let loaded = &opened.loaded;
     let (changes, from_file) = match &args.plan {
         Some(file) => {

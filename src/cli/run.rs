@@ -113,6 +113,7 @@ fn sync(ctx: &Context, manifest: &Manifest, home: &Home, name: &str) -> Result<(
         replace: Vec::new(),
         target: vec![format!("env.{name}")],
         jobs: None,
+        bundle: None,
     };
     super::reconcile::apply(&apply_ctx, &args)?;
     Ok(())

@@ -160,6 +160,10 @@ pub enum DesiredError {
     )]
     NotInLock { name: String },
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pylock(#[from] lockfile::PylockError),
+
     #[error(
         "environment `{name}` has no entry in beep-python.lock, and `settings.installer` is `native`"
     )]
@@ -244,17 +248,21 @@ pub fn env_inputs_hash(env: &ResolvedEnvironment, runtime: Option<&Runtime>) -> 
         EnvironmentKind::Venv => "venv",
         EnvironmentKind::Conda => "conda",
     };
-    lockfile::inputs_hash(
-        &env.packages,
-        &[
-            ("runtime", env.runtime.as_str()),
-            ("runtime-source", source),
-            ("runtime-version", &version),
-            ("runtime-path", &path),
-            ("runtime-url", &url),
-            ("kind", kind),
-        ],
-    )
+    let mut inputs = vec![
+        ("runtime", env.runtime.as_str()),
+        ("runtime-source", source),
+        ("runtime-version", &version),
+        ("runtime-path", &path),
+        ("runtime-url", &url),
+        ("kind", kind),
+    ];
+    // Only with `pylock`: every other environment's hash stays what older
+    // locks recorded.
+    let pylock = env.pylock.as_deref().map(lockfile::pylock::digest);
+    if let Some(digest) = &pylock {
+        inputs.push(("pylock", digest));
+    }
+    lockfile::inputs_hash(&env.packages, &inputs)
 }
 
 /// Every environment and managed runtime of the manifest, as it should be.
@@ -451,6 +459,29 @@ fn build_scoped(
             &interpreter.implementation,
             locked,
         ));
+    }
+    // `pylock = "FILE"`: the file's pins are the environment's packages,
+    // and, when beep-python.lock has no entry that applies, its lock.
+    for spec in &mut specs {
+        let Some(path) = resolved
+            .iter()
+            .find(|e| e.name == spec.name)
+            .and_then(|e| e.pylock.as_ref())
+        else {
+            continue;
+        };
+        match lockfile::pylock::read_pins(path, &spec.python_version) {
+            Ok(pins) => {
+                spec.packages = pins
+                    .iter()
+                    .map(|p| format!("{}=={}", p.name, p.version))
+                    .collect();
+                if spec.locked.is_none() {
+                    spec.locked = Some(pins);
+                }
+            }
+            Err(e) => errors.push(e.into()),
+        }
     }
     // Pins resolved for another Python series may not install on this one
     // (a teammate's system interpreter is 3.12, the lock was made on 3.11).

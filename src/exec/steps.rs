@@ -306,21 +306,29 @@ impl<'a> Run<'a> {
             return Ok(());
         };
         let layout = venv::layout(&spec.path, &spec.python_version);
-        let requested: std::collections::BTreeSet<String> = spec
-            .packages
-            .iter()
-            .filter_map(|r| {
-                pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(r)
-                    .ok()
-                    .map(|r| r.name.to_string())
-            })
-            .collect();
+        // Top-level requirements (REQUESTED), and those that named their
+        // artifact by URL (PEP 610's `direct_url.json`).
+        let mut requested = std::collections::BTreeMap::new();
+        for text in &spec.packages {
+            if let Ok(r) = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(text) {
+                let url = match &r.version_or_url {
+                    Some(pep508_rs::VersionOrUrl::Url(url)) => Some(url.to_string()),
+                    _ => None,
+                };
+                requested.insert(venv::normalize_name(r.name.as_ref()), url);
+            }
+        }
         let target = wheel::Target::with_layout(layout.clone(), &base_of(spec));
         let pins: Vec<wheel::Pin> = locked
             .iter()
             .map(|p| {
-                let requested = requested.contains(&venv::normalize_name(&p.name));
-                wheel::Pin::for_target(p, requested, &target)
+                let wanted = requested.get(&venv::normalize_name(&p.name));
+                let mut pin = wheel::Pin::for_target(p, wanted.is_some(), &target);
+                if let Some(Some(url)) = wanted {
+                    pin.direct = true;
+                    pin.url.get_or_insert_with(|| url.clone());
+                }
+                pin
             })
             .collect();
         // Distributions the lock does not list go, except pip where the

@@ -41,6 +41,8 @@ pub struct Target {
     pub requirements: Vec<String>,
     /// [`super::inputs_hash`] of the environment's manifest inputs.
     pub inputs_hash: String,
+    /// `pylock = "FILE"`: the pins are this file's, not a resolution's.
+    pub pylock: Option<std::path::PathBuf>,
 }
 
 /// Everything a lock is made of, before resolution.
@@ -103,6 +105,7 @@ impl Inputs {
                 },
                 requirements: spec.packages.clone(),
                 inputs_hash: desired::env_inputs_hash(env, runtime),
+                pylock: env.pylock.clone(),
             });
         }
         Inputs {
@@ -206,6 +209,9 @@ pub fn build(inputs: &Inputs, options: &Options<'_>) -> Result<Lock, Vec<Resolve
 }
 
 fn resolve_one(target: &Target, options: &Options<'_>) -> Result<Vec<LockedPackage>, ResolveError> {
+    if let Some(pylock) = &target.pylock {
+        return Ok(super::pylock::read_pins(pylock, &target.base.version)?);
+    }
     let preferences: &[LockedPackage] = options
         .existing
         .and_then(|l| l.environments.get(&target.name))

@@ -83,6 +83,7 @@
 pub mod build;
 mod compare;
 mod format;
+pub mod pylock;
 pub mod resolve;
 pub mod resolvers;
 
@@ -96,6 +97,7 @@ use serde::Serialize;
 pub use build::{Inputs, Options, Progress, Target, build};
 pub use compare::{PackageDiff, inputs_hash, package_diff};
 pub use format::{HEADER, parse, render};
+pub use pylock::PylockError;
 pub use resolve::{ResolveError, ResolveRequest, Upgrade, resolve};
 pub use resolvers::RESOLVERS;
 

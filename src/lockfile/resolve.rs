@@ -202,6 +202,11 @@ pub enum ResolveError {
         url: Option<String>,
     },
 
+    /// `pylock = "FILE"`: the file cannot give this environment's pins.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pylock(#[from] super::pylock::PylockError),
+
     #[error("resolving environment `{environment}` was cancelled")]
     #[diagnostic(code("lock::cancelled"))]
     Cancelled { environment: String },

@@ -200,6 +200,9 @@ pub struct Environment {
     /// `.vscode/settings.json` at this environment
     /// ([`crate::usage::vscode::for_manifest`]).
     pub vscode: Option<Spanned<bool>>,
+    /// `pylock = "FILE"`: the environment's packages are the pins of this
+    /// PEP 751 file ([`crate::lockfile::pylock`]), relative to the manifest.
+    pub pylock: Option<Spanned<String>>,
 }
 
 /// A manifest as written, with the built-in profiles and templates added

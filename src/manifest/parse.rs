@@ -563,6 +563,7 @@ fn environment(name: Spanned<String>, fields: &Fields) -> super::Environment {
         system_site_packages: fields.bool("system-site-packages").map(|b| b.value),
         path: fields.string("path"),
         vscode: fields.bool("vscode"),
+        pylock: fields.string("pylock"),
         kind: match fields.string("kind").as_deref().map(String::as_str) {
             Some("conda") => EnvironmentKind::Conda,
             _ => EnvironmentKind::Venv,

@@ -35,6 +35,10 @@ pub struct ResolvedEnvironment {
     /// pip is seeded: the environment's `pip`, else its nearest template's,
     /// else `settings.pip`, else true.
     pub pip: bool,
+    /// `pylock`, resolved against the manifest's folder: the packages are
+    /// this file's pins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pylock: Option<PathBuf>,
 }
 
 /// The runtime an environment resolves to, if any.
@@ -262,5 +266,9 @@ fn resolve_one(manifest: &Manifest, env: &Environment, home: &Path) -> ResolvedE
         packages,
         env: vars,
         system_site_packages,
+        pylock: env
+            .pylock
+            .as_ref()
+            .map(|p| normalize(&manifest.dir.join(p.value.trim()))),
     }
 }

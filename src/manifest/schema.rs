@@ -249,6 +249,11 @@ pub const ENVIRONMENT: &[Field] = &[
         Ty::Bool,
         "Point VS Code at this environment: `apply` writes `.vscode/settings.json` in the manifest's folder (at most one environment).",
     ),
+    field(
+        "pylock",
+        Ty::String,
+        "A PEP 751 `pylock.toml` (relative to the manifest) whose packages the environment installs, instead of `packages` and `profiles`; `lock` copies its pins into beep-python.lock.",
+    ),
 ];
 
 /// The tables of named items at the top level: (key, fields, what an item is).

@@ -202,7 +202,57 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
     check_paths(manifest, home, diagnostics);
     check_moved(manifest, diagnostics);
     check_vscode(manifest, diagnostics);
+    check_pylock(manifest, diagnostics);
     check_unused(manifest, diagnostics);
+}
+
+/// `pylock = "FILE"`: the file is the environment's whole package set, so
+/// no package may come from anywhere else (its own `packages` and
+/// `profiles`, or its templates').
+fn check_pylock(manifest: &Manifest, diagnostics: &mut Diagnostics) {
+    for env in manifest.environments.values() {
+        let Some(pylock) = &env.pylock else {
+            continue;
+        };
+        if pylock.value.trim().is_empty() {
+            diagnostics.push(
+                Diagnostic::error("manifest::empty-pylock", "`pylock` is empty")
+                    .label(pylock.span.clone(), "expected the path of a pylock.toml")
+                    .help("give the file's path, relative to this manifest"),
+            );
+        }
+        let templates = env
+            .template
+            .as_ref()
+            .map(|t| manifest.template_chain(&t.value))
+            .unwrap_or_default();
+        let mut sources: Vec<String> = Vec::new();
+        if !env.packages.is_empty() {
+            sources.push("its own `packages`".into());
+        }
+        if !env.profiles.is_empty() {
+            sources.push("its own `profiles`".into());
+        }
+        for t in templates {
+            if !t.packages.is_empty() || !t.profiles.is_empty() {
+                sources.push(format!("template `{}`", t.name.value));
+            }
+        }
+        if !sources.is_empty() {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::pylock-with-packages",
+                    format!(
+                        "environment `{}` takes its packages from `pylock`, and also from {}",
+                        env.name.value,
+                        sources.join(" and ")
+                    ),
+                )
+                .label(pylock.span.clone(), "its packages are this file's pins")
+                .help("add the packages to the pylock.toml (and lock it again with its tool), or drop `pylock` and list them here"),
+            );
+        }
+    }
 }
 
 /// `vscode = true` on one environment at most: there is one

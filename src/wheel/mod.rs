@@ -99,7 +99,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use pep440_rs::Version;
 
 use crate::fetch;
-use crate::pins::LockedPackage;
+use crate::pins::{LockedFile, LockedPackage};
 use crate::venv::{BaseInterpreter, Layout, major_minor, normalize_name};
 
 pub use install::{Installed, Report};
@@ -161,16 +161,13 @@ impl Pin {
     /// machine's wheel and a download knows which hash it must have.
     pub fn for_target(package: &LockedPackage, requested: bool, target: &Target) -> Pin {
         let mut pin = Pin::from_locked(package, requested);
-        let best = package
-            .files
-            .iter()
-            .filter_map(|file| {
-                let fit = tags::WheelName::parse(&file.name)?
-                    .fit(&target.implementation, target.major_minor())?;
-                Some((fit, file))
-            })
-            .max_by_key(|(fit, _)| *fit);
-        if let Some((_, file)) = best {
+        let best = best_file(
+            &package.files,
+            &target.implementation,
+            target.major_minor(),
+            &tags::this_machine(),
+        );
+        if let Some(file) = best {
             pin.file = Some(file.name.clone());
             pin.url = file.url.clone();
             pin.hashes = vec![plain_hex(&file.sha256)];
@@ -181,6 +178,26 @@ impl Pin {
     fn version_parsed(&self) -> Option<Version> {
         Version::from_str(&self.version).ok()
     }
+}
+
+/// The wheel among `files` that fits `implementation` Python `major.minor`
+/// on `platform` best (the one [`Pin::for_target`] installs there), `None`
+/// when none fits. `bundle create` asks it for each platform it carries.
+pub fn best_file<'a>(
+    files: &'a [LockedFile],
+    implementation: &str,
+    version: (u64, u64),
+    platform: &crate::provision::platform::Platform,
+) -> Option<&'a LockedFile> {
+    files
+        .iter()
+        .filter_map(|file| {
+            let fit =
+                tags::WheelName::parse(&file.name)?.fit_on(implementation, version, platform)?;
+            Some((fit, file))
+        })
+        .max_by_key(|(fit, _)| *fit)
+        .map(|(_, file)| file)
 }
 
 /// `sha256:ABC` -> `abc`.
@@ -755,7 +772,6 @@ mod tests {
 
     #[test]
     fn a_pin_for_a_target_picks_the_best_fitting_locked_wheel() {
-        use crate::pins::LockedFile;
         let file = |name: &str, sha: &str| LockedFile {
             name: name.into(),
             url: Some(format!("https://files.example/{name}")),

@@ -15,6 +15,7 @@ use std::str::FromStr;
 
 use pep440_rs::Version;
 
+use crate::provision::platform::Platform;
 use crate::venv::normalize_name;
 
 /// The parts of a wheel's file name.
@@ -51,8 +52,23 @@ impl WheelName {
     /// How well the wheel fits CPython `major.minor` on this machine:
     /// `None` if it does not, else a score (higher is more specific, as
     /// installers prefer).
-    pub fn fit(&self, implementation: &str, (major, minor): (u64, u64)) -> Option<u32> {
-        let platform = self.platform.iter().filter_map(|p| platform_fit(p)).max()?;
+    pub fn fit(&self, implementation: &str, version: (u64, u64)) -> Option<u32> {
+        self.fit_on(implementation, version, &this_machine())
+    }
+
+    /// [`WheelName::fit`] on `platform` rather than this machine: which
+    /// wheel a bundle made here must carry for another machine.
+    pub fn fit_on(
+        &self,
+        implementation: &str,
+        (major, minor): (u64, u64),
+        platform: &Platform,
+    ) -> Option<u32> {
+        let platform = self
+            .platform
+            .iter()
+            .filter_map(|p| platform_fit(p, platform))
+            .max()?;
         if !implementation.eq_ignore_ascii_case("cpython") && !implementation.is_empty() {
             // Another implementation's tags (`pp310`, `graalpy`) are not
             // modelled: accept what its platform allows, prefer pure wheels.
@@ -103,26 +119,46 @@ fn interpreter_fit(python: &str, abi: &str, major: u64, minor: u64) -> Option<u3
     None
 }
 
-/// How a platform tag fits this machine: 1 for `any`, 2 for this machine's
-/// platform, `None` otherwise.
-fn platform_fit(tag: &str) -> Option<u32> {
+/// This machine, as the wheel tags see it: the OS and architecture this
+/// program was built for, and musl when its loader is in `/lib`.
+pub fn this_machine() -> Platform {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let libc = match os {
+        "linux" if is_musl() => "musl",
+        "linux" => "gnu",
+        _ => "none",
+    };
+    Platform {
+        os: os.to_string(),
+        arch: std::env::consts::ARCH.to_string(),
+        libc: libc.to_string(),
+    }
+}
+
+/// How a platform tag fits `platform`: 1 for `any`, 2 for the platform's
+/// own tags, `None` otherwise.
+fn platform_fit(tag: &str, platform: &Platform) -> Option<u32> {
     if tag == "any" {
         return Some(1);
     }
-    let arch = match std::env::consts::ARCH {
+    let arch = match platform.arch.as_str() {
         "x86" => "i686",
         other => other,
     };
-    let fits = match std::env::consts::OS {
+    let musl = platform.libc == "musl";
+    let fits = match platform.os.as_str() {
         "linux" => {
             let rest = tag
                 .strip_prefix("manylinux")
-                .filter(|_| !is_musl())
-                .or_else(|| tag.strip_prefix("musllinux").filter(|_| is_musl()))
+                .filter(|_| !musl)
+                .or_else(|| tag.strip_prefix("musllinux").filter(|_| musl))
                 .or_else(|| tag.strip_prefix("linux"));
             rest.is_some_and(|r| r.ends_with(&format!("_{arch}")))
         }
-        "macos" => {
+        "darwin" => {
             tag.starts_with("macosx_")
                 && (tag.ends_with(&format!("_{arch}"))
                     || tag.ends_with("_universal2")
@@ -178,6 +214,36 @@ mod tests {
         assert!(fit("a-1-cp311-cp311-any.whl") > fit("a-1-cp38-abi3-any.whl"));
         assert!(fit("a-1-cp38-abi3-any.whl") > fit("a-1-py3-none-any.whl"));
         assert!(fit("a-1-py3-none-win_amd64.whl").is_none() || cfg!(windows));
+    }
+
+    #[test]
+    fn other_platforms_fit_their_own_wheels() {
+        let on = |f: &str, p: &str| {
+            WheelName::parse(f)
+                .unwrap()
+                .fit_on("cpython", (3, 11), &Platform::parse(p).unwrap())
+        };
+        let many = "n-2.0-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl";
+        assert!(on(many, "linux-aarch64-gnu").is_some());
+        assert!(on(many, "linux-aarch64-musl").is_none());
+        assert!(on(many, "linux-x86_64-gnu").is_none());
+        assert!(
+            on(
+                "n-2.0-cp311-cp311-musllinux_1_1_x86_64.whl",
+                "linux-x86_64-musl"
+            )
+            .is_some()
+        );
+        assert!(
+            on(
+                "n-2.0-cp311-cp311-macosx_11_0_arm64.whl",
+                "darwin-aarch64-none"
+            )
+            .is_some()
+        );
+        assert!(on("n-2.0-cp311-cp311-win_amd64.whl", "windows-x86_64-none").is_some());
+        assert!(on("n-2.0-cp311-cp311-win_amd64.whl", "linux-x86_64-gnu").is_none());
+        assert!(on("n-2.0-py3-none-any.whl", "darwin-x86_64-none").is_some());
     }
 
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

@@ -141,6 +141,26 @@ fn json_documents_of_the_runtimes_commands_agree() {
     );
 }
 
+#[test]
+fn json_documents_of_export_and_bundle() {
+    let p = Project::applied();
+    p.run(&["lock"]);
+    insta::assert_snapshot!(
+        "export",
+        key_paths(&document(&p, &["export", "--out", "exported"], 0))
+    );
+    let bundle = p.path("b.tar.zst");
+    let bundle = bundle.to_str().unwrap();
+    insta::assert_snapshot!(
+        "bundle_create",
+        key_paths(&document(&p, &["bundle", "create", "--out", bundle], 0))
+    );
+    insta::assert_snapshot!(
+        "bundle_verify",
+        key_paths(&document(&p, &["bundle", "verify", bundle], 0))
+    );
+}
+
 /// Every event of an `apply --format json` stream, checked one by one
 /// (one JSON object per line, `format_version` first), and the key paths
 /// of each kind of event (`event` value first, sorted), for a snapshot.

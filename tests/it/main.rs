@@ -4,9 +4,11 @@
 // Tests panic with the path in their own messages; std::fs is fine here.
 #![allow(clippy::disallowed_methods)]
 
+mod ansible;
 mod applied;
 mod apply;
 mod archive;
+mod bundle;
 mod children;
 mod cli;
 mod common;
@@ -15,7 +17,9 @@ mod conventions;
 mod crash;
 mod discover;
 mod env;
+mod export;
 mod fetch;
+mod fresh_root;
 mod installer;
 mod interface;
 mod inventory;

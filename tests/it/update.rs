@@ -255,3 +255,34 @@ fn a_locked_environment_is_built_with_neither_pip_nor_uv_on_path() {
     );
     run(&["plan", "--locked", "--detailed-exitcode"], 0);
 }
+
+/// A requirement that names its wheel by URL gets PEP 610's
+/// `direct_url.json` from the native installer, as pip writes it; one found
+/// by name does not.
+#[test]
+fn a_locked_url_requirement_installed_natively_records_its_direct_url() {
+    let Some(p) = Project::new() else { return };
+    let wheel = p.path("wheels/gamma-3.1.0-py3-none-any.whl");
+    let url = url::Url::from_file_path(&wheel).unwrap().to_string();
+    p.manifest(
+        "pip",
+        &format!(
+            "\n[environments.direct]\npath = \".venvs/direct\"\npackages = [\"gamma @ {url}\", \"alpha==1.0.0\"]\n"
+        ),
+    );
+    p.run(&["lock"]);
+    p.run(&["apply", "--locked", "--auto-approve"]);
+    let site = site(&p, "direct");
+    let direct: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(site.join("gamma-3.1.0.dist-info/direct_url.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(direct["url"], url.as_str(), "{direct}");
+    assert!(!site.join("alpha-1.0.0.dist-info/direct_url.json").exists());
+    assert_eq!(
+        std::fs::read_to_string(site.join("gamma-3.1.0.dist-info/INSTALLER"))
+            .unwrap()
+            .trim(),
+        "beep-python"
+    );
+}
