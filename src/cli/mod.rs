@@ -622,20 +622,30 @@ pub fn read_registry(
     Ok(loaded.registry)
 }
 
-/// Reads and checks the manifest; an invalid one has each of its
-/// diagnostics printed exactly as `validate` prints them.
+/// Reads and checks the manifest, printing its warnings; an invalid one
+/// has each of its diagnostics printed exactly as `validate` prints them.
 pub fn load_manifest(
     ctx: &Context,
     path: &std::path::Path,
     home: &crate::registry::Home,
 ) -> Result<crate::manifest::Checked, CliError> {
+    let checked = check_manifest(ctx, path, home)?;
+    for warning in checked.warnings.iter() {
+        ctx.printer.diagnostic(warning);
+    }
+    Ok(checked)
+}
+
+/// [`load_manifest`] leaving the warnings to the caller: the commands that
+/// use an environment (`run`, `env`, `shell`, `vscode`) keep their output
+/// their own, but an invalid manifest still says exactly what is wrong.
+pub fn check_manifest(
+    ctx: &Context,
+    path: &std::path::Path,
+    home: &crate::registry::Home,
+) -> Result<crate::manifest::Checked, CliError> {
     match crate::manifest::load(path, home.root()) {
-        Ok(checked) => {
-            for warning in checked.warnings.iter() {
-                ctx.printer.diagnostic(warning);
-            }
-            Ok(checked)
-        }
+        Ok(checked) => Ok(checked),
         Err(crate::manifest::ManifestError::Invalid { path, diagnostics }) => {
             for d in diagnostics.iter() {
                 ctx.printer.diagnostic(d);

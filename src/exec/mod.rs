@@ -83,6 +83,14 @@ pub enum Event {
         installed: Vec<String>,
         removed: Vec<String>,
     },
+    /// What a running step's installer is doing now: a line of pip's or
+    /// uv's output as it arrives (`Collecting numpy`, `Downloading
+    /// pandas-2.2.2-...whl (13.0 MB)`), or the native installer's own
+    /// (`downloading`, `unpacking`, `linking` a wheel).
+    Activity {
+        address: String,
+        text: String,
+    },
     /// A download's progress (a few times a second at most).
     Downloading {
         address: String,

@@ -26,7 +26,7 @@ pub struct Run<'a> {
     pub journal: &'a Journal,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     fn cancelled(&self) -> bool {
         self.settings.cancel.load(Ordering::SeqCst)
     }
@@ -234,18 +234,7 @@ impl Run<'_> {
             || !packages.reinstall.is_empty();
         if needs_install && !requirements.is_empty() {
             self.seed_for_pip(spec)?;
-            let settings = self.settings;
-            installer::install_cancellable(
-                settings.selected,
-                settings.installer,
-                &installer::Request {
-                    python: &layout.python,
-                    requirements: &requirements,
-                    environment: &spec.name,
-                },
-                settings.cancel,
-            )
-            .map_err(|e| self.interrupted_or(StepError::Install(e)))?;
+            self.install_with(spec, &layout.python, &requirements)?;
             self.drop_pip_if_unwanted(spec)?;
         }
         self.settings.progress.event(&Event::Installed {
@@ -263,6 +252,43 @@ impl Run<'_> {
         });
         crate::failpoint::crash_point("installed-packages");
         Ok(())
+    }
+
+    /// `requirements` into the environment by pip or uv, each line of
+    /// their output reported as the environment's [`Event::Activity`].
+    fn install_with(
+        &self,
+        spec: &EnvSpec,
+        python: &Path,
+        requirements: &[String],
+    ) -> Result<(), StepError> {
+        let settings = self.settings;
+        let activity = self.activity(spec);
+        installer::install_observed(
+            settings.selected,
+            settings.installer,
+            &installer::Request {
+                python,
+                requirements,
+                environment: &spec.name,
+            },
+            settings.cancel,
+            Some(&activity),
+        )
+        .map_err(|e| self.interrupted_or(StepError::Install(e)))?;
+        Ok(())
+    }
+
+    /// Reports a line of what is being done to `spec`'s environment.
+    fn activity(&self, spec: &EnvSpec) -> impl Fn(&str) + Sync + use<'a> {
+        let address = format!("env.{}", spec.name);
+        let progress = self.settings.progress;
+        move |text: &str| {
+            progress.event(&Event::Activity {
+                address: address.clone(),
+                text: text.trim().to_string(),
+            });
+        }
     }
 
     /// pip installs with pip: it must be there first, whatever `pip` says.
@@ -348,6 +374,8 @@ impl Run<'_> {
         options.compile_bytecode = self.settings.compile_bytecode;
         options.unverified_record = self.settings.unverified_record.clone();
         options.reinstall = reinstall;
+        let activity = self.activity(spec);
+        options.activity = &activity;
         let report = wheel::install(&target, &pins, &options).map_err(|e| match e {
             wheel::WheelError::Cancelled => StepError::Interrupted,
             other => self.interrupted_or(StepError::Wheel(other)),
@@ -398,19 +426,8 @@ impl Run<'_> {
             return self.install_native(spec, Default::default());
         }
         let layout = venv::layout(&spec.path, &spec.python_version);
-        let settings = self.settings;
         if !spec.packages.is_empty() {
-            installer::install_cancellable(
-                settings.selected,
-                settings.installer,
-                &installer::Request {
-                    python: &layout.python,
-                    requirements: &spec.packages,
-                    environment: &spec.name,
-                },
-                settings.cancel,
-            )
-            .map_err(|e| self.interrupted_or(StepError::Install(e)))?;
+            self.install_with(spec, &layout.python, &spec.packages)?;
         }
         self.drop_pip_if_unwanted(spec)?;
         crate::failpoint::crash_point("installed-packages");

@@ -31,6 +31,7 @@ mod lockfile;
 mod native;
 mod pbs;
 mod plan;
+mod progress;
 mod project;
 mod provision;
 mod registry;
