@@ -601,15 +601,6 @@ pub(super) fn execute(
     Ok(applied)
 }
 
-/// One environment's verdict in `status`.
-struct Verdict {
-    name: String,
-    owner: Option<PathBuf>,
-    path: PathBuf,
-    python: String,
-    status: String,
-}
-
 pub fn status(ctx: &Context) -> Result<Outcome, CliError> {
     let home = ctx.home()?;
     let registry = super::read_registry(ctx, &home)?;
@@ -626,35 +617,12 @@ pub fn status(ctx: &Context) -> Result<Outcome, CliError> {
             None
         }
     };
-    let verdicts: Vec<Verdict> = registry
-        .environments
-        .iter()
-        .map(|e| {
-            let observed = observe::environment(&e.path);
-            let health = health::classify(&observed);
-            let from_plan = planned.as_ref().and_then(|(owner, changes)| {
-                (e.owner.as_deref() == Some(owner.as_path())).then(|| {
-                    changes
-                        .iter()
-                        .find(|c| matches!(c, Change::Environment(c) if c.name == e.name || c.action.renamed_from() == Some(&e.name)))
-                        .map_or_else(
-                            || "ready".to_string(),
-                            |c| format!("{}: {}", c.action().as_str(), c.reason_text()),
-                        )
-                })
-            });
-            Verdict {
-                name: e.name.clone(),
-                owner: e.owner.clone(),
-                path: e.path.clone(),
-                python: e.version.clone(),
-                status: from_plan.unwrap_or_else(|| match health {
-                    health::Health::Healthy => e.status.as_str().to_string(),
-                    other => other.describe(),
-                }),
-            }
-        })
-        .collect();
+    let verdicts = health::verdicts(
+        &registry,
+        planned
+            .as_ref()
+            .map(|(owner, changes)| (owner.as_path(), changes.as_slice())),
+    );
     let health = newest_health(&home);
     match ctx.printer.format {
         Format::Json => ctx.printer.json(&json!({

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Change, EnvAction, HomeAction, PackageChanges, RuntimeAction, Summary, summarize};
+use super::{
+    Change, EnvAction, HomeAction, PackageChanges, Reason, RuntimeAction, Summary, summarize,
+};
 
 /// The JSON plan's format version: 2 added renames, moves and typed
 /// actions per resource.
@@ -25,7 +27,13 @@ pub fn human(changes: &[Change]) -> String {
             let _ = write!(out, " (renamed from env.{from})");
         }
         out.push('\n');
-        let _ = writeln!(out, "      {}: {}", c.action().as_str(), c.reason_text());
+        // `destroy` names itself, as Terraform's does: "destroy: requested".
+        let verb = if c.reasons().contains(&Reason::DestroyRequested) {
+            "destroy"
+        } else {
+            c.action().as_str()
+        };
+        let _ = writeln!(out, "      {verb}: {}", c.reason_text());
         match c {
             Change::Runtime(r) => runtime_lines(&mut out, &r.action),
             Change::Environment(e) => env_lines(&mut out, &e.action),

@@ -152,7 +152,7 @@ fn destroy_says_requested_asks_its_own_question_and_counts_what_it_destroyed() {
     p.apply();
     let out = p.fails(&["destroy"], 1);
     assert!(
-        stdout(&out).contains("delete: requested"),
+        stdout(&out).contains("destroy: requested"),
         "{}",
         stdout(&out)
     );
