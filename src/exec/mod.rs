@@ -3,7 +3,8 @@
 //! - [`graph`]: each change expands into a chain of steps, each step
 //!   carrying what it needs;
 //! - [`schedule`]: independent branches run in parallel, up to `jobs`;
-//! - [`steps`]: what each step does, check-then-act;
+//! - [`steps`]: what each step does, check-then-act, one file per kind of
+//!   step (an environment's folder, packages, a runtime);
 //! - [`journal`]: every change to the disk is recorded before it is made,
 //!   and undone only with proof that this run made it;
 //! - [`commit`]: the registry after success;
