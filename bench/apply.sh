@@ -45,45 +45,8 @@ fi
 export PATH="$(dirname "$UV"):$PATH"
 export PIP_NO_INDEX=1 PIP_CONFIG_FILE=/dev/null UV_NO_CONFIG=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# ~20 wheels: pkg00..pkg19, each depending on the previous two.
-"$PY" - "$TMP/wheels" <<'PYEOF'
-import base64, hashlib, os, sys, zipfile
-out = sys.argv[1]; os.makedirs(out, exist_ok=True)
-for i in range(20):
-    name, ver = f"pkg{i:02d}", "1.0.0"
-    deps = [f"pkg{j:02d}" for j in (i - 1, i - 2) if j >= 0]
-    di = f"{name}-{ver}.dist-info"
-    files = {
-        f"{name}/__init__.py": f"VALUE = {i}\n" + "# padding\n" * 2000,
-        f"{di}/METADATA": "Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s\n" % (name, ver, "".join(f"Requires-Dist: {d}\n" for d in deps)),
-        f"{di}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    with zipfile.ZipFile(f"{out}/{name}-{ver}-py3-none-any.whl", "w", zipfile.ZIP_DEFLATED) as z:
-        for path, text in files.items():
-            data = text.encode(); z.writestr(path, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            record.append(f"{path},sha256={digest},{len(data)}")
-        record.append(f"{di}/RECORD,,")
-        z.writestr(f"{di}/RECORD", "\n".join(record) + "\n")
-# Ten small leaves, leaf0..leaf9: one module, no dependencies.
-for i in range(10):
-    name, ver = f"leaf{i}", "1.0.0"
-    di = f"{name}-{ver}.dist-info"
-    files = {
-        f"{name}/__init__.py": f"VALUE = {i}\n",
-        f"{di}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {ver}\n",
-        f"{di}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    with zipfile.ZipFile(f"{out}/{name}-{ver}-py3-none-any.whl", "w", zipfile.ZIP_DEFLATED) as z:
-        for path, text in files.items():
-            data = text.encode(); z.writestr(path, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            record.append(f"{path},sha256={digest},{len(data)}")
-        record.append(f"{di}/RECORD,,")
-        z.writestr(f"{di}/RECORD", "\n".join(record) + "\n")
-PYEOF
+# ~20 wheels: pkg00..pkg19, each depending on the previous two; leaf0..leaf9.
+"$PY" bench/wheels.py "$TMP/wheels"
 
 ms() { python3 -c 'import time; print(int(time.time()*1000))'; }
 

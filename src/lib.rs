@@ -40,6 +40,7 @@
 //! | [`failpoint`] | failure injection and crash points, compiled in only for tests |
 //! | [`diagnostic`]| problems in a source file, with spans                       |
 //! | [`usage`]     | using an environment: activation variables, the check before use, `run`, `shell`, `.vscode/settings.json` |
+//! | [`doctor`]    | health checks with severities and actions, repair through the plan, ELF and dependency reading, `<home>/health-reports/` |
 //! | [`report`]    | the terminal: the only module that prints; apply's progress |
 //! | [`cli`]       | clap structs and one thin function per command              |
 
@@ -56,6 +57,7 @@ pub mod conda;
 pub mod desired;
 pub mod diagnostic;
 pub mod discover;
+pub mod doctor;
 pub mod exec;
 pub mod export;
 pub mod failpoint;

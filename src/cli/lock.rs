@@ -190,7 +190,7 @@ fn provision_runtimes(
             }
             Some(Change::Runtime(r))
         }
-        Change::Environment(_) => None,
+        Change::Environment(_) | Change::Home(_) => None,
     })
     .collect();
     if changes.is_empty() {

@@ -3,6 +3,7 @@
 
 mod bundle;
 mod completions;
+mod doctor;
 mod env;
 mod export;
 mod init;
@@ -142,6 +143,15 @@ pub enum Command {
     /// Interpreters: list the registered ones, discover them, set the default.
     #[command(subcommand, after_help = EXAMPLES_RUNTIMES)]
     Runtimes(runtimes::RuntimesCommand),
+    /// Check the health of runtimes, environments and the home; repair
+    /// what can be repaired through the normal plan (`--fix`).
+    ///
+    /// Each finding has a severity, the resource, what was found and what
+    /// to do (with the command, where one exists). Exit 0: nothing at
+    /// warning or above; 2: something is; 1: doctor itself failed. Fast by
+    /// default (no Python process); `--deep` runs each interpreter once.
+    #[command(after_help = EXAMPLES_DOCTOR)]
+    Doctor(doctor::DoctorArgs),
     /// Write the machine's environments as a manifest and a lock, to
     /// rebuild them elsewhere (`apply --locked`, or a bundle).
     #[command(after_help = EXAMPLES_EXPORT)]
@@ -237,6 +247,14 @@ Examples:
   beep-python runtimes discover               # find every Python on this machine
   beep-python runtimes list --format json
   beep-python runtimes default /usr/bin/python3.11";
+const EXAMPLES_DOCTOR: &str = "\
+Examples:
+  beep-python doctor                          # every fast check; exit 2 when something is wrong
+  beep-python doctor --fix                    # show the repairs as a plan, ask, apply them all or nothing
+  beep-python doctor env-base-interpreter env-libraries --deep
+  beep-python doctor --list                   # every check, what it looks at, whether it can fix
+  beep-python doctor --watch --interval 15m   # reports in <home>/health-reports/; Ctrl-C stops
+  beep-python doctor --report last";
 const EXAMPLES_EXPORT: &str = "\
 Examples:
   beep-python export --out ~/machine          # every environment the registry records
@@ -335,6 +353,10 @@ pub enum CliError {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Doctor(#[from] crate::doctor::DoctorError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
 
     #[error(transparent)]
@@ -422,6 +444,7 @@ impl CliError {
             CliError::BrokenPipe => 0,
             CliError::Usage(e) => e.exit_code(),
             CliError::UnknownCommand { .. } => 64,
+            CliError::Doctor(e) => e.exit_code(),
             _ => 1,
         }
     }
@@ -484,6 +507,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Destroy(args) => reconcile::destroy(&ctx, &args),
         Command::Status => reconcile::status(&ctx),
         Command::Recover(args) => recover::run(&ctx, &args),
+        Command::Doctor(args) => doctor::run(&ctx, &args),
         Command::Run(args) => run::run(&ctx, &args),
         Command::Env(args) => env::run(&ctx, &args),
         Command::Shell(args) => shell::run(&ctx, &args),
@@ -602,20 +626,30 @@ pub fn read_registry(
     Ok(loaded.registry)
 }
 
-/// Reads and checks the manifest; an invalid one has each of its
-/// diagnostics printed exactly as `validate` prints them.
+/// Reads and checks the manifest, printing its warnings; an invalid one
+/// has each of its diagnostics printed exactly as `validate` prints them.
 pub fn load_manifest(
     ctx: &Context,
     path: &std::path::Path,
     home: &crate::registry::Home,
 ) -> Result<crate::manifest::Checked, CliError> {
+    let checked = check_manifest(ctx, path, home)?;
+    for warning in checked.warnings.iter() {
+        ctx.printer.diagnostic(warning);
+    }
+    Ok(checked)
+}
+
+/// [`load_manifest`] leaving the warnings to the caller: the commands that
+/// use an environment (`run`, `env`, `shell`, `vscode`) keep their output
+/// their own, but an invalid manifest still says exactly what is wrong.
+pub fn check_manifest(
+    ctx: &Context,
+    path: &std::path::Path,
+    home: &crate::registry::Home,
+) -> Result<crate::manifest::Checked, CliError> {
     match crate::manifest::load(path, home.root()) {
-        Ok(checked) => {
-            for warning in checked.warnings.iter() {
-                ctx.printer.diagnostic(warning);
-            }
-            Ok(checked)
-        }
+        Ok(checked) => Ok(checked),
         Err(crate::manifest::ManifestError::Invalid { path, diagnostics }) => {
             for d in diagnostics.iter() {
                 ctx.printer.diagnostic(d);

@@ -200,6 +200,16 @@ pub(super) fn compute(
     loaded: &Loaded,
     request: &Request<'_>,
 ) -> Result<(Desired, Vec<Change>), CliError> {
+    compute_observed(ctx, loaded, request).map(|(desired, _, changes)| (desired, changes))
+}
+
+/// [`compute`], with the observation the plan was made from (`doctor`
+/// judges the same folders from it, never from a second look).
+pub(super) fn compute_observed(
+    ctx: &Context,
+    loaded: &Loaded,
+    request: &Request<'_>,
+) -> Result<(Desired, observe::Observation, Vec<Change>), CliError> {
     let desired = match request.mode {
         Mode::Destroy => Desired::default(),
         Mode::Apply => {
@@ -262,7 +272,7 @@ pub(super) fn compute(
             "s"
         }
     ));
-    Ok((desired, changes))
+    Ok((desired, observed, changes))
 }
 
 /// Decides each unlocked conda environment's exact packages (a solve
@@ -307,7 +317,7 @@ fn needs_installer(change: &Change) -> bool {
                     s.locked.is_none() && (s.conda.is_none() || !s.packages.is_empty())
                 })
         }
-        Change::Runtime(_) => false,
+        Change::Runtime(_) | Change::Home(_) => false,
     }
 }
 
@@ -544,11 +554,48 @@ pub(super) fn run_changes(
     changes: &[Change],
     jobs: usize,
 ) -> Result<exec::Applied, CliError> {
+    let loaded = &mut opened.loaded;
+    execute(
+        ctx,
+        Target {
+            home: &loaded.home,
+            lock: &opened.lock,
+            owner: &loaded.owner,
+            manifest: Some(&loaded.checked.manifest),
+        },
+        &mut loaded.registry,
+        changes,
+        jobs,
+    )
+}
+
+/// Where [`execute`] applies changes: the locked home, and the manifest
+/// they come from (`None`: only the home's upkeep, `doctor --fix` without
+/// a manifest).
+pub(super) struct Target<'a> {
+    pub(super) home: &'a Home,
+    pub(super) lock: &'a HomeLock,
+    pub(super) owner: &'a Path,
+    pub(super) manifest: Option<&'a crate::manifest::Manifest>,
+}
+
+/// Applies `changes` as one transaction: what `apply`, `destroy` and
+/// `doctor --fix` share.
+pub(super) fn execute(
+    ctx: &Context,
+    target: Target<'_>,
+    registry: &mut Registry,
+    changes: &[Change],
+    jobs: usize,
+) -> Result<exec::Applied, CliError> {
     // A second Ctrl-C while rolling back is ignored: stopping a rollback
     // half-way would leave the machine in neither state.
     let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
-    let loaded = &mut opened.loaded;
-    let config = desired::installer_config(&loaded.checked.manifest);
+    let defaults = crate::manifest::Settings::default();
+    let (config, manifest_settings) = match target.manifest {
+        Some(m) => (desired::installer_config(m), &m.settings),
+        None => (installer::Config::default(), &defaults),
+    };
     let selected = if changes.iter().any(needs_installer) {
         installer::select(&config, std::env::var_os("PATH").as_deref())?
     } else {
@@ -560,21 +607,18 @@ pub(super) fn run_changes(
     let progress = Reporter::new(ctx.printer.clone());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let settings = exec::Settings {
-        home: &loaded.home,
-        lock: &opened.lock,
-        owner: &loaded.owner,
+        home: target.home,
+        lock: target.lock,
+        owner: target.owner,
         installer: &config,
         selected: &selected,
         fetch: crate::fetch::Options {
-            allow_insecure_http: loaded.checked.manifest.settings.allow_insecure_http,
+            allow_insecure_http: manifest_settings.allow_insecure_http,
             offline: config.offline,
             ..crate::fetch::Options::default()
         },
-        compile_bytecode: loaded.checked.manifest.settings.compile_bytecode,
-        unverified_record: loaded
-            .checked
-            .manifest
-            .settings
+        compile_bytecode: manifest_settings.compile_bytecode,
+        unverified_record: manifest_settings
             .unverified_record
             .iter()
             .map(|n| crate::venv::normalize_name(&n.value))
@@ -584,7 +628,7 @@ pub(super) fn run_changes(
         progress: &progress,
         command: &command,
     };
-    let applied = exec::apply(changes, &mut loaded.registry, &settings)?;
+    let applied = exec::apply(changes, registry, &settings)?;
     drop(progress);
     for leftover in &applied.leftovers {
         ctx.printer.warn(&format!(
@@ -592,15 +636,6 @@ pub(super) fn run_changes(
         ));
     }
     Ok(applied)
-}
-
-/// One environment's verdict in `status`.
-struct Verdict {
-    name: String,
-    owner: Option<PathBuf>,
-    path: PathBuf,
-    python: String,
-    status: String,
 }
 
 pub fn status(ctx: &Context) -> Result<Outcome, CliError> {
@@ -619,40 +654,25 @@ pub fn status(ctx: &Context) -> Result<Outcome, CliError> {
             None
         }
     };
-    let verdicts: Vec<Verdict> = registry
-        .environments
-        .iter()
-        .map(|e| {
-            let observed = observe::environment(&e.path);
-            let health = health::classify(&observed);
-            let from_plan = planned.as_ref().and_then(|(owner, changes)| {
-                (e.owner.as_deref() == Some(owner.as_path())).then(|| {
-                    changes
-                        .iter()
-                        .find(|c| matches!(c, Change::Environment(c) if c.name == e.name || c.action.renamed_from() == Some(&e.name)))
-                        .map_or_else(
-                            || "ready".to_string(),
-                            |c| format!("{}: {}", c.action().as_str(), c.reason_text()),
-                        )
-                })
-            });
-            Verdict {
-                name: e.name.clone(),
-                owner: e.owner.clone(),
-                path: e.path.clone(),
-                python: e.version.clone(),
-                status: from_plan.unwrap_or_else(|| match health {
-                    health::Health::Healthy => e.status.as_str().to_string(),
-                    other => other.describe(),
-                }),
-            }
-        })
-        .collect();
+    let verdicts = health::verdicts(
+        &registry,
+        planned
+            .as_ref()
+            .map(|(owner, changes)| (owner.as_path(), changes.as_slice())),
+    );
+    let health = newest_health(&home);
     match ctx.printer.format {
         Format::Json => ctx.printer.json(&json!({
             "format_version": 1,
             "serial": registry.serial,
             "default_runtime": registry.default_runtime,
+            "health": health.as_ref().map(|(path, report)| json!({
+                "report": path,
+                "generated_at": report.generated_at,
+                "age_seconds": jiff::Timestamp::now().duration_since(report.generated_at).as_secs().max(0),
+                "summary": report.summary,
+                "line": report.summary_line(),
+            })),
             "environments": verdicts.iter().map(|v| json!({
                 "name": v.name, "python": v.python, "path": v.path, "status": v.status, "owner": v.owner,
             })).collect::<Vec<_>>(),
@@ -689,10 +709,28 @@ pub fn status(ctx: &Context) -> Result<Outcome, CliError> {
                 registry.runtimes.iter().filter(|r| r.managed).count(),
                 registry.default_runtime.as_deref().unwrap_or("none")
             ));
+            out.push_str("HEALTH\n");
+            match &health {
+                Some((_, report)) => out.push_str(&format!(
+                    "  {} ago: {} (`beep-python doctor --report last`)\n",
+                    super::doctor::age(report.generated_at),
+                    report.summary_line()
+                )),
+                None => out.push_str(
+                    "  no doctor report yet (`beep-python doctor --watch` saves one at each run)\n",
+                ),
+            }
             ctx.printer.data(&out)?;
         }
     }
     Ok(Outcome::Success)
+}
+
+/// The newest saved doctor report, if one can be read.
+fn newest_health(home: &Home) -> Option<(PathBuf, crate::doctor::Report)> {
+    let path = crate::doctor::reports::newest(home)?;
+    let report = crate::doctor::reports::read(&path).ok()?;
+    Some((path, report))
 }
 
 /// The plan of the manifest `status` runs next to, if there is one.

@@ -49,12 +49,13 @@ impl From<CheckError> for CliError {
     }
 }
 
-/// The manifest (validated; its warnings are left to `validate`, so that
-/// a command's output stays its own) and the home.
+/// The manifest (validated: an invalid one's diagnostics are printed as
+/// `validate` prints them; its warnings are left to `validate`, so that a
+/// command's output stays its own) and the home.
 pub(super) fn load(ctx: &Context) -> Result<(Manifest, Home), CliError> {
     let path = manifest::find(ctx.manifest.as_deref(), &ctx.cwd()?)?;
     let home = ctx.home()?;
-    let checked = manifest::load(&path, home.root())?;
+    let checked = super::check_manifest(ctx, &path, &home)?;
     let warnings = checked.warnings.warning_count();
     if warnings > 0 {
         ctx.printer.debug(&format!(

@@ -7,10 +7,10 @@ use std::path::Path;
 use uuid::Uuid;
 
 use crate::manifest::{EnvironmentKind, RuntimeSource};
-use crate::plan::{Change, EnvAction, RuntimeAction, RuntimeChange};
+use crate::plan::{Change, EnvAction, HomeAction, HomeChange, RuntimeAction, RuntimeChange};
 use crate::registry::Registry;
 use crate::registry::model::{
-    EnvironmentRecord, PackageRecord, RuntimeKind, RuntimeRecord, Status,
+    EnvironmentRecord, HistoryEvent, PackageRecord, RuntimeKind, RuntimeRecord, Status,
 };
 use crate::venv;
 
@@ -21,6 +21,7 @@ pub fn next_registry(registry: &Registry, changes: &[Change], owner: &Path) -> R
     for change in changes {
         match change {
             Change::Runtime(r) => record_runtime(&mut next, r, owner, now),
+            Change::Home(h) => record_home(&mut next, h, now),
             Change::Environment(e) => {
                 let mine = |r: &EnvironmentRecord, name: &str| {
                     r.name == name && r.owner.as_deref() == Some(owner)
@@ -37,6 +38,7 @@ pub fn next_registry(registry: &Registry, changes: &[Change], owner: &Path) -> R
                 };
                 let observed = venv::observe(&spec.path);
                 let rebuilt = e.action.builds();
+                remember_repoint(&mut next, &e.action, owner, now);
                 next.environments.push(EnvironmentRecord {
                     id: old
                         .as_ref()
@@ -76,11 +78,13 @@ pub fn next_registry(registry: &Registry, changes: &[Change], owner: &Path) -> R
                     built: match (&e.action, &old, &observed.marker) {
                         // Adopted or renamed: untouched on disk, so what it
                         // was built from is what its marker says.
-                        (EnvAction::Rename { .. } | EnvAction::Adopt { .. }, _, Some(m))
-                            if m.built.is_some() =>
-                        {
-                            m.built.clone()
-                        }
+                        (
+                            EnvAction::Rename { .. }
+                            | EnvAction::Adopt { .. }
+                            | EnvAction::Repoint { .. },
+                            _,
+                            Some(m),
+                        ) if m.built.is_some() => m.built.clone(),
                         (EnvAction::Rename { .. }, Some(o), _) if o.built.is_some() => {
                             o.built.clone()
                         }
@@ -96,6 +100,79 @@ pub fn next_registry(registry: &Registry, changes: &[Change], owner: &Path) -> R
         .sort_by(|a, b| (&a.name, &a.owner).cmp(&(&b.name, &b.owner)));
     crate::runtimes::sort_runtimes(&mut next.runtimes);
     next
+}
+
+/// A re-pointed environment's old base interpreter stays in the
+/// registry's history.
+fn remember_repoint(
+    registry: &mut Registry,
+    action: &EnvAction,
+    owner: &Path,
+    now: jiff::Timestamp,
+) {
+    if let EnvAction::Repoint { spec, from } = action {
+        registry.remember(HistoryEvent::Repointed {
+            environment: spec.name.clone(),
+            owner: Some(owner.to_path_buf()),
+            path: spec.path.clone(),
+            from: from.clone(),
+            to: spec.interpreter.clone(),
+            at: now,
+        });
+    }
+}
+
+/// The registry after a home change: records pruned, the default replaced
+/// (each remembered in its history); a sweep or a restore changes no
+/// record (the restore is the write itself).
+fn record_home(registry: &mut Registry, change: &HomeChange, now: jiff::Timestamp) {
+    match &change.action {
+        HomeAction::Sweep { .. } | HomeAction::RestoreRegistry { .. } => {}
+        HomeAction::PruneEnvironment { name, owner, path } => {
+            let before = registry.environments.len();
+            registry
+                .environments
+                .retain(|r| !(r.name == *name && r.owner == *owner && r.path == *path));
+            if registry.environments.len() < before {
+                registry.remember(HistoryEvent::Pruned {
+                    address: format!("env.{name}"),
+                    path: path.clone(),
+                    at: now,
+                });
+            }
+        }
+        HomeAction::PruneRuntime { name, path } => {
+            let before = registry.runtimes.len();
+            registry.runtimes.retain(|r| r.name != *name);
+            if registry.runtimes.len() < before {
+                if registry.default_runtime.as_deref() == Some(name.as_str()) {
+                    registry.default_runtime = None;
+                }
+                registry.remember(HistoryEvent::Pruned {
+                    address: format!("runtime.{name}"),
+                    path: path.clone(),
+                    at: now,
+                });
+            }
+        }
+        HomeAction::ReplaceDefault { from, to } => {
+            if registry.runtime(to).is_some() {
+                registry.default_runtime = Some(to.clone());
+                let why = change
+                    .reasons
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                registry.remember(HistoryEvent::DefaultReplaced {
+                    from: from.clone(),
+                    to: to.clone(),
+                    why,
+                    at: now,
+                });
+            }
+        }
+    }
 }
 
 /// After the commit: a renamed environment's marker takes its new name (a

@@ -41,7 +41,7 @@ use std::sync::OnceLock;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::installer;
-use crate::plan::{Change, EnvAction, EnvSpec, PackageChanges, RuntimeAction};
+use crate::plan::{Change, EnvAction, EnvSpec, HomeAction, PackageChanges, RuntimeAction};
 use crate::provision::RuntimeSpec;
 
 /// A managed runtime being provisioned: its spec, and what its steps hand
@@ -66,6 +66,8 @@ pub enum Owned {
     Environment,
     /// A managed runtime: our runtime marker, inside `<home>/runtimes/`.
     Runtime,
+    /// Our own debris, as [`super::sweep::classify`] proves it.
+    Debris,
 }
 
 /// One node of the graph.
@@ -92,6 +94,12 @@ pub enum Step<'a, 'p> {
     SeedPip(&'p EnvSpec),
     InstallPackages(&'p EnvSpec),
     Verify(&'p EnvSpec),
+    /// Rewrites `pyvenv.cfg` and the `bin/python` link from the base
+    /// interpreter `from` to `spec.interpreter`, through the journal.
+    Repoint {
+        spec: &'p EnvSpec,
+        from: &'p Path,
+    },
     /// A restore point before an environment is changed in place.
     Snapshot(&'p EnvSpec),
     /// `pyvenv.cfg`, the activation scripts (env vars) and the marker of
@@ -131,6 +139,7 @@ pub enum StepKind {
     Extract,
     Configure,
     VerifyInterpreter,
+    Repoint,
 }
 
 impl StepKind {
@@ -153,6 +162,7 @@ impl StepKind {
             StepKind::Extract => "extract",
             StepKind::Configure => "configure",
             StepKind::VerifyInterpreter => "verify-interpreter",
+            StepKind::Repoint => "repoint",
         }
     }
 }
@@ -170,6 +180,7 @@ impl Step<'_, '_> {
             Step::SeedPip(_) => StepKind::SeedPip,
             Step::InstallPackages(_) => StepKind::InstallPackages,
             Step::Verify(_) => StepKind::Verify,
+            Step::Repoint { .. } => StepKind::Repoint,
             Step::Snapshot(_) => StepKind::Snapshot,
             Step::Reconfigure(_) => StepKind::Reconfigure,
             Step::UpdatePackages(..) => StepKind::UpdatePackages,
@@ -192,6 +203,7 @@ impl Step<'_, '_> {
             | Step::SeedPip(spec)
             | Step::InstallPackages(spec)
             | Step::Verify(spec)
+            | Step::Repoint { spec, .. }
             | Step::Snapshot(spec)
             | Step::Reconfigure(spec)
             | Step::UpdatePackages(spec, _)
@@ -211,14 +223,27 @@ pub fn runtime_jobs(changes: &[Change]) -> Vec<RuntimeJob<'_>> {
             Change::Runtime(r) => r.action.spec().map(|spec| RuntimeJob {
                 address: c.address(),
                 spec,
-                installed: OnceLock::new(),
+                installed: reinstalled(&r.action),
                 archive: OnceLock::new(),
                 staging: OnceLock::new(),
                 unpacked: OnceLock::new(),
             }),
-            Change::Environment(_) => None,
+            Change::Environment(_) | Change::Home(_) => None,
         })
         .collect()
+}
+
+/// An in-place replacement (`--replace runtime.NAME`, or `doctor --fix`
+/// reinstalling a damaged runtime) is never "already in place": its folder
+/// holds the same archive's bytes by its marker, but it goes aside and a
+/// fresh copy is unpacked. Deciding it from the marker made the steps skip
+/// the unpacking and then verify the folder they had just set aside.
+fn reinstalled(action: &RuntimeAction) -> OnceLock<bool> {
+    let installed = OnceLock::new();
+    if let RuntimeAction::Replace { in_place: true, .. } = action {
+        let _ = installed.set(false);
+    }
+    installed
 }
 
 /// The graph for `changes`; `jobs` are [`runtime_jobs`] of the same
@@ -421,8 +446,36 @@ pub fn build<'a, 'p>(
                     }],
                 );
             }
+            EnvAction::Repoint { spec, from } => {
+                let start = runtime_node(spec, &mut graph);
+                chain(&mut graph, start, vec![Step::Repoint { spec, from }]);
+            }
             EnvAction::Rename { .. } | EnvAction::Adopt { .. } => {}
         }
     }
+    home_steps(changes, &mut graph);
     graph
+}
+
+/// The home's upkeep: each sweep sets its path aside (removed at commit);
+/// the registry edits have no steps, the commit writes them.
+fn home_steps<'a, 'p>(changes: &'p [Change], graph: &mut DiGraph<Step<'a, 'p>, ()>) {
+    for change in changes {
+        let Change::Home(h) = change else {
+            continue;
+        };
+        match &h.action {
+            HomeAction::Sweep { path } => {
+                graph.add_node(Step::SetAside {
+                    address: change.address(),
+                    path,
+                    owned: Owned::Debris,
+                });
+            }
+            HomeAction::PruneEnvironment { .. }
+            | HomeAction::PruneRuntime { .. }
+            | HomeAction::ReplaceDefault { .. }
+            | HomeAction::RestoreRegistry { .. } => {}
+        }
+    }
 }

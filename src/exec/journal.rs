@@ -90,6 +90,11 @@ pub enum Entry {
     },
     /// Version 1's unproven entry: undone only while empty.
     Creating { path: PathBuf },
+    /// The file (or link) at `path` replaced by a new one, the old one
+    /// kept as `aside` (`<path>.beep-old-<run>`): undo renames it back over
+    /// the new one, the commit removes it (a re-point rewrites
+    /// `pyvenv.cfg` and `bin/python` this way).
+    Replaced { path: PathBuf, aside: PathBuf },
 }
 
 impl Entry {
@@ -107,6 +112,7 @@ impl Entry {
                 dir.display(),
                 aside.display()
             ),
+            Entry::Replaced { path, .. } => format!("replace `{}`", path.display()),
             Entry::Snapshot { path, snapshot, .. } => format!(
                 "restore `{}` from its snapshot `{}`",
                 path.display(),
@@ -480,6 +486,39 @@ impl Journal {
         Ok(Some(aside))
     }
 
+    /// Replaces the file or link at `path` (which must exist) with
+    /// `new`, keeping the old one as `<path>.beep-old-<run>` until the
+    /// commit removes it or a rollback renames it back. The caller has
+    /// proven that the folder holding it is ours.
+    pub fn replace_file(&self, path: &Path, new: NewFile<'_>) -> std::io::Result<()> {
+        let aside = aside_of(path, &self.short_id());
+        self.record(Entry::Replaced {
+            path: path.to_path_buf(),
+            aside: aside.clone(),
+        })
+        .map_err(|e| match e {
+            JournalError::Io(io) => io,
+            other => std::io::Error::other(other.to_string()),
+        })?;
+        files::rename_noreplace(path, &aside)?;
+        crate::failpoint::crash_point("replaced-aside");
+        match new {
+            NewFile::Bytes(bytes) => {
+                files::write_atomic(path, bytes, Durability::Durable, None)?;
+            }
+            NewFile::Symlink(target) => {
+                #[cfg(unix)]
+                std::os::unix::fs::symlink(target, path)?;
+                #[cfg(not(unix))]
+                fs::copy(target, path).map(|_| ())?;
+                if let Some(dir) = path.parent() {
+                    files::sync_dir(dir)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Takes a restore point of the environment at `path` before it is
     /// changed in place: every file hard-linked into a snapshot (per file,
     /// not per byte; safe because nothing ever writes into an installed
@@ -531,6 +570,15 @@ impl Journal {
         let data = self.data.into_inner().unwrap_or_else(|e| e.into_inner());
         settle(&self.home, &self.path, data, Direction::Undo)
     }
+}
+
+/// What [`Journal::replace_file`] puts in place.
+#[derive(Debug, Clone, Copy)]
+pub enum NewFile<'a> {
+    /// A regular file with these bytes (mode 0644).
+    Bytes(&'a [u8]),
+    /// A symbolic link to this target.
+    Symlink(&'a Path),
 }
 
 fn short(id: &Uuid) -> String {
@@ -802,6 +850,31 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
                 vec![aside.clone(), dir.clone()],
             )
         }
+        Entry::Replaced { path, aside } => {
+            if *aside != aside_of(path, &short) {
+                return not_ours(aside, "its name is not this apply's aside name");
+            }
+            match fs_err::symlink_metadata(aside) {
+                // The old file was never moved: it is still at `path`.
+                Err(e) if files::is_absent(&e) => Settled::Done,
+                Err(e) => failed(
+                    format!("put `{}` back", path.display()),
+                    e.to_string(),
+                    vec![aside.clone(), path.clone()],
+                ),
+                // The aside proves the old file is ours to put back, and
+                // what is at `path` now is this run's (a rename replaces a
+                // file or link atomically; a folder there is refused).
+                Ok(_) => match fs::rename(aside, path) {
+                    Ok(()) => Settled::Done,
+                    Err(e) => failed(
+                        format!("put `{}` back", path.display()),
+                        e.to_string(),
+                        vec![aside.clone(), path.clone()],
+                    ),
+                },
+            }
+        }
     }
 }
 
@@ -858,6 +931,13 @@ fn finish(entry: &Entry, id: &Uuid) -> Settled {
             Settled::Done
         }
         Entry::Creating { .. } => Settled::Done,
+        Entry::Replaced { path, aside } if *aside == aside_of(path, &short) => remove(aside),
+        Entry::Replaced { aside, .. } => Settled::NotOurs(Leftover {
+            what: format!("remove `{}`", aside.display()),
+            why: "its name is not this apply's aside name".into(),
+            paths: vec![aside.clone()],
+            retried: false,
+        }),
     }
 }
 
@@ -1155,14 +1235,22 @@ pub fn abandon(home: &Home) -> Result<Abandoned, JournalError> {
 }
 
 /// Every path a journal or stuck file names, read leniently (it may be
-/// corrupt): the values of `path`, `from`, `to`, `dir` and `aside` keys.
+/// corrupt): the values of `path`, `from`, `to`, `dir`, `aside` and
+/// `snapshot` keys.
 fn paths_named(text: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
         collect_paths(&value, &mut out);
         return out;
     }
-    for key in ["\"path\"", "\"from\"", "\"to\"", "\"dir\"", "\"aside\""] {
+    for key in [
+        "\"path\"",
+        "\"from\"",
+        "\"to\"",
+        "\"dir\"",
+        "\"aside\"",
+        "\"snapshot\"",
+    ] {
         for part in text.split(key).skip(1) {
             if let Some(value) = part
                 .trim_start()
@@ -1182,7 +1270,10 @@ fn collect_paths(value: &serde_json::Value, out: &mut Vec<PathBuf>) {
         serde_json::Value::Object(map) => {
             for (key, value) in map {
                 match (key.as_str(), value) {
-                    ("path" | "from" | "to" | "dir" | "aside", serde_json::Value::String(s)) => {
+                    (
+                        "path" | "from" | "to" | "dir" | "aside" | "snapshot",
+                        serde_json::Value::String(s),
+                    ) => {
                         out.push(PathBuf::from(s));
                     }
                     _ => collect_paths(value, out),
@@ -1191,6 +1282,103 @@ fn collect_paths(value: &serde_json::Value, out: &mut Vec<PathBuf>) {
         }
         serde_json::Value::Array(items) => items.iter().for_each(|v| collect_paths(v, out)),
         _ => {}
+    }
+}
+
+/// A journal left in the home, as read without the lock (for `doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftJournal {
+    pub id: Uuid,
+    pub pid: u32,
+    pub command: String,
+    pub started_at: jiff::Timestamp,
+    /// What it did, oldest first (`move ... aside`, `create ...`).
+    pub entries: Vec<String>,
+    /// It reached its commit point (the registry may already hold it).
+    pub committing: bool,
+}
+
+/// What an interrupted apply and earlier rollbacks left, read without
+/// the lock and without changing anything: what `doctor` reports and
+/// [`recover`] would act on.
+#[derive(Debug, Clone, Default)]
+pub struct Inspection {
+    /// `<home>/journal.json`, if there is one: `Err` with why when it
+    /// cannot be read.
+    pub journal: Option<Result<LeftJournal, String>>,
+    /// Every stuck entry, with its file.
+    pub stuck: Vec<(PathBuf, Leftover)>,
+    /// Every path the journal and the stuck entries name: not debris,
+    /// whatever its name.
+    pub named: Vec<PathBuf>,
+}
+
+/// Reads the journal and the stuck entries of `home` (see [`Inspection`]).
+pub fn inspect(home: &Home) -> Inspection {
+    let mut out = Inspection::default();
+    let path = Journal::path(home);
+    if let Ok(bytes) = fs_err::read(&path) {
+        out.named
+            .extend(paths_named(&String::from_utf8_lossy(&bytes)));
+        out.journal = Some(match parse(&path, &bytes) {
+            Ok(data) => Ok(LeftJournal {
+                id: data.id,
+                pid: data.pid,
+                command: data.command,
+                started_at: data.started_at,
+                entries: data.entries.iter().map(Entry::describe).collect(),
+                committing: data.commit_serial.is_some(),
+            }),
+            Err(e) => Err(e.to_string()),
+        });
+    }
+    if let Ok(entries) = fs_err::read_dir(Journal::stuck_dir(home.root())) {
+        let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        files.sort();
+        for file in files {
+            let text = fs_err::read_to_string(&file).unwrap_or_default();
+            out.named.extend(paths_named(&text));
+            match serde_json::from_str::<Stuck>(&text) {
+                Ok(stuck) => {
+                    for pending in stuck.pending {
+                        let paths = entry_paths(&pending.entry);
+                        out.stuck.push((
+                            file.clone(),
+                            Leftover {
+                                what: pending.entry.describe(),
+                                why: pending.why,
+                                paths,
+                                retried: true,
+                            },
+                        ));
+                    }
+                }
+                Err(_) => out.stuck.push((
+                    file.clone(),
+                    Leftover {
+                        what: format!("read `{}`", file.display()),
+                        why: "it is not a stuck-entries file this beep-python can read".into(),
+                        paths: vec![file.clone()],
+                        retried: false,
+                    },
+                )),
+            }
+        }
+    }
+    out.named.sort();
+    out.named.dedup();
+    out
+}
+
+fn entry_paths(entry: &Entry) -> Vec<PathBuf> {
+    match entry {
+        Entry::Created { path } | Entry::Claimed { path } | Entry::Creating { path } => {
+            vec![path.clone()]
+        }
+        Entry::MovedAside { from, to } => vec![to.clone(), from.clone()],
+        Entry::ContentsAside { dir, aside } => vec![aside.clone(), dir.clone()],
+        Entry::Replaced { path, aside } => vec![aside.clone(), path.clone()],
+        Entry::Snapshot { path, snapshot, .. } => vec![snapshot.clone(), path.clone()],
     }
 }
 
@@ -1318,6 +1506,50 @@ mod tests {
         assert!(undone.leftovers.is_empty());
         assert!(!aside.exists());
         assert!(env.is_dir() && !env.join(CLAIM_FILE).exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_and_link_come_back_on_rollback_and_their_asides_go_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        let env = dir.path().join("env");
+        fs_err::create_dir_all(env.join("bin")).unwrap();
+        let cfg = env.join("pyvenv.cfg");
+        let link = env.join("bin/python");
+        fs_err::write(&cfg, "home = /old/bin\n").unwrap();
+        std::os::unix::fs::symlink("/old/bin/python3", &link).unwrap();
+        let replace = |j: &Journal| {
+            j.replace_file(&cfg, NewFile::Bytes(b"home = /new/bin\n"))
+                .unwrap();
+            j.replace_file(&link, NewFile::Symlink(Path::new("/new/bin/python3")))
+                .unwrap();
+            assert_eq!(fs_err::read_to_string(&cfg).unwrap(), "home = /new/bin\n");
+            assert_eq!(
+                fs_err::read_link(&link).unwrap(),
+                Path::new("/new/bin/python3")
+            );
+        };
+        let j = journal(&home);
+        replace(&j);
+        let undone = j.rollback().unwrap();
+        assert!(undone.leftovers.is_empty(), "{undone:?}");
+        assert_eq!(fs_err::read_to_string(&cfg).unwrap(), "home = /old/bin\n");
+        assert_eq!(
+            fs_err::read_link(&link).unwrap(),
+            Path::new("/old/bin/python3")
+        );
+        let j = journal(&home);
+        replace(&j);
+        j.prepare_commit(1).unwrap();
+        assert!(j.finish_commit().unwrap().leftovers.is_empty());
+        assert_eq!(fs_err::read_to_string(&cfg).unwrap(), "home = /new/bin\n");
+        let names: Vec<String> = fs_err::read_dir(&env)
+            .unwrap()
+            .chain(fs_err::read_dir(env.join("bin")).unwrap())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(".beep-old-")), "{names:?}");
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! - [`graph`]: each change expands into a chain of steps, each step
 //!   carrying what it needs;
 //! - [`schedule`]: independent branches run in parallel, up to `jobs`;
-//! - [`steps`]: what each step does, check-then-act;
+//! - [`steps`]: what each step does, check-then-act, one file per kind of
+//!   step (an environment's folder, packages, a runtime);
 //! - [`journal`]: every change to the disk is recorded before it is made,
 //!   and undone only with proof that this run made it;
-//! - [`commit`]: the registry after success.
+//! - [`commit`]: the registry after success;
+//! - [`repoint`] and [`sweep`]: what `doctor --fix`'s re-point rewrites,
+//!   and what counts as our debris (proven again when it is swept).
 //!
 //! On the first failure or on Ctrl-C no new step starts, the running ones
 //! finish (or are cancelled), and the journal is rolled back: replaced and
@@ -33,8 +36,10 @@
 pub mod commit;
 pub mod graph;
 pub mod journal;
+pub mod repoint;
 pub mod schedule;
 pub mod steps;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,6 +83,14 @@ pub enum Event {
         link_mode: Option<String>,
         installed: Vec<String>,
         removed: Vec<String>,
+    },
+    /// What a running step's installer is doing now: a line of pip's or
+    /// uv's output as it arrives (`Collecting numpy`, `Downloading
+    /// pandas-2.2.2-...whl (13.0 MB)`), or the native installer's own
+    /// (`downloading`, `unpacking`, `linking` a wheel).
+    Activity {
+        address: String,
+        text: String,
     },
     /// A download's progress (a few times a second at most).
     Downloading {
@@ -227,6 +240,13 @@ pub enum StepError {
     #[error("interrupted")]
     #[diagnostic(code("apply::interrupted"))]
     Interrupted,
+
+    #[error("`{}` cannot be re-pointed: {reason}", path.display())]
+    #[diagnostic(
+        code("apply::repoint"),
+        help("rebuild it instead: `beep-python apply --replace env.NAME`")
+    )]
+    Repoint { path: PathBuf, reason: String },
 }
 
 /// What a successful apply did.

@@ -26,7 +26,11 @@
 //! - The child never reads our stdin and never writes to our terminal; its
 //!   output is kept as a bounded tail (see `run`) for the outcome and for
 //!   errors, which name the environment and, when the output says so, the
-//!   requirement that could not be satisfied (see `failure`).
+//!   requirement that could not be satisfied (see `failure`). Each line can
+//!   also be heard as it arrives ([`install_observed`]): apply's progress
+//!   shows it as what the installer is doing now. No `-q` and no `-v`: the
+//!   default verbosity of both names each package, and `-v` would push the
+//!   error out of the tail.
 //! - Cancellation (the flag set by the Ctrl-C handler) kills the installer
 //!   and its children within ~50 ms.
 
@@ -43,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use crate::manifest::Installer;
 
-pub use run::TAIL_LINES;
+pub use run::{OnLine, TAIL_LINES};
 pub use sync::sync;
 pub(crate) use sync::{run_captured, tool_command};
 
@@ -317,6 +321,24 @@ pub fn install_cancellable(
     req: &Request,
     cancel: &AtomicBool,
 ) -> Result<Outcome, InstallError> {
+    install_observed(sel, config, req, cancel, None)
+}
+
+/// [`install_cancellable`], with each line the installer prints handed to
+/// `on_line` as it arrives (cleaned of escape sequences, never blank): what
+/// it is doing now, for the live progress. Both tools run at their default
+/// verbosity, which names each package as it is collected, downloaded,
+/// built or installed (pip: `Collecting`, `Downloading`, `Processing`,
+/// `Installing collected packages`; uv: `Downloading` and `Building` for
+/// large downloads and builds, then `Resolved`, `Prepared`, `Installed` and
+/// ` + name==version`), without flooding the output tail that errors show.
+pub fn install_observed(
+    sel: &Selected,
+    config: &Config,
+    req: &Request,
+    cancel: &AtomicBool,
+    on_line: Option<OnLine<'_>>,
+) -> Result<Outcome, InstallError> {
     refuse_options(sel.kind, req.environment, req.requirements)?;
     if req.requirements.is_empty() {
         return Ok(Outcome {
@@ -329,7 +351,14 @@ pub fn install_cancellable(
 
     let shown = show(&command);
     let started = Instant::now();
-    let finished = run_tool(sel, &mut command, req.python, req.environment, cancel)?;
+    let finished = run_tool(
+        sel,
+        &mut command,
+        req.python,
+        req.environment,
+        cancel,
+        on_line,
+    )?;
     if finished.status.success() {
         return Ok(Outcome {
             stdout_tail: finished.tail,
@@ -360,13 +389,15 @@ fn run_tool(
     python: &Path,
     environment: &str,
     cancel: &AtomicBool,
+    on_line: Option<OnLine<'_>>,
 ) -> Result<run::Finished, InstallError> {
-    let ended = run::run(command, sel.kind, cancel).map_err(|source| InstallError::Spawn {
-        environment: environment.to_string(),
-        installer: sel.kind,
-        program: program_of(sel, python),
-        source,
-    })?;
+    let ended =
+        run::run(command, sel.kind, cancel, on_line).map_err(|source| InstallError::Spawn {
+            environment: environment.to_string(),
+            installer: sel.kind,
+            program: program_of(sel, python),
+            source,
+        })?;
     match ended {
         run::Ended::Cancelled => Err(InstallError::Cancelled),
         run::Ended::Exited(finished) => Ok(finished),
@@ -399,6 +430,7 @@ pub fn uninstall(
         python,
         environment,
         &AtomicBool::new(false),
+        None,
     )?;
     if finished.status.success() {
         Ok(())

@@ -18,12 +18,20 @@
 //!   a kill. A child that exits while something it started still holds its
 //!   pipe is not waited for past [`DRAIN_GRACE`] either; whatever is left of
 //!   its group is then killed, so nothing a run started outlives it.
+//! - Each line can also be heard as it arrives (`on_line`, for the live
+//!   progress: what the installer is doing now). The reader thread cannot
+//!   borrow the listener (it is never joined after a kill), so lines cross a
+//!   bounded channel to a scoped thread that calls it; when that channel is
+//!   full a line is dropped for the listener, never for the tail. The
+//!   listener hears nothing once the run has returned.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, SyncSender, TryRecvError, channel, sync_channel,
+};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -37,6 +45,12 @@ pub const TAIL_LINES: usize = 40;
 
 /// Longer lines are cut; a line is never buffered beyond this.
 const MAX_LINE: usize = 4096;
+
+/// Lines waiting for the listener at most (see the module doc).
+const PENDING_LINES: usize = 256;
+
+/// Hears each line of output (cleaned, never blank) as it arrives.
+pub type OnLine<'a> = &'a (dyn Fn(&str) + Sync);
 
 /// How long the pipes may stay open after the child exited (a grandchild
 /// may hold them) before the tail is taken as it is.
@@ -84,8 +98,14 @@ impl Capture {
     }
 }
 
-/// Runs `command` to completion, or until `cancel` is set.
-pub fn run(command: &mut Command, kind: Kind, cancel: &AtomicBool) -> std::io::Result<Ended> {
+/// Runs `command` to completion, or until `cancel` is set; `on_line`, if
+/// given, hears each line as it arrives.
+pub fn run(
+    command: &mut Command,
+    kind: Kind,
+    cancel: &AtomicBool,
+    on_line: Option<OnLine<'_>>,
+) -> std::io::Result<Ended> {
     if cancel.load(Ordering::SeqCst) {
         return Ok(Ended::Cancelled);
     }
@@ -111,20 +131,46 @@ pub fn run(command: &mut Command, kind: Kind, cancel: &AtomicBool) -> std::io::R
     let capture = Arc::new(Mutex::new(Capture::default()));
     let shared = Arc::clone(&capture);
     let (done, drained) = channel();
+    let (lines, heard) = match on_line {
+        Some(_) => {
+            let (sender, receiver) = sync_channel(PENDING_LINES);
+            (Some(sender), Some(receiver))
+        }
+        None => (None, None),
+    };
+    // Wakes the forwarder when the run is over (an empty line: the reader
+    // never sends one).
+    let wake = lines.clone();
     thread::Builder::new()
         .name("beep-installer-output".into())
         .spawn(move || {
-            read_lines(reader, kind, &shared);
+            read_lines(reader, kind, &shared, lines.as_ref());
             let _ = done.send(());
         })?;
 
-    match group.wait(Some(cancel), None)? {
+    let stop = AtomicBool::new(false);
+    let waited = thread::scope(|scope| {
+        if let (Some(on_line), Some(heard)) = (on_line, heard) {
+            let stop = &stop;
+            scope.spawn(move || forward(&heard, on_line, stop));
+        }
+        let waited = group.wait(Some(cancel), None);
+        if matches!(waited, Ok(Waited::Exited)) {
+            drain(&drained, cancel);
+        }
+        stop.store(true, Ordering::SeqCst);
+        if let Some(wake) = &wake {
+            // Full: the forwarder is busy and sees `stop` after this line.
+            let _ = wake.try_send(String::new());
+        }
+        waited
+    });
+    match waited? {
         Waited::Exited => {}
         // The group is dead and reaped; the reader ends when the pipe
         // closes, and nobody waits for it.
         Waited::Cancelled | Waited::TimedOut => return Ok(Ended::Cancelled),
     }
-    drain(&drained, cancel);
     let status = group.finish()?;
     let capture = std::mem::take(&mut *capture.lock().unwrap_or_else(PoisonError::into_inner));
     Ok(Ended::Exited(Finished {
@@ -153,15 +199,45 @@ fn drain(drained: &Receiver<()>, cancel: &AtomicBool) {
     }
 }
 
+/// Hands the lines the reader sends to `on_line` until `stop` is set (and
+/// an empty line wakes it), then the ones already waiting.
+fn forward(heard: &Receiver<String>, on_line: OnLine<'_>, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        match heard.recv() {
+            Ok(line) if line.is_empty() => {}
+            Ok(line) => on_line(&line),
+            Err(_) => return,
+        }
+    }
+    loop {
+        match heard.try_recv() {
+            Ok(line) if line.is_empty() => {}
+            Ok(line) => on_line(&line),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+        }
+    }
+}
+
 /// Splits a pipe into lines, each cut at [`MAX_LINE`] bytes, and adds them
-/// to the capture. `\r` ends a line too (progress bars redraw with it).
-fn read_lines(pipe: impl Read, kind: Kind, capture: &Mutex<Capture>) {
+/// to the capture (and sends them to `lines`, if given, without ever
+/// waiting). `\r` ends a line too (progress bars redraw with it).
+fn read_lines(
+    pipe: impl Read,
+    kind: Kind,
+    capture: &Mutex<Capture>,
+    lines: Option<&SyncSender<String>>,
+) {
     let mut reader = BufReader::new(pipe);
     let mut line = Vec::new();
     let push = |line: &mut Vec<u8>| {
         let text = clean(&String::from_utf8_lossy(line));
         line.clear();
         if !text.trim().is_empty() {
+            if let Some(lines) = lines {
+                // Full (the listener is behind) or gone (the run returned):
+                // the listener misses this line; the tail does not.
+                let _ = lines.try_send(text.clone());
+            }
             capture
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -235,6 +311,50 @@ mod tests {
     }
 
     #[test]
+    fn each_line_reaches_the_listener_and_the_tail() {
+        let text = "Collecting alpha\r\n  Downloading alpha-1.0-py3-none-any.whl (1.2 kB)\n\n   \nInstalling collected packages: alpha";
+        let capture = Mutex::new(Capture::default());
+        let (sender, receiver) = sync_channel(PENDING_LINES);
+        read_lines(
+            Box::new(std::io::Cursor::new(text)),
+            Kind::Pip,
+            &capture,
+            Some(&sender),
+        );
+        drop(sender);
+        let heard: Vec<String> = receiver.iter().collect();
+        let expected = [
+            "Collecting alpha",
+            "  Downloading alpha-1.0-py3-none-any.whl (1.2 kB)",
+            "Installing collected packages: alpha",
+        ];
+        assert_eq!(heard, expected);
+        assert_eq!(Vec::from(capture.into_inner().unwrap().tail), expected);
+    }
+
+    #[test]
+    fn a_listener_that_falls_behind_loses_lines_but_not_the_tail() {
+        let text: String = (0..PENDING_LINES * 2)
+            .map(|i| format!("line {i}\n"))
+            .collect();
+        let capture = Mutex::new(Capture::default());
+        let (sender, receiver) = sync_channel(PENDING_LINES);
+        read_lines(
+            Box::new(std::io::Cursor::new(text)),
+            Kind::Pip,
+            &capture,
+            Some(&sender),
+        );
+        drop(sender);
+        assert_eq!(receiver.iter().count(), PENDING_LINES);
+        let tail = capture.into_inner().unwrap().tail;
+        assert_eq!(
+            tail.back().map(String::as_str),
+            Some(format!("line {}", PENDING_LINES * 2 - 1).as_str())
+        );
+    }
+
+    #[test]
     fn long_and_many_lines_stay_bounded() {
         let mut text = "x".repeat(MAX_LINE * 3);
         text.push('\n');
@@ -242,7 +362,12 @@ mod tests {
             text.push_str(&format!("line {i}\r\n"));
         }
         let capture = Mutex::new(Capture::default());
-        read_lines(Box::new(std::io::Cursor::new(text)), Kind::Pip, &capture);
+        read_lines(
+            Box::new(std::io::Cursor::new(text)),
+            Kind::Pip,
+            &capture,
+            None,
+        );
         let capture = capture.into_inner().unwrap();
         assert_eq!(capture.tail.len(), TAIL_LINES);
         assert_eq!(capture.tail.back().map(String::as_str), Some("line 99"));

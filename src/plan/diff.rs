@@ -878,7 +878,7 @@ fn runtime_changes(inputs: &Inputs<'_>, changes: &mut Vec<Change>, problems: &mu
         .iter()
         .filter_map(|c| match c {
             Change::Environment(e) => Some((e.name.as_str(), &e.action)),
-            Change::Runtime(_) => None,
+            Change::Runtime(_) | Change::Home(_) => None,
         })
         .collect();
     let declared_names: BTreeSet<&str> = inputs

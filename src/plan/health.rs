@@ -3,7 +3,10 @@
 //! `status`, `doctor` and `run` report the same verdict from the same
 //! function, so no two commands can disagree about an environment.
 
-use super::Reason;
+use std::path::{Path, PathBuf};
+
+use super::{Change, Reason};
+use crate::registry::Registry;
 use crate::venv::Observed;
 
 /// How an environment folder is.
@@ -74,4 +77,55 @@ impl Health {
             Health::Healthy => "ready".into(),
         }
     }
+}
+
+/// One recorded environment's verdict, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub name: String,
+    pub owner: Option<PathBuf>,
+    pub path: PathBuf,
+    pub python: String,
+    /// `ready`, the plan's `action: reason`, or the health's description.
+    pub status: String,
+}
+
+/// The verdict of every environment the registry records. Those of the
+/// manifest that was planned (`planned`: its owner and its changes) get
+/// the plan's own verdict; every other record gets [`classify`] of its
+/// folder, observed now. So `status` and `plan` cannot disagree.
+pub fn verdicts(registry: &Registry, planned: Option<(&Path, &[Change])>) -> Vec<Verdict> {
+    registry
+        .environments
+        .iter()
+        .map(|e| {
+            let from_plan = planned.and_then(|(owner, changes)| {
+                (e.owner.as_deref() == Some(owner)).then(|| {
+                    changes
+                        .iter()
+                        .find(|c| {
+                            matches!(c, Change::Environment(c)
+                                if c.name == e.name || c.action.renamed_from() == Some(&e.name))
+                        })
+                        .map_or_else(
+                            || "ready".to_string(),
+                            |c| format!("{}: {}", c.action().as_str(), c.reason_text()),
+                        )
+                })
+            });
+            let status = from_plan.unwrap_or_else(|| {
+                match classify(&crate::observe::environment(&e.path)) {
+                    Health::Healthy => e.status.as_str().to_string(),
+                    other => other.describe(),
+                }
+            });
+            Verdict {
+                name: e.name.clone(),
+                owner: e.owner.clone(),
+                path: e.path.clone(),
+                python: e.version.clone(),
+                status,
+            }
+        })
+        .collect()
 }

@@ -19,6 +19,12 @@
 //! | rename        | `~`    | same folder, new address (detected, or `[moved]`): only the record moves |
 //! | move          | `+/-`  | same address, new `path`: built there, the old folder removed      |
 //! | delete        | `-`    | recorded as created by this manifest, no longer declared (or `destroy`) |
+//! | repoint       | `~`    | only from `doctor --fix`: its base interpreter moved, the same Python is where the manifest now points |
+//!
+//! `doctor --fix` also plans the home's upkeep ([`HomeChange`]: sweeping
+//! our debris, pruning records whose folders vanished, replacing a missing
+//! default runtime, restoring an unreadable registry), executed by the
+//! same transaction; `plan::diff` never produces it.
 //!
 //! Health is judged by one classifier, [`health`], which `status`,
 //! `doctor` and `run` use too: they can never disagree with `plan`.
@@ -165,6 +171,31 @@ pub enum Reason {
     },
     /// A runtime's folder that stays because others use it.
     FolderShared,
+    /// The base interpreter moved: the same implementation and version is
+    /// at `to` (found by `doctor`).
+    InterpreterMoved {
+        from: PathBuf,
+        to: PathBuf,
+    },
+    /// Installed packages require what is not installed (`doctor`).
+    DependenciesBroken {
+        unmet: Vec<String>,
+    },
+    /// Something of ours that nothing uses any more (`doctor`).
+    Debris {
+        what: String,
+    },
+    /// A record whose folder is gone (`doctor`).
+    FolderVanished,
+    /// The default runtime is missing; the policy chose another (`doctor`).
+    DefaultRuntimeMissing {
+        name: String,
+        why: String,
+    },
+    /// `registry.json` is unreadable; a valid backup was found (`doctor`).
+    RegistryUnreadable {
+        reason: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -245,6 +276,27 @@ impl fmt::Display for Reason {
             ),
             Reason::FolderShared => {
                 f.write_str("its folder stays: another manifest or runtime uses it")
+            }
+            Reason::InterpreterMoved { from, to } => write!(
+                f,
+                "base interpreter moved: `{}` -> `{}`",
+                from.display(),
+                to.display()
+            ),
+            Reason::DependenciesBroken { unmet } => write!(
+                f,
+                "{} requirement{} of installed packages not met: {}",
+                unmet.len(),
+                if unmet.len() == 1 { "" } else { "s" },
+                unmet.join("; ")
+            ),
+            Reason::Debris { what } => f.write_str(what),
+            Reason::FolderVanished => f.write_str("its folder is gone"),
+            Reason::DefaultRuntimeMissing { name, why } => {
+                write!(f, "the default runtime `{name}` is missing; {why}")
+            }
+            Reason::RegistryUnreadable { reason } => {
+                write!(f, "`registry.json` is unreadable ({reason})")
             }
         }
     }
@@ -342,13 +394,21 @@ pub enum EnvAction {
     Adopt { spec: EnvSpec },
     /// Removed (set aside, then deleted at commit).
     Delete { path: PathBuf },
+    /// Its base interpreter moved (`from` is gone) and the same
+    /// implementation and version is at `spec.interpreter`: `pyvenv.cfg`
+    /// and the `bin/python` link are rewritten to it, nothing is rebuilt.
+    /// Only `doctor --fix` plans it, when that is safe (see
+    /// [`crate::doctor`]).
+    Repoint { spec: EnvSpec, from: PathBuf },
 }
 
 impl EnvAction {
     pub fn action(&self) -> Action {
         match self {
             EnvAction::Create { .. } => Action::Create,
-            EnvAction::Update { .. } | EnvAction::Adopt { .. } => Action::Update,
+            EnvAction::Update { .. } | EnvAction::Adopt { .. } | EnvAction::Repoint { .. } => {
+                Action::Update
+            }
             EnvAction::Replace { .. } => Action::Replace,
             EnvAction::Rename { .. } => Action::Rename,
             EnvAction::Move { .. } => Action::Move,
@@ -364,7 +424,8 @@ impl EnvAction {
             | EnvAction::Replace { spec, .. }
             | EnvAction::Rename { spec, .. }
             | EnvAction::Move { spec, .. }
-            | EnvAction::Adopt { spec } => Some(spec),
+            | EnvAction::Adopt { spec }
+            | EnvAction::Repoint { spec, .. } => Some(spec),
             EnvAction::Delete { .. } => None,
         }
     }
@@ -376,7 +437,10 @@ impl EnvAction {
             | EnvAction::Replace { renamed_from, .. }
             | EnvAction::Move { renamed_from, .. } => renamed_from.as_deref(),
             EnvAction::Rename { from, .. } => Some(from),
-            EnvAction::Create { .. } | EnvAction::Adopt { .. } | EnvAction::Delete { .. } => None,
+            EnvAction::Create { .. }
+            | EnvAction::Adopt { .. }
+            | EnvAction::Delete { .. }
+            | EnvAction::Repoint { .. } => None,
         }
     }
 
@@ -395,7 +459,10 @@ impl EnvAction {
             | EnvAction::Update { .. }
             | EnvAction::Replace { .. }
             | EnvAction::Move { .. } => true,
-            EnvAction::Rename { .. } | EnvAction::Adopt { .. } | EnvAction::Delete { .. } => false,
+            EnvAction::Rename { .. }
+            | EnvAction::Adopt { .. }
+            | EnvAction::Delete { .. }
+            | EnvAction::Repoint { .. } => false,
         }
     }
 }
@@ -461,12 +528,101 @@ impl RuntimeAction {
     }
 }
 
+/// Upkeep of the home itself, which only `doctor --fix` plans: what a
+/// finding needs that is neither an environment's nor a runtime's change.
+/// Kept apart from [`EnvAction`] and [`RuntimeAction`] because none of it
+/// is a manifest's resource (a stray staging folder belongs to no
+/// manifest; a record of another manifest's vanished environment is
+/// pruned without that manifest), yet it goes through the same
+/// transaction: a sweep is set aside by the journal and removed at commit,
+/// the registry edits are written by the commit, and a failure anywhere
+/// undoes all of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HomeChange {
+    pub action: HomeAction,
+    pub reasons: Vec<Reason>,
+}
+
+/// What happens to the home, with what it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum HomeAction {
+    /// A folder or file of ours that nothing uses (a staging folder, an
+    /// aside no journal names, a stale claim or temporary file): set aside,
+    /// then removed at commit. [`crate::exec::sweep`] proves it is ours
+    /// again when it is moved.
+    Sweep { path: PathBuf },
+    /// A record whose folder is gone: only the record goes (the registry's
+    /// previous version is kept in `backups/` by the commit).
+    PruneEnvironment {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<PathBuf>,
+        path: PathBuf,
+    },
+    /// A runtime record whose interpreter or folder is gone.
+    PruneRuntime { name: String, path: PathBuf },
+    /// The default runtime `from` is missing: `to` becomes the default.
+    ReplaceDefault { from: String, to: String },
+    /// `registry.json` was unreadable and the registry was read from the
+    /// backup `from`: the commit writes it back (the unreadable file is
+    /// kept in `backups/`).
+    RestoreRegistry { from: PathBuf },
+}
+
+impl HomeAction {
+    pub fn action(&self) -> Action {
+        match self {
+            HomeAction::Sweep { .. }
+            | HomeAction::PruneEnvironment { .. }
+            | HomeAction::PruneRuntime { .. } => Action::Delete,
+            HomeAction::ReplaceDefault { .. } | HomeAction::RestoreRegistry { .. } => {
+                Action::Update
+            }
+        }
+    }
+
+    /// `home.debris`, `home.record.env.NAME`, `home.default-runtime`, ...
+    pub fn address(&self) -> String {
+        match self {
+            HomeAction::Sweep { .. } => "home.debris".into(),
+            HomeAction::PruneEnvironment { name, .. } => format!("home.record.env.{name}"),
+            HomeAction::PruneRuntime { name, .. } => format!("home.record.runtime.{name}"),
+            HomeAction::ReplaceDefault { .. } => "home.default-runtime".into(),
+            HomeAction::RestoreRegistry { .. } => "home.registry".into(),
+        }
+    }
+
+    /// The name part of the address.
+    pub fn name(&self) -> &str {
+        match self {
+            HomeAction::Sweep { .. } => "debris",
+            HomeAction::PruneEnvironment { name, .. } | HomeAction::PruneRuntime { name, .. } => {
+                name
+            }
+            HomeAction::ReplaceDefault { .. } => "default-runtime",
+            HomeAction::RestoreRegistry { .. } => "registry",
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            HomeAction::Sweep { path }
+            | HomeAction::PruneEnvironment { path, .. }
+            | HomeAction::PruneRuntime { path, .. }
+            | HomeAction::RestoreRegistry { from: path } => path,
+            HomeAction::ReplaceDefault { .. } => std::path::Path::new(""),
+        }
+    }
+}
+
 /// One resource that differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "resource", rename_all = "snake_case")]
 pub enum Change {
     Environment(EnvChange),
     Runtime(RuntimeChange),
+    Home(HomeChange),
 }
 
 impl Change {
@@ -475,6 +631,7 @@ impl Change {
         match self {
             Change::Environment(c) => format!("env.{}", c.name),
             Change::Runtime(c) => format!("runtime.{}", c.name),
+            Change::Home(c) => c.action.address(),
         }
     }
 
@@ -482,6 +639,7 @@ impl Change {
         match self {
             Change::Environment(c) => &c.name,
             Change::Runtime(c) => &c.name,
+            Change::Home(c) => c.action.name(),
         }
     }
 
@@ -489,6 +647,7 @@ impl Change {
         match self {
             Change::Environment(c) => c.action.action(),
             Change::Runtime(c) => c.action.action(),
+            Change::Home(c) => c.action.action(),
         }
     }
 
@@ -496,6 +655,7 @@ impl Change {
         match self {
             Change::Environment(c) => &c.reasons,
             Change::Runtime(c) => &c.reasons,
+            Change::Home(c) => &c.reasons,
         }
     }
 
@@ -504,6 +664,7 @@ impl Change {
         match self {
             Change::Environment(c) => c.action.path(),
             Change::Runtime(c) => c.action.root(),
+            Change::Home(c) => c.action.path(),
         }
     }
 

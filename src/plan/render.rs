@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Change, EnvAction, PackageChanges, RuntimeAction, Summary, summarize};
+use super::{
+    Change, EnvAction, HomeAction, PackageChanges, Reason, RuntimeAction, Summary, summarize,
+};
 
 /// The JSON plan's format version: 2 added renames, moves and typed
 /// actions per resource.
@@ -25,10 +27,17 @@ pub fn human(changes: &[Change]) -> String {
             let _ = write!(out, " (renamed from env.{from})");
         }
         out.push('\n');
-        let _ = writeln!(out, "      {}: {}", c.action().as_str(), c.reason_text());
+        // `destroy` names itself, as Terraform's does: "destroy: requested".
+        let verb = if c.reasons().contains(&Reason::DestroyRequested) {
+            "destroy"
+        } else {
+            c.action().as_str()
+        };
+        let _ = writeln!(out, "      {verb}: {}", c.reason_text());
         match c {
             Change::Runtime(r) => runtime_lines(&mut out, &r.action),
             Change::Environment(e) => env_lines(&mut out, &e.action),
+            Change::Home(h) => home_lines(&mut out, &h.action),
         }
         out.push('\n');
     }
@@ -112,6 +121,31 @@ fn env_lines(out: &mut String, action: &EnvAction) {
         EnvAction::Update { packages, .. } => package_lines(out, packages),
         EnvAction::Rename { spec, .. } | EnvAction::Adopt { spec } => {
             let _ = writeln!(out, "      path: {}", spec.path.display());
+        }
+        EnvAction::Repoint { spec, from } => {
+            let _ = writeln!(
+                out,
+                "      repoint: {} -> {}",
+                from.display(),
+                spec.interpreter.display()
+            );
+            python_line(out, spec);
+        }
+    }
+}
+
+fn home_lines(out: &mut String, action: &HomeAction) {
+    match action {
+        HomeAction::Sweep { path }
+        | HomeAction::PruneEnvironment { path, .. }
+        | HomeAction::PruneRuntime { path, .. } => {
+            let _ = writeln!(out, "      path: {}", path.display());
+        }
+        HomeAction::ReplaceDefault { from, to } => {
+            let _ = writeln!(out, "      default: {from} -> {to}");
+        }
+        HomeAction::RestoreRegistry { from } => {
+            let _ = writeln!(out, "      from: {}", from.display());
         }
     }
 }
@@ -201,7 +235,11 @@ fn package_lines(out: &mut String, packages: &PackageChanges) {
 pub fn change_json(c: &Change) -> serde_json::Value {
     let mut value = json!({
         "address": c.address(),
-        "resource": match c { Change::Environment(_) => "env", Change::Runtime(_) => "runtime" },
+        "resource": match c {
+            Change::Environment(_) => "env",
+            Change::Runtime(_) => "runtime",
+            Change::Home(_) => "home",
+        },
         "action": c.action().as_str(),
         "reason": c.reason_text(),
         "reasons": c.reasons(),
@@ -214,6 +252,9 @@ pub fn change_json(c: &Change) -> serde_json::Value {
             }
             if let EnvAction::Move { from, .. } = &e.action {
                 value["previous_path"] = json!(from);
+            }
+            if let EnvAction::Repoint { from, .. } = &e.action {
+                value["previous_interpreter"] = json!(from);
             }
             // A build installs everything it asks for.
             let built;
@@ -247,7 +288,10 @@ pub fn change_json(c: &Change) -> serde_json::Value {
                     };
                     &built
                 }
-                EnvAction::Rename { .. } | EnvAction::Adopt { .. } | EnvAction::Delete { .. } => {
+                EnvAction::Rename { .. }
+                | EnvAction::Adopt { .. }
+                | EnvAction::Delete { .. }
+                | EnvAction::Repoint { .. } => {
                     built = PackageChanges::default();
                     &built
                 }
@@ -285,6 +329,9 @@ pub fn change_json(c: &Change) -> serde_json::Value {
                     },
                 });
             }
+        }
+        Change::Home(h) => {
+            value["home"] = serde_json::to_value(&h.action).unwrap_or_default();
         }
     }
     value

@@ -29,9 +29,57 @@ pub struct Registry {
     pub runtimes: Vec<RuntimeRecord>,
     #[serde(default)]
     pub environments: Vec<EnvironmentRecord>,
+    /// What repairs changed that a record alone would forget: an
+    /// environment re-pointed from an interpreter that moved (the old
+    /// path), a default runtime replaced by policy, a record pruned. The
+    /// newest [`KEEP_HISTORY`] events, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEvent>,
+}
+
+/// How many [`HistoryEvent`]s the registry keeps.
+pub const KEEP_HISTORY: usize = 200;
+
+/// One repair, as the registry remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum HistoryEvent {
+    /// Environment `environment` (of `owner`) was re-pointed: its base
+    /// interpreter was at `from`, the same Python is now at `to`.
+    Repointed {
+        environment: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<PathBuf>,
+        path: PathBuf,
+        from: PathBuf,
+        to: PathBuf,
+        at: Timestamp,
+    },
+    /// The default runtime `from` was missing; `to` replaced it, `why`.
+    DefaultReplaced {
+        from: String,
+        to: String,
+        why: String,
+        at: Timestamp,
+    },
+    /// A record whose folder was gone was pruned.
+    Pruned {
+        address: String,
+        path: PathBuf,
+        at: Timestamp,
+    },
 }
 
 impl Registry {
+    /// Remembers `event`, keeping the newest [`KEEP_HISTORY`].
+    pub fn remember(&mut self, event: HistoryEvent) {
+        self.history.push(event);
+        if self.history.len() > KEEP_HISTORY {
+            let excess = self.history.len() - KEEP_HISTORY;
+            self.history.drain(..excess);
+        }
+    }
+
     /// An empty registry, never written: serial 0 and the nil lineage. Its
     /// lineage is chosen at the first write, so that every load of a home
     /// without a registry agrees (a plan saved there is not stale).
@@ -43,6 +91,7 @@ impl Registry {
             default_runtime: None,
             runtimes: Vec::new(),
             environments: Vec::new(),
+            history: Vec::new(),
         }
     }
 

@@ -175,6 +175,7 @@ pub fn resolve(
             ),
         });
     };
+    (opts.activity)(&format!("downloading {label}"));
     let path = fetch::fetch(url, sha256, &cache, &opts.fetch, opts.progress, opts.cancel).map_err(
         |source| match source {
             fetch::FetchError::Cancelled { .. } => WheelError::Cancelled,

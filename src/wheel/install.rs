@@ -99,6 +99,7 @@ pub(super) fn apply(
             .iter()
             .map(|p| (p.entry.as_path(), &p.manifest))
             .collect();
+        (opts.activity)(&format!("compiling bytecode for {}", names(&prepared)));
         bytecode::ensure(&entries, &target.python(), opts.jobs, opts.cancel)?
     } else {
         None
@@ -116,6 +117,7 @@ pub(super) fn apply(
     let layout = &target.layout;
     let mut report = Report::default();
     for name in remove {
+        (opts.activity)(&format!("removing {name}"));
         while let Some(gone) = uninstall::uninstall(layout, name)? {
             report.removed.push(gone);
         }
@@ -147,6 +149,9 @@ pub(super) fn apply(
             Placement::Script { .. } => None,
         })
         .collect();
+    if !prepared.is_empty() {
+        (opts.activity)(&format!("linking {}", names(&prepared)));
+    }
     place_all(&linker, &links, opts)?;
 
     for plan in &plans {
@@ -162,6 +167,15 @@ pub(super) fn apply(
     report.link_mode = linker.mode();
     report.bytecode_files = stamps.iter().flatten().map(|s| s.files.len()).sum();
     Ok(report)
+}
+
+/// `alpha 1.0, beta 2.0`: what is being installed, for the activity line.
+fn names(prepared: &[Prepared]) -> String {
+    prepared
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.manifest.dist_version))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where each file of `p` goes, and its launchers; refuses what must not

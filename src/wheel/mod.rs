@@ -271,7 +271,14 @@ pub struct Options<'a> {
     pub reinstall: BTreeSet<String>,
     /// Set by the Ctrl-C handler; checked between steps and by downloads.
     pub cancel: &'a AtomicBool,
+    /// Hears what the installer is doing now, one short line at a time
+    /// (`downloading alpha-1.0-py3-none-any.whl`, `unpacking ...`,
+    /// `linking 3 wheels: ...`), from whichever thread does it.
+    pub activity: &'a (dyn Fn(&str) + Sync),
 }
+
+/// The default [`Options::activity`]: nobody listens.
+fn unheard(_: &str) {}
 
 impl<'a> Options<'a> {
     /// Defaults: no find-links, default network options, no progress,
@@ -288,6 +295,7 @@ impl<'a> Options<'a> {
             unverified_record: BTreeSet::new(),
             reinstall: BTreeSet::new(),
             cancel,
+            activity: &unheard,
         }
     }
 
@@ -600,6 +608,7 @@ fn prepare_one(
             // which on slow disks gets slower, not faster, with more at once:
             // as many unpack at a time as there are cores.
             let _slot = unpack_slots.take();
+            (opts.activity)(&format!("unpacking {}", found.label));
             let (entry, manifest) = unpack::ensure(
                 &root,
                 &found.sha256,

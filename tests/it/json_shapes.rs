@@ -3,8 +3,9 @@
 //! the keys are the interface. Every document starts with
 //! `format_version`. The README lists these documents.
 //!
-//! `apply --format json` (a stream of events) is left to the executor's
-//! own tests while it is being redesigned.
+//! `apply --format json` is a stream of such documents, one event per
+//! line, the first of them the plan: its shape is every kind of event's
+//! key paths.
 
 use std::os::unix::fs::symlink;
 
@@ -158,4 +159,74 @@ fn json_documents_of_export_and_bundle() {
         "bundle_verify",
         key_paths(&document(&p, &["bundle", "verify", bundle], 0))
     );
+}
+
+/// Every event of an `apply --format json` stream, checked one by one
+/// (one JSON object per line, `format_version` first), and the key paths
+/// of each kind of event (`event` value first, sorted), for a snapshot.
+#[track_caller]
+fn event_stream(p: &Project, code: i32) -> (Vec<serde_json::Value>, String) {
+    let out = p
+        .cmd()
+        .args(["apply", "--auto-approve", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(
+                value
+                    .as_object()
+                    .and_then(|o| o.keys().next())
+                    .map(String::as_str),
+                Some("format_version"),
+                "{line}"
+            );
+            value
+        })
+        .collect();
+    let mut kinds: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for event in &events {
+        let kind = event["event"].as_str().unwrap().to_string();
+        let paths = kinds.entry(kind).or_default();
+        for path in key_paths(event).lines() {
+            if !paths.iter().any(|p| p == path) {
+                paths.push(path.to_string());
+            }
+        }
+    }
+    let shape = kinds
+        .iter()
+        .map(|(kind, paths)| format!("{kind}:\n  {}", paths.join("\n  ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (events, shape)
+}
+
+#[test]
+fn json_event_stream_of_apply() {
+    let p = Project::new();
+    // Locked: the native installer reports what it installed, and what it
+    // is doing on the way.
+    p.run(&["lock"]);
+    let (events, shape) = event_stream(&p, 0);
+    assert_eq!(
+        events[0]["event"], "plan",
+        "the first event carries the plan"
+    );
+    assert_eq!(events[0]["format_version"], 2, "as `plan` prints it");
+    assert_eq!(events.last().unwrap()["event"], "applied");
+    insta::assert_snapshot!("apply_events", shape);
+
+    // A step that fails: the stream says which, and that it was undone.
+    std::fs::remove_file(p.path("beep-python.lock")).unwrap();
+    p.manifest(
+        &crate::applied::ENVS.replace(r#"["gamma"]"#, r#"["gamma", "not-in-the-wheelhouse"]"#),
+    );
+    let (events, shape) = event_stream(&p, 1);
+    assert_eq!(events.last().unwrap()["event"], "rolled_back");
+    insta::assert_snapshot!("apply_events_failed", shape);
 }

@@ -1,12 +1,15 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 for download tests: serves one
 //! generated file with `Content-Length` and `Range: bytes=N-` support, and
-//! can be scripted to misbehave per request. One thread per connection, at
-//! most `MAX_CONNECTIONS` at once; everything stops when the server is
-//! dropped.
+//! can be scripted to misbehave per request; or ([`Server::folder`]) the
+//! files of a folder with an HTML index of them (a `find-links` page for
+//! pip and uv), each sent slowly, for installs long enough to be watched.
+//! One thread per connection, at most `MAX_CONNECTIONS` at once;
+//! everything stops when the server is dropped.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -44,6 +47,15 @@ pub struct Seen {
     pub user_agent: Option<String>,
 }
 
+/// What the server serves.
+enum Content {
+    /// One file at `/file.bin`.
+    One(Arc<Vec<u8>>),
+    /// The files of `dir` at `/<name>`, an index of them at `/`; each
+    /// file's body is sent in pieces spread over `trickle`.
+    Folder { dir: PathBuf, trickle: Duration },
+}
+
 #[derive(Default)]
 struct State {
     script: VecDeque<Reply>,
@@ -60,6 +72,21 @@ pub struct Server {
 impl Server {
     /// Serves `body` at `/file.bin`; any other path is a 404.
     pub fn start(body: Arc<Vec<u8>>) -> Server {
+        Server::serving(Content::One(body))
+    }
+
+    /// Serves the files of `dir` (read at each request) at `/<name>` and
+    /// an HTML page linking them at `/` ([`Server::base`]); each file's
+    /// body takes `trickle` to arrive. The script does not apply.
+    pub fn folder(dir: &Path, trickle: Duration) -> Server {
+        Server::serving(Content::Folder {
+            dir: dir.to_path_buf(),
+            trickle,
+        })
+    }
+
+    fn serving(content: Content) -> Server {
+        let content = Arc::new(content);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
         let addr = listener.local_addr().expect("local address");
         // Polled, so that the acceptor notices `stop` without a connection.
@@ -70,7 +97,7 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = {
             let (state, stop) = (state.clone(), stop.clone());
-            std::thread::spawn(move || accept(listener, body, state, stop))
+            std::thread::spawn(move || accept(listener, content, state, stop))
         };
         Server {
             addr,
@@ -82,6 +109,11 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("http://{}/file.bin", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/`: the index of a [`Server::folder`].
+    pub fn base(&self) -> String {
+        format!("http://{}/", self.addr)
     }
 
     /// Queues replies for the next requests, in order; after them, requests
@@ -106,7 +138,7 @@ impl Drop for Server {
 
 fn accept(
     listener: TcpListener,
-    body: Arc<Vec<u8>>,
+    content: Arc<Content>,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
 ) {
@@ -120,10 +152,15 @@ fn accept(
                     continue;
                 }
                 active.fetch_add(1, Ordering::SeqCst);
-                let (body, state, stop, active) =
-                    (body.clone(), state.clone(), stop.clone(), active.clone());
+                let (content, state, stop, active) =
+                    (content.clone(), state.clone(), stop.clone(), active.clone());
                 workers.push(std::thread::spawn(move || {
-                    let _ = serve(stream, &body, &state, &stop);
+                    let _ = match &*content {
+                        Content::One(body) => serve(stream, body, &state, &stop),
+                        Content::Folder { dir, trickle } => {
+                            serve_folder(stream, dir, *trickle, &state, &stop)
+                        }
+                    };
                     active.fetch_sub(1, Ordering::SeqCst);
                 }));
             }
@@ -183,6 +220,63 @@ fn serve(
             Ok(())
         }
     }
+}
+
+/// One request to a [`Server::folder`].
+fn serve_folder(
+    mut stream: TcpStream,
+    dir: &Path,
+    trickle: Duration,
+    state: &Mutex<State>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let head = read_head(&mut stream)?;
+    let seen = parse(&head);
+    state.lock().unwrap().seen.push(seen.clone());
+    let name = seen.path.trim_start_matches('/');
+    if name.is_empty() {
+        let mut page = String::from("<!DOCTYPE html>\n<html><body>\n");
+        let mut names: Vec<String> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names {
+            page.push_str(&format!("<a href=\"{name}\">{name}</a><br>\n"));
+        }
+        page.push_str("</body></html>\n");
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+            page.len()
+        )?;
+        return stream.flush();
+    }
+    let path = dir.join(name);
+    let body = match std::fs::read(&path) {
+        Ok(body) if !name.contains('/') && !name.contains("..") => body,
+        _ => return respond_status(&mut stream, 404),
+    };
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.flush()?;
+    const PIECES: usize = 10;
+    let piece = body.len().div_ceil(PIECES).max(1);
+    for chunk in body.chunks(piece) {
+        let until = Instant::now() + trickle / PIECES as u32;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stream.write_all(chunk)?;
+        stream.flush()?;
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    Ok(())
 }
 
 fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {

@@ -152,7 +152,7 @@ fn destroy_says_requested_asks_its_own_question_and_counts_what_it_destroyed() {
     p.apply();
     let out = p.fails(&["destroy"], 1);
     assert!(
-        stdout(&out).contains("delete: requested"),
+        stdout(&out).contains("destroy: requested"),
         "{}",
         stdout(&out)
     );
@@ -193,6 +193,45 @@ fn every_command_that_reads_an_invalid_manifest_prints_its_diagnostics() {
         assert!(err.contains("beep-python.toml:"), "{args:?}: {err}");
         assert!(
             err.contains("has 2 errors; nothing was changed"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// The commands that use an environment say what is wrong with the
+/// manifest exactly as `validate` does: the same diagnostics, byte for
+/// byte, before their own error.
+#[test]
+fn using_an_environment_of_an_invalid_manifest_prints_validates_diagnostics() {
+    let Some(p) = Project::new() else { return };
+    p.manifest(
+        "pip",
+        "\n[environments.a]\nprofiles = [\"nope\"]\npackages = [\"bad requirement !!\"]\n",
+    );
+    let raw = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let validated = raw(&p.fails(&["validate"], 1));
+    let diagnostics = &validated[..validated
+        .find("error: `")
+        .unwrap_or_else(|| panic!("validate's summary line:\n{validated}"))];
+    assert!(
+        diagnostics.contains("manifest::unknown-profile")
+            && diagnostics.contains("manifest::invalid-requirement"),
+        "{validated}"
+    );
+    for args in [
+        &["run", "a", "--", "true"][..],
+        &["env", "a"],
+        &["shell", "a"],
+        &["vscode", "a", "--dry-run"],
+    ] {
+        let out = p.fails(args, 1);
+        let err = raw(&out);
+        assert!(
+            err.starts_with(diagnostics),
+            "{args:?} does not start with validate's diagnostics:\n{err}\nvalidate:\n{validated}"
+        );
+        assert!(
+            stderr(&out).contains("has 2 errors; nothing was changed"),
             "{args:?}: {err}"
         );
     }

@@ -15,7 +15,8 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use super::{DownloadProgress, Run, claim_error};
+use super::runtime::DownloadProgress;
+use super::{Run, claim_error};
 use crate::conda::{self, InstallOptions, LockedCondaPackage};
 use crate::desired::CondaSpec;
 use crate::desired::conda::{SolveSettings, solve};

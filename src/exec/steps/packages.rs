@@ -1,0 +1,247 @@
+//! The steps that install packages: with pip or uv, or natively from the
+//! lock ([`crate::wheel`]), whole or in place.
+
+use super::*;
+
+impl<'a> Run<'a> {
+    /// Only what differs, in place: a locked environment is synced exactly
+    /// by the native installer (damaged packages installed again); an
+    /// unlocked one loses the distributions no longer required (by their
+    /// `RECORD`) and gets the rest from its installer.
+    pub(super) fn update_packages(
+        &self,
+        spec: &EnvSpec,
+        packages: &PackageChanges,
+    ) -> Result<(), StepError> {
+        crate::failpoint::pause("install-packages", self.settings.cancel);
+        if self.cancelled() {
+            return Err(StepError::Interrupted);
+        }
+        let layout = venv::layout(&spec.path, &spec.python_version);
+        let name_of =
+            |line: &str| venv::normalize_name(line.split_whitespace().next().unwrap_or_default());
+        let reinstall: std::collections::BTreeSet<String> =
+            packages.reinstall.iter().map(|l| name_of(l)).collect();
+        if spec.locked.is_some() {
+            return self.install_native(spec, reinstall, true);
+        }
+        let mut removed = Vec::new();
+        for line in packages.remove.iter().chain(&packages.reinstall) {
+            let name = name_of(line);
+            if let Some(gone) = wheel::uninstall(&layout, &name).map_err(StepError::Wheel)? {
+                removed.push(format!("{} {}", gone.name, gone.version));
+                crate::failpoint::crash_point("uninstalled");
+            }
+        }
+        // The damaged ones go in again at the version they had. Lines the
+        // manifest does not hold are asked for too (`doctor --fix` adds
+        // what an installed package requires and is missing).
+        let mut requirements: Vec<String> = spec.packages.clone();
+        let extra = packages
+            .add
+            .iter()
+            .filter(|a| *a != "pip")
+            .chain(packages.change.iter().map(|c| &c.required));
+        for line in extra {
+            if !requirements.contains(line) {
+                requirements.push(line.clone());
+            }
+        }
+        for line in &packages.reinstall {
+            let mut parts = line.split_whitespace();
+            if let (Some(name), Some(version)) = (parts.next(), parts.next()) {
+                requirements.push(format!("{name}=={version}"));
+            }
+        }
+        let needs_install = !packages.add.iter().all(|a| a == "pip")
+            || !packages.change.is_empty()
+            || !packages.reinstall.is_empty();
+        if needs_install && !requirements.is_empty() {
+            self.seed_for_pip(spec)?;
+            self.install_with(spec, &layout.python, &requirements)?;
+            self.drop_pip_if_unwanted(spec)?;
+        }
+        self.settings.progress.event(&Event::Installed {
+            address: format!("env.{}", spec.name),
+            installer: self.settings.selected.kind.as_str(),
+            link_mode: None,
+            installed: packages
+                .add
+                .iter()
+                .chain(&packages.reinstall)
+                .cloned()
+                .chain(packages.change.iter().map(|c| c.required.clone()))
+                .collect(),
+            removed,
+        });
+        crate::failpoint::crash_point("installed-packages");
+        Ok(())
+    }
+
+    /// `requirements` into the environment by pip or uv, each line of
+    /// their output reported as the environment's [`Event::Activity`].
+    pub(super) fn install_with(
+        &self,
+        spec: &EnvSpec,
+        python: &Path,
+        requirements: &[String],
+    ) -> Result<(), StepError> {
+        let settings = self.settings;
+        let activity = self.activity(spec);
+        installer::install_observed(
+            settings.selected,
+            settings.installer,
+            &installer::Request {
+                python,
+                requirements,
+                environment: &spec.name,
+            },
+            settings.cancel,
+            Some(&activity),
+        )
+        .map_err(|e| self.interrupted_or(StepError::Install(e)))?;
+        Ok(())
+    }
+
+    /// Reports a line of what is being done to `spec`'s environment.
+    pub(super) fn activity(&self, spec: &EnvSpec) -> impl Fn(&str) + Sync + use<'a> {
+        let address = format!("env.{}", spec.name);
+        let progress = self.settings.progress;
+        move |text: &str| {
+            progress.event(&Event::Activity {
+                address: address.clone(),
+                text: text.trim().to_string(),
+            });
+        }
+    }
+
+    /// pip installs with pip: it must be there first, whatever `pip` says.
+    pub(super) fn seed_for_pip(&self, spec: &EnvSpec) -> Result<(), StepError> {
+        if self.settings.selected.kind == installer::Kind::Pip {
+            self.seed_pip(spec)?;
+        }
+        Ok(())
+    }
+
+    /// With `pip = false`, pip leaves again once it has installed.
+    pub(super) fn drop_pip_if_unwanted(&self, spec: &EnvSpec) -> Result<(), StepError> {
+        if !spec.pip {
+            let layout = venv::layout(&spec.path, &spec.python_version);
+            wheel::uninstall(&layout, "pip").map_err(StepError::Wheel)?;
+        }
+        Ok(())
+    }
+
+    /// The locked set by the native installer, what is damaged again;
+    /// `exact`: what is not locked goes (pip stays where the environment
+    /// keeps pip).
+    pub(super) fn install_native(
+        &self,
+        spec: &EnvSpec,
+        reinstall: std::collections::BTreeSet<String>,
+        exact: bool,
+    ) -> Result<(), StepError> {
+        let Some(locked) = &spec.locked else {
+            return Ok(());
+        };
+        let layout = venv::layout(&spec.path, &spec.python_version);
+        // Top-level requirements (REQUESTED), and those that named their
+        // artifact by URL (PEP 610's `direct_url.json`).
+        let mut requested = std::collections::BTreeMap::new();
+        for text in &spec.packages {
+            if let Ok(r) = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(text) {
+                let url = match &r.version_or_url {
+                    Some(pep508_rs::VersionOrUrl::Url(url)) => Some(url.to_string()),
+                    _ => None,
+                };
+                requested.insert(venv::normalize_name(r.name.as_ref()), url);
+            }
+        }
+        let target = wheel::Target::with_layout(layout.clone(), &base_of(spec));
+        let pins: Vec<wheel::Pin> = locked
+            .iter()
+            .map(|p| {
+                let wanted = requested.get(&venv::normalize_name(&p.name));
+                let mut pin = wheel::Pin::for_target(p, wanted.is_some(), &target);
+                if let Some(Some(url)) = wanted {
+                    pin.direct = true;
+                    pin.url.get_or_insert_with(|| url.clone());
+                }
+                pin
+            })
+            .collect();
+        // Distributions the lock does not list go, except pip where the
+        // environment keeps it (it is seeded, not locked).
+        let pinned: std::collections::BTreeSet<String> =
+            pins.iter().map(|p| p.name.clone()).collect();
+        let mut removed = Vec::new();
+        for dist in wheel::installed(&target.layout.site_packages) {
+            if !exact || pinned.contains(&dist.name) || (dist.name == "pip" && spec.pip) {
+                continue;
+            }
+            if let Some(gone) =
+                wheel::uninstall(&target.layout, &dist.name).map_err(StepError::Wheel)?
+            {
+                removed.push(format!("{} {}", gone.name, gone.version));
+            }
+        }
+        let mut options =
+            wheel::Options::new(&self.settings.home.cache_dir(), self.settings.cancel);
+        options.find_links = self
+            .settings
+            .installer
+            .find_links
+            .iter()
+            .filter(|l| !l.contains("://"))
+            .map(std::path::PathBuf::from)
+            .collect();
+        options.fetch = self.settings.fetch.clone();
+        options.compile_bytecode = self.settings.compile_bytecode;
+        options.unverified_record = self.settings.unverified_record.clone();
+        options.reinstall = reinstall;
+        let activity = self.activity(spec);
+        options.activity = &activity;
+        let report = wheel::install(&target, &pins, &options).map_err(|e| match e {
+            wheel::WheelError::Cancelled => StepError::Interrupted,
+            other => self.interrupted_or(StepError::Wheel(other)),
+        })?;
+        removed.extend(
+            report
+                .removed
+                .iter()
+                .map(|r| format!("{} {}", r.name, r.version)),
+        );
+        self.settings.progress.event(&Event::Installed {
+            address: format!("env.{}", spec.name),
+            installer: "native",
+            link_mode: report.link_mode.map(|m| m.to_string()),
+            installed: report
+                .installed
+                .iter()
+                .map(|i| format!("{} {}", i.name, i.version))
+                .collect(),
+            removed,
+        });
+        crate::failpoint::crash_point("installed-packages");
+        Ok(())
+    }
+
+    pub(super) fn install_packages(&self, spec: &EnvSpec) -> Result<(), StepError> {
+        crate::failpoint::pause("install-packages", self.settings.cancel);
+        if self.cancelled() {
+            return Err(StepError::Interrupted);
+        }
+        if spec.locked.is_some() {
+            // The package set is known exactly: the native installer, from
+            // the lock's artifacts, with no pip or uv needed.
+            return self.install_native(spec, Default::default(), true);
+        }
+        let layout = venv::layout(&spec.path, &spec.python_version);
+        if !spec.packages.is_empty() {
+            self.install_with(spec, &layout.python, &spec.packages)?;
+        }
+        self.drop_pip_if_unwanted(spec)?;
+        crate::failpoint::crash_point("installed-packages");
+        Ok(())
+    }
+}
