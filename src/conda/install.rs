@@ -11,7 +11,11 @@
 //!    after an interruption, free when it is already there.
 //! 3. Extract each archive once into `cache/conda-pkgs/<name-version-build>/`
 //!    (rattler's package cache, with its own locks), and check that its
-//!    `info/index.json` is the package the lock names.
+//!    `info/index.json` is the package the lock names. A package linked
+//!    again because its files were damaged has its cache entry checked
+//!    byte for byte first: prefixes hard-link from the cache, so a file
+//!    changed in place in a prefix is changed in the cache too; such an
+//!    entry is extracted again from the verified archive.
 //! 4. Link: rattler's installer unlinks what is removed or changed (by the
 //!    `paths` of its `conda-meta` record), links what is new (hard links
 //!    from the package cache where it can, copies where a file embeds the
@@ -136,11 +140,22 @@ pub fn install(
     }
 
     let package_cache = PackageCache::new(&cache.packages);
+    // A package linked again because its files were damaged may have been
+    // damaged through a hard link: the same bytes are in the package cache.
+    // Its cache entry is checked file by file (sha256) and extracted again
+    // from the verified archive if anything differs.
+    let checked_cache = PackageCache::new_layered(
+        std::iter::once(cache.packages.clone()),
+        false,
+        rattler::validation::ValidationMode::Full,
+    );
     let downloads = fetch::Cache::new(&cache.downloads);
     let mut records = Vec::with_capacity(packages.len());
     let mut extracting = Vec::new();
     for package in packages {
-        if let Some(record) = installed_by_name.get(package.name.as_str())
+        let again = reinstall.contains(package.name.as_str());
+        if !again
+            && let Some(record) = installed_by_name.get(package.name.as_str())
             && same_content(record, package)
         {
             records.push(record.repodata_record.clone());
@@ -165,7 +180,12 @@ pub fn install(
                 source,
             },
         })?;
-        extracting.push((package, extract(&package_cache, package, archive)?));
+        let cache = if again {
+            &checked_cache
+        } else {
+            &package_cache
+        };
+        extracting.push((package, extract(cache, package, archive)?));
     }
     for (package, task) in extracting {
         let directory = runtime::block_on(

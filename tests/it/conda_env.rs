@@ -830,3 +830,26 @@ fn a_saved_plan_installs_the_conda_packages_it_showed() {
         ["alpha=1.0", "beta=1.0", "python=3.11.2"]
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn doctor_fix_restores_a_conda_file_changed_in_place_through_its_hard_link_to_the_cache() {
+    let Some(p) = CondaProject::new() else { return };
+    p.manifest("", SCI);
+    p.apply();
+    // Written in place: the package cache's copy (the same inode) changes
+    // too, so linking it again from the cache would change nothing.
+    let file = p.path(".conda/sci/lib/python3.11/site-packages/alpha/__init__.py");
+    std::fs::write(&file, "raise SystemExit('tampered')\n").unwrap();
+    let out = expect_exit(p.cmd(), &["doctor"], 2);
+    let report = stdout(&out);
+    assert!(report.contains("env.sci"), "{report}");
+    assert!(report.contains("alpha: 1 file changed"), "{report}");
+    p.run(&["doctor", "--fix", "--auto-approve"]);
+    assert_eq!(
+        p.python(".conda/sci", "import alpha; print(alpha.NAME)")
+            .trim(),
+        "alpha"
+    );
+    p.run(&["doctor"]);
+}
