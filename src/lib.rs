@@ -24,6 +24,7 @@
 //! | [`discover`]  | finding interpreters; `<home>/cache/interpreters.json`      |
 //! | [`runtimes`]  | recording discovered interpreters, the default, system runtimes |
 //! | [`venv`]      | native venvs, pip seeding, observation without Python; the marker `<env>/.beep-python.json` |
+//! | [`conda`]     | conda environments (rattler): solve, install, observe; `<home>/cache/conda-*` |
 //! | [`installer`] | pip and uv                                                  |
 //! | [`wheel`]     | the native installer: `<home>/cache/unpacked/`, wheels linked into environments, uninstall by `RECORD` |
 //! | [`inventory`] | `<env>/.beep-python-inventory.json`: every installed file, its owner, damage checks |
@@ -52,6 +53,7 @@
 pub mod archive;
 pub mod bundle;
 pub mod cli;
+pub mod conda;
 pub mod desired;
 pub mod diagnostic;
 pub mod discover;

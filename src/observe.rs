@@ -3,7 +3,9 @@
 //! the pipeline (`manifest -> desired -> observe -> plan -> exec`).
 //!
 //! Nothing here starts a process or writes: environments are read natively
-//! ([`venv::observe`]), runtimes by their marker. `plan`, `status`, `doctor`
+//! ([`venv::observe`]; a conda environment's `conda-meta/` through
+//! [`crate::conda`], its files checked against its records), runtimes by
+//! their marker. `plan`, `status`, `doctor`
 //! and `run` all observe through here and classify through
 //! [`crate::plan::health`].
 
@@ -138,7 +140,11 @@ pub fn observe_to(
 /// its inventory; `None` when it has no inventory (built before there
 /// were inventories, or not ours). `__pycache__` is never damage.
 pub fn damage(path: &Path, observed: &Observed, depth: Depth) -> Option<Vec<PackageDamage>> {
-    if !observed.is_venv || observed.marker.is_none() {
+    observed.marker.as_ref()?;
+    if observed.conda.is_some() {
+        return conda_damage(path, depth);
+    }
+    if !observed.is_venv {
         return None;
     }
     let recorded = inventory::read(path).ok()??;
@@ -147,6 +153,35 @@ pub fn damage(path: &Path, observed: &Observed, depth: Depth) -> Option<Vec<Pack
         Depth::Full => inventory::check_full(path, &recorded),
     };
     Some(inventory::by_package(&found))
+}
+
+/// A conda environment's damaged packages: its files against the `paths`
+/// of each `conda-meta/` record (kind and size; every byte with
+/// [`Depth::Full`]).
+fn conda_damage(path: &Path, depth: Depth) -> Option<Vec<PackageDamage>> {
+    let observed = crate::conda::observe(path).ok()??;
+    let depth = match depth {
+        Depth::Cheap => crate::conda::CheckDepth::Quick,
+        Depth::Full => crate::conda::CheckDepth::Deep,
+    };
+    let mut by_package: BTreeMap<String, PackageDamage> = BTreeMap::new();
+    for found in crate::conda::check(&observed, depth) {
+        let entry = by_package
+            .entry(found.package.clone())
+            .or_insert_with(|| PackageDamage {
+                package: found.package.clone(),
+                missing: 0,
+                changed: 0,
+            });
+        match found.problem {
+            crate::conda::Problem::Missing => entry.missing += 1,
+            crate::conda::Problem::WrongKind { .. }
+            | crate::conda::Problem::SizeChanged { .. }
+            | crate::conda::Problem::ContentChanged { .. }
+            | crate::conda::Problem::Unreadable { .. } => entry.changed += 1,
+        }
+    }
+    Some(by_package.into_values().collect())
 }
 
 /// One environment folder, as the last committed state sees it. An empty

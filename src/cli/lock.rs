@@ -77,8 +77,28 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<Outcome, CliError> {
         .or(manifest.settings.jobs)
         .map(|j| j as usize)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let inputs = lockfile::Inputs::from_desired(manifest, &desired, opened.loaded.home.root());
+    let mut inputs = lockfile::Inputs::from_desired(manifest, &desired, opened.loaded.home.root());
     let cache_dir = opened.loaded.home.cache_dir();
+    // Conda environments are solved, and the bases their PyPI packages
+    // resolve against built in the cache, under the home lock.
+    if desired.environments.iter().any(|e| e.conda.is_some()) {
+        lockfile::prepare_conda(
+            &mut inputs,
+            &desired,
+            &lockfile::CondaLockOptions {
+                existing: existing.as_ref(),
+                upgrade: &upgrade,
+                cache_dir: &cache_dir,
+                fetch: crate::fetch::Options {
+                    allow_insecure_http: manifest.settings.allow_insecure_http,
+                    offline: config.offline,
+                    ..crate::fetch::Options::default()
+                },
+                cancel: &CANCEL,
+            },
+        )
+        .map_err(CliError::many)?;
+    }
     // Resolution changes nothing in the home but its caches, whose entries
     // are built aside and renamed into place: the home lock is not held
     // while pip or uv work, which can take minutes.

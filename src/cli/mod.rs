@@ -392,6 +392,10 @@ pub enum CliError {
     #[diagnostic(code("cli::declined"))]
     Declined,
 
+    #[error("could not make a scratch folder to solve conda environments in")]
+    #[diagnostic(code("cli::scratch"))]
+    Scratch(#[source] std::io::Error),
+
     #[error("could not determine the current folder")]
     #[diagnostic(code("cli::cwd"))]
     CurrentDir(#[source] std::io::Error),

@@ -243,6 +243,8 @@ pub(super) fn compute_observed(
         if probes_run == 1 { "" } else { "es" }
     ));
     let observed = observe::observe_to(&desired, &loaded.registry, &loaded.owner, request.depth);
+    let mut desired = desired;
+    settle_conda(ctx, loaded, &mut desired, &observed)?;
     let changes = plan::diff(&plan::Inputs {
         owner: &loaded.owner,
         desired: &desired,
@@ -273,12 +275,47 @@ pub(super) fn compute_observed(
     Ok((desired, observed, changes))
 }
 
+/// Decides each unlocked conda environment's exact packages (a solve
+/// only where what is installed no longer does), so that the plan shows
+/// package-level changes and a saved plan applies exactly them.
+fn settle_conda(
+    ctx: &Context,
+    loaded: &Loaded,
+    desired: &mut Desired,
+    observed: &observe::Observation,
+) -> Result<(), CliError> {
+    if !desired
+        .environments
+        .iter()
+        .any(|e| e.conda.as_ref().is_some_and(|c| c.packages.is_none()))
+    {
+        return Ok(());
+    }
+    ctx.printer
+        .debug("solving the conda environments whose packages no longer satisfy them");
+    let cache = desired::conda::SolveCache::for_home(&loaded.home).map_err(CliError::Scratch)?;
+    desired::conda::settle(
+        desired,
+        observed,
+        cache.cache(),
+        desired::conda::SolveSettings {
+            offline: loaded.checked.manifest.settings.offline,
+            cancel: &CANCEL,
+        },
+    )
+    .map_err(CliError::many)
+}
+
 /// Whether applying `change` runs pip or uv: building or updating an
-/// environment without a lock (a locked one is installed natively).
+/// environment without a lock (a locked one is installed natively; a conda
+/// environment needs one only for its `pypi-packages`).
 fn needs_installer(change: &Change) -> bool {
     match change {
         Change::Environment(e) => {
-            e.action.builds() && e.action.spec().is_some_and(|s| s.locked.is_none())
+            e.action.builds()
+                && e.action.spec().is_some_and(|s| {
+                    s.locked.is_none() && (s.conda.is_none() || !s.packages.is_empty())
+                })
         }
         Change::Runtime(_) | Change::Home(_) => false,
     }

@@ -26,8 +26,10 @@ use crate::registry::Home;
 use crate::registry::model::BuiltFrom;
 use crate::runtimes::{self, SystemRuntimeError};
 
+pub mod conda;
 mod runtime;
 
+pub use conda::CondaSpec;
 pub use runtime::locked_runtime_matches;
 
 /// One environment as it should be: everything `apply` needs to build it.
@@ -59,6 +61,11 @@ pub struct EnvSpec {
     /// locked: installed with hash checking, and nothing else (exact sync).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked: Option<Vec<LockedPackage>>,
+    /// A conda environment's conda part (`kind = "conda"`); `packages`
+    /// and `locked` are then its `pypi-packages`, and `interpreter` its
+    /// own python (see [`conda`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conda: Option<Box<CondaSpec>>,
 }
 
 fn yes() -> bool {
@@ -83,6 +90,7 @@ impl EnvSpec {
             env: self.env.clone(),
             system_site_packages: self.system_site_packages,
             pip: self.pip,
+            conda: self.conda.as_deref().map(CondaSpec::built),
         }
     }
 
@@ -175,12 +183,14 @@ pub enum DesiredError {
     )]
     NativeNeedsLock { name: String },
 
-    #[error("environment `{name}` has `kind = \"conda\"`, which this beep-python cannot build yet")]
-    #[diagnostic(
-        code("plan::unsupported-kind"),
-        help("use `kind = \"venv\"` (the default)")
-    )]
-    Conda { name: String },
+    #[error("conda environment `{name}`")]
+    #[diagnostic(code("plan::conda"))]
+    Conda {
+        name: String,
+        #[source]
+        #[diagnostic_source]
+        source: crate::conda::CondaError,
+    },
 }
 
 /// What the manifest asks for, resolved against this machine.
@@ -249,19 +259,24 @@ pub fn env_inputs_hash(env: &ResolvedEnvironment, runtime: Option<&Runtime>) -> 
         EnvironmentKind::Conda => "conda",
     };
     let mut inputs = vec![
-        ("runtime", env.runtime.as_str()),
-        ("runtime-source", source),
-        ("runtime-version", &version),
-        ("runtime-path", &path),
-        ("runtime-url", &url),
-        ("kind", kind),
+        ("runtime", env.runtime.clone()),
+        ("runtime-source", source.to_string()),
+        ("runtime-version", version),
+        ("runtime-path", path),
+        ("runtime-url", url),
+        ("kind", kind.to_string()),
     ];
-    // Only with `pylock`: every other environment's hash stays what older
-    // locks recorded.
-    let pylock = env.pylock.as_deref().map(lockfile::pylock::digest);
-    if let Some(digest) = &pylock {
-        inputs.push(("pylock", digest));
+    // Only conda environments have these, and only environments with
+    // `pylock` that: every other environment's hash stays what older locks
+    // recorded.
+    if env.kind == EnvironmentKind::Conda {
+        inputs.push(("channels", env.channels.join("\n")));
+        inputs.push(("pypi-packages", env.pypi_packages.join("\n")));
     }
+    if let Some(pylock) = env.pylock.as_deref() {
+        inputs.push(("pylock", lockfile::pylock::digest(pylock)));
+    }
+    let inputs: Vec<(&str, &str)> = inputs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     lockfile::inputs_hash(&env.packages, &inputs)
 }
 
@@ -379,9 +394,12 @@ fn build_scoped(
     let mut specs = Vec::new();
     for env in &resolved {
         if env.kind == EnvironmentKind::Conda {
-            errors.push(DesiredError::Conda {
-                name: env.name.clone(),
-            });
+            let runtime = manifest.runtimes.get(&env.runtime);
+            let locked = locked_conda(lock, env, runtime, &mut stale, &mut errors);
+            match conda::env_spec(manifest, env, runtime, locked) {
+                Ok(spec) => specs.push(spec),
+                Err(e) => errors.push(e),
+            }
             continue;
         }
         let Some(runtime) = manifest.runtimes.get(&env.runtime) else {
@@ -491,6 +509,9 @@ fn build_scoped(
             let Some(entry) = l.environments.get(&spec.name) else {
                 continue;
             };
+            if spec.conda.is_some() {
+                continue; // its lock pins its own python
+            }
             if spec.locked.is_some()
                 && series(&entry.python_version) != series(&spec.python_version)
             {
@@ -520,7 +541,10 @@ fn build_scoped(
         }
     }
     if manifest.settings.installer == crate::manifest::Installer::Native {
-        for spec in specs.iter().filter(|s| s.locked.is_none()) {
+        for spec in specs
+            .iter()
+            .filter(|s| s.locked.is_none() && (s.conda.is_none() || !s.packages.is_empty()))
+        {
             errors.push(DesiredError::NativeNeedsLock {
                 name: spec.name.clone(),
             });
@@ -574,7 +598,58 @@ fn env_spec(
         system_site_packages: env.system_site_packages,
         pip: env.pip,
         locked,
+        conda: None,
     }
+}
+
+/// The lock's entry for the conda environment `env`, when it still applies
+/// (same inputs, this machine's platform); a stale one is listed in `stale`.
+fn locked_conda(
+    lock: &LockUse,
+    env: &ResolvedEnvironment,
+    runtime: Option<&Runtime>,
+    stale: &mut Vec<String>,
+    errors: &mut Vec<DesiredError>,
+) -> Option<conda::LockedConda> {
+    let l = lock.lock()?;
+    let Some(entry) = l.environments.get(&env.name) else {
+        if lock.frozen() {
+            errors.push(DesiredError::NotInLock {
+                name: env.name.clone(),
+            });
+        } else {
+            stale.push(format!("environment `{}`: not in the lock", env.name));
+        }
+        return None;
+    };
+    let Some(locked) = &entry.conda else {
+        stale.push(format!(
+            "environment `{}`: locked as a venv, but it is a conda environment",
+            env.name
+        ));
+        return None;
+    };
+    if !lock.frozen() && entry.inputs_hash != env_inputs_hash(env, runtime) {
+        stale.push(format!(
+            "environment `{}`: its packages, channels or runtime changed since the lock was written",
+            env.name
+        ));
+        return None;
+    }
+    let here = crate::conda::Platform::current().map(|p| p.to_string());
+    if here.as_deref() != Some(locked.platform.as_str()) {
+        stale.push(format!(
+            "environment `{}`: locked for `{}`, but this machine is `{}`",
+            env.name,
+            locked.platform,
+            here.as_deref().unwrap_or("not a conda platform")
+        ));
+        return None;
+    }
+    Some(conda::LockedConda {
+        packages: locked.packages.clone(),
+        pypi: entry.packages.clone(),
+    })
 }
 
 /// The canonical path of the manifest: what the registry and markers record

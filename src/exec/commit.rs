@@ -51,7 +51,13 @@ pub fn next_registry(registry: &Registry, changes: &[Change], owner: &Path) -> R
                     path: spec.path.clone(),
                     runtime: spec.runtime.clone(),
                     interpreter: Some(spec.interpreter.clone()),
-                    version: spec.python_version.clone(),
+                    // A conda environment settled at apply time knows its
+                    // python only from what it now holds.
+                    version: if spec.python_version.is_empty() {
+                        observed.version.clone().unwrap_or_default()
+                    } else {
+                        spec.python_version.clone()
+                    },
                     managed: true,
                     owner: Some(owner.to_path_buf()),
                     spec_hash: Some(spec.spec_hash()),

@@ -23,6 +23,13 @@
 //! [check-runtime] -> snapshot -> reconfigure -> update-packages -> [seed-pip] -> verify -> record-inventory
 //! ```
 //!
+//! A conda environment has no runtime to check (it brings its own python):
+//!
+//! ```text
+//! create-conda -> [install-pypi-packages] -> verify                          (create; replace after set-aside)
+//! snapshot -> update-conda -> [install-pypi-packages] -> verify              (update in place)
+//! ```
+//!
 //! A move builds at the new path first and sets the old folder aside last,
 //! so a failed build leaves the old environment untouched. A rename and an
 //! adopt change only the registry: they have no steps.
@@ -101,6 +108,14 @@ pub enum Step<'a, 'p> {
     /// Only the packages that differ, in place.
     UpdatePackages(&'p EnvSpec, &'p PackageChanges),
     RecordInventory(&'p EnvSpec),
+    /// A conda environment built in its claimed folder: its conda packages
+    /// linked, its marker written.
+    CreateConda(&'p EnvSpec),
+    /// A conda environment's conda packages changed in place (after a
+    /// restore point), its PyPI packages no longer required removed.
+    UpdateConda(&'p EnvSpec, &'p PackageChanges),
+    /// A conda environment's `pypi-packages`, with its own python.
+    InstallPypi(&'p EnvSpec),
 }
 
 /// The name of a step, for progress and errors.
@@ -117,6 +132,9 @@ pub enum StepKind {
     Reconfigure,
     UpdatePackages,
     RecordInventory,
+    CreateConda,
+    UpdateConda,
+    InstallPypi,
     Download,
     Extract,
     Configure,
@@ -137,6 +155,9 @@ impl StepKind {
             StepKind::Reconfigure => "reconfigure",
             StepKind::UpdatePackages => "update-packages",
             StepKind::RecordInventory => "record-inventory",
+            StepKind::CreateConda => "create-conda",
+            StepKind::UpdateConda => "update-conda",
+            StepKind::InstallPypi => "install-pypi-packages",
             StepKind::Download => "download",
             StepKind::Extract => "extract",
             StepKind::Configure => "configure",
@@ -164,6 +185,9 @@ impl Step<'_, '_> {
             Step::Reconfigure(_) => StepKind::Reconfigure,
             Step::UpdatePackages(..) => StepKind::UpdatePackages,
             Step::RecordInventory(_) => StepKind::RecordInventory,
+            Step::CreateConda(_) => StepKind::CreateConda,
+            Step::UpdateConda(..) => StepKind::UpdateConda,
+            Step::InstallPypi(_) => StepKind::InstallPypi,
         }
     }
 
@@ -183,7 +207,10 @@ impl Step<'_, '_> {
             | Step::Snapshot(spec)
             | Step::Reconfigure(spec)
             | Step::UpdatePackages(spec, _)
-            | Step::RecordInventory(spec) => format!("env.{}", spec.name),
+            | Step::RecordInventory(spec)
+            | Step::CreateConda(spec)
+            | Step::UpdateConda(spec, _)
+            | Step::InstallPypi(spec) => format!("env.{}", spec.name),
         }
     }
 }
@@ -321,17 +348,31 @@ pub fn build<'a, 'p>(
             continue;
         };
         let address = change.address();
+        // A conda environment brings its own python: nothing to wait for.
         let mut runtime_node = |spec: &'p EnvSpec, graph: &mut DiGraph<Step<'a, 'p>, ()>| {
-            *after_interpreter
-                .entry(spec.interpreter.as_path())
-                .or_insert_with(|| {
-                    graph.add_node(Step::CheckRuntime {
-                        address: format!("runtime.{}", spec.runtime),
-                        interpreter: &spec.interpreter,
-                    })
-                })
+            if spec.conda.is_some() {
+                return None;
+            }
+            Some(
+                *after_interpreter
+                    .entry(spec.interpreter.as_path())
+                    .or_insert_with(|| {
+                        graph.add_node(Step::CheckRuntime {
+                            address: format!("runtime.{}", spec.runtime),
+                            interpreter: &spec.interpreter,
+                        })
+                    }),
+            )
         };
         let build = |spec: &'p EnvSpec| -> Vec<Step<'a, 'p>> {
+            if spec.conda.is_some() {
+                let mut steps = vec![Step::CreateConda(spec)];
+                if !spec.packages.is_empty() {
+                    steps.push(Step::InstallPypi(spec));
+                }
+                steps.push(Step::Verify(spec));
+                return steps;
+            }
             let mut steps = vec![Step::CreateVenv(spec)];
             // pip installs with pip; the native installer and uv do not need
             // it, and their exact syncs would remove it.
@@ -350,7 +391,15 @@ pub fn build<'a, 'p>(
         match &e.action {
             EnvAction::Create { spec } => {
                 let start = runtime_node(spec, &mut graph);
-                chain(&mut graph, Some(start), build(spec));
+                chain(&mut graph, start, build(spec));
+            }
+            EnvAction::Update { spec, packages, .. } if spec.conda.is_some() => {
+                let mut steps = vec![Step::Snapshot(spec), Step::UpdateConda(spec, packages)];
+                if !spec.packages.is_empty() {
+                    steps.push(Step::InstallPypi(spec));
+                }
+                steps.push(Step::Verify(spec));
+                chain(&mut graph, None, steps);
             }
             EnvAction::Update { spec, packages, .. } => {
                 let start = runtime_node(spec, &mut graph);
@@ -364,7 +413,7 @@ pub fn build<'a, 'p>(
                 }
                 steps.push(Step::Verify(spec));
                 steps.push(Step::RecordInventory(spec));
-                chain(&mut graph, Some(start), steps);
+                chain(&mut graph, start, steps);
             }
             EnvAction::Replace { spec, .. } => {
                 let start = runtime_node(spec, &mut graph);
@@ -374,7 +423,7 @@ pub fn build<'a, 'p>(
                     owned: Owned::Environment,
                 }];
                 steps.extend(build(spec));
-                chain(&mut graph, Some(start), steps);
+                chain(&mut graph, start, steps);
             }
             EnvAction::Move { spec, from, .. } => {
                 let start = runtime_node(spec, &mut graph);
@@ -384,7 +433,7 @@ pub fn build<'a, 'p>(
                     path: from,
                     owned: Owned::Environment,
                 });
-                chain(&mut graph, Some(start), steps);
+                chain(&mut graph, start, steps);
             }
             EnvAction::Delete { path } => {
                 chain(
@@ -399,7 +448,7 @@ pub fn build<'a, 'p>(
             }
             EnvAction::Repoint { spec, from } => {
                 let start = runtime_node(spec, &mut graph);
-                chain(&mut graph, Some(start), vec![Step::Repoint { spec, from }]);
+                chain(&mut graph, start, vec![Step::Repoint { spec, from }]);
             }
             EnvAction::Rename { .. } | EnvAction::Adopt { .. } => {}
         }

@@ -192,6 +192,14 @@ pub enum StepError {
     #[diagnostic(transparent)]
     Provision(#[from] ProvisionError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Conda(crate::conda::CondaError),
+
+    #[error("environment `{name}` is not a conda environment")]
+    #[diagnostic(code("apply::not-conda"))]
+    NotConda { name: String },
+
     #[error("could not move `{}` aside", path.display())]
     #[diagnostic(code("apply::move-aside"))]
     MoveAside {

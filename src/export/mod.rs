@@ -787,6 +787,9 @@ impl Gathered<'_> {
                         checked.manifest.runtimes.get(&env.runtime),
                     ),
                     packages: env.pins.clone(),
+                    // TODO: export carries venvs only; a conda environment
+                    // found on the machine is not exported yet.
+                    conda: None,
                 },
             );
         }

@@ -41,6 +41,10 @@ pub struct Target {
     pub requirements: Vec<String>,
     /// [`super::inputs_hash`] of the environment's manifest inputs.
     pub inputs_hash: String,
+    /// A conda environment's conda packages, solved before (its
+    /// `requirements` are then its `pypi-packages`, resolved with its own
+    /// python).
+    pub conda: Option<super::LockedConda>,
     /// `pylock = "FILE"`: the pins are this file's, not a resolution's.
     pub pylock: Option<std::path::PathBuf>,
 }
@@ -83,7 +87,9 @@ impl Inputs {
                 continue;
             };
             let runtime = manifest.runtimes.get(&spec.runtime);
-            if runtime.is_some_and(|r| r.source == RuntimeSource::System) {
+            // A conda environment brings its own python: its runtime (a
+            // version pin at most) is not what it is resolved against.
+            if spec.conda.is_none() && runtime.is_some_and(|r| r.source == RuntimeSource::System) {
                 runtimes
                     .entry(spec.runtime.clone())
                     .or_insert_with(|| LockedRuntime {
@@ -105,6 +111,9 @@ impl Inputs {
                 },
                 requirements: spec.packages.clone(),
                 inputs_hash: desired::env_inputs_hash(env, runtime),
+                // Filled by `super::conda::prepare`, with the base its
+                // PyPI packages resolve against.
+                conda: None,
                 pylock: env.pylock.clone(),
             });
         }
@@ -188,6 +197,7 @@ pub fn build(inputs: &Inputs, options: &Options<'_>) -> Result<Lock, Vec<Resolve
                         python_version: target.base.version.clone(),
                         inputs_hash: target.inputs_hash.clone(),
                         packages,
+                        conda: target.conda.clone(),
                     },
                 );
             }
@@ -211,6 +221,10 @@ pub fn build(inputs: &Inputs, options: &Options<'_>) -> Result<Lock, Vec<Resolve
 fn resolve_one(target: &Target, options: &Options<'_>) -> Result<Vec<LockedPackage>, ResolveError> {
     if let Some(pylock) = &target.pylock {
         return Ok(super::pylock::read_pins(pylock, &target.base.version)?);
+    }
+    if target.conda.is_some() && target.requirements.is_empty() {
+        // A conda environment without `pypi-packages`: nothing for pip.
+        return Ok(Vec::new());
     }
     let preferences: &[LockedPackage] = options
         .existing

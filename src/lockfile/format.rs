@@ -51,6 +51,9 @@ pub fn render(lock: &Lock) -> String {
         let _ = writeln!(out, "runtime = {}", string(&env.runtime));
         let _ = writeln!(out, "python-version = {}", string(&env.python_version));
         let _ = writeln!(out, "inputs-hash = {}", string(&env.inputs_hash));
+        if let Some(conda) = &env.conda {
+            render_conda(&mut out, conda);
+        }
         if env.packages.is_empty() {
             out.push_str("packages = []\n");
             continue;
@@ -101,6 +104,41 @@ pub fn render(lock: &Lock) -> String {
         out.push_str("]\n");
     }
     out
+}
+
+/// `conda-platform` and `conda-packages`, one package per line in name
+/// order, fields in a fixed order.
+fn render_conda(out: &mut String, conda: &super::LockedConda) {
+    let _ = writeln!(out, "conda-platform = {}", string(&conda.platform));
+    if conda.packages.is_empty() {
+        out.push_str("conda-packages = []\n");
+        return;
+    }
+    let mut packages: Vec<&crate::conda::LockedCondaPackage> = conda.packages.iter().collect();
+    packages.sort();
+    out.push_str("conda-packages = [\n");
+    for p in packages {
+        let _ = write!(
+            out,
+            "    {{ name = {}, version = {}, build = {}, subdir = {}, channel = {}, file-name = {}, url = {}, sha256 = {}",
+            string(&p.name),
+            string(&p.version),
+            string(&p.build),
+            string(&p.subdir),
+            string(&p.channel),
+            string(&p.file_name),
+            string(&p.url),
+            string(&p.sha256),
+        );
+        if let Some(md5) = &p.md5 {
+            let _ = write!(out, ", md5 = {}", string(md5));
+        }
+        if let Some(size) = p.size {
+            let _ = write!(out, ", size = {size}");
+        }
+        out.push_str(" },\n");
+    }
+    out.push_str("]\n");
 }
 
 /// A key: bare when TOML allows it, quoted otherwise.
@@ -168,6 +206,8 @@ struct RawEnvironment {
     runtime: String,
     python_version: String,
     inputs_hash: String,
+    conda_platform: Option<Spanned<String>>,
+    conda_packages: Option<Vec<Spanned<crate::conda::LockedCondaPackage>>>,
     packages: Vec<RawPackage>,
 }
 
@@ -370,6 +410,62 @@ pub fn parse(text: &str, path: &Path) -> Result<Lock, LockError> {
             packages.push(package);
         }
         packages.sort();
+        let conda = match (env.conda_platform, env.conda_packages) {
+            (None, None) => None,
+            (Some(platform), Some(raw)) => {
+                let mut conda_packages = Vec::with_capacity(raw.len());
+                for package in raw {
+                    let span = package.span();
+                    let package = package.into_inner();
+                    if let Err(e) = package.validate() {
+                        return Err(fail(format!("environment `{name}`: {e}"), Some(span)));
+                    }
+                    if conda_packages
+                        .iter()
+                        .any(|p: &crate::conda::LockedCondaPackage| p.name == package.name)
+                    {
+                        return Err(fail(
+                            format!(
+                                "environment `{name}` lists the conda package `{}` twice",
+                                package.name
+                            ),
+                            Some(span),
+                        ));
+                    }
+                    conda_packages.push(package);
+                }
+                conda_packages.sort();
+                if platform
+                    .get_ref()
+                    .parse::<crate::conda::Platform>()
+                    .is_err()
+                {
+                    return Err(fail(
+                        format!(
+                            "environment `{name}`: `{}` is not a conda platform",
+                            platform.get_ref()
+                        ),
+                        Some(platform.span()),
+                    ));
+                }
+                Some(super::LockedConda {
+                    platform: platform.into_inner(),
+                    packages: conda_packages,
+                })
+            }
+            (Some(platform), None) => {
+                return Err(fail(
+                    format!("environment `{name}` has `conda-platform` but no `conda-packages`"),
+                    Some(platform.span()),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(fail(
+                    format!("environment `{name}` has `conda-packages` but no `conda-platform`"),
+                    None,
+                ));
+            }
+        };
         lock.environments.insert(
             name,
             LockedEnvironment {
@@ -377,6 +473,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Lock, LockError> {
                 python_version: env.python_version,
                 inputs_hash: env.inputs_hash,
                 packages,
+                conda,
             },
         );
     }
@@ -484,6 +581,7 @@ mod tests {
                         files: Vec::new(),
                     },
                 ],
+                conda: None,
             },
         );
         lock.environments.insert(
@@ -493,6 +591,7 @@ mod tests {
                 python_version: "3.11.2".into(),
                 inputs_hash: "sha256:5678".into(),
                 packages: vec![],
+                conda: None,
             },
         );
         lock

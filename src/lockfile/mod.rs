@@ -33,6 +33,22 @@
 //! ]
 //! ```
 //!
+//! A conda environment (`kind = "conda"`) adds its platform and every conda
+//! package, one per line, with what installs it exactly: its channel, url
+//! and sha256 (`packages` then pins its `pypi-packages`):
+//!
+//! ```toml
+//! [environments.science]
+//! runtime = ""
+//! python-version = "3.11.9"
+//! inputs-hash = "sha256:..."
+//! conda-platform = "linux-64"
+//! conda-packages = [
+//!     { name = "python", version = "3.11.9", build = "h1_0", subdir = "linux-64", channel = "https://conda.example/forge/", file-name = "python-3.11.9-h1_0.conda", url = "https://conda.example/forge/linux-64/python-3.11.9-h1_0.conda", sha256 = "..." },
+//! ]
+//! packages = []
+//! ```
+//!
 //! - Packages are an array of inline tables, one package per line, with a
 //!   trailing comma, rather than `[[environments.web.packages]]` blocks:
 //!   a version bump is then a one-line diff that reads like the plan
@@ -82,6 +98,7 @@
 
 pub mod build;
 mod compare;
+pub mod conda;
 mod format;
 pub mod pylock;
 pub mod resolve;
@@ -96,6 +113,7 @@ use serde::Serialize;
 
 pub use build::{Inputs, Options, Progress, Target, build};
 pub use compare::{PackageDiff, inputs_hash, package_diff};
+pub use conda::{CondaLockOptions, prepare as prepare_conda};
 pub use format::{HEADER, parse, render};
 pub use pylock::PylockError;
 pub use resolve::{ResolveError, ResolveRequest, Upgrade, resolve};
@@ -160,8 +178,22 @@ pub struct LockedEnvironment {
     /// caller (see [`inputs_hash`]); compared by `desired::build` to decide whether the entry
     /// still applies.
     pub inputs_hash: String,
-    /// Sorted by normalized name, one entry per name.
+    /// Sorted by normalized name, one entry per name. For a conda
+    /// environment, its `pypi-packages`.
     pub packages: Vec<LockedPackage>,
+    /// A conda environment's conda packages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conda: Option<LockedConda>,
+}
+
+/// A conda environment's packages, for one platform: each with its url and
+/// sha256, installed exactly (no solve) by `apply --locked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockedConda {
+    /// The conda platform they were solved for (`linux-64`).
+    pub platform: String,
+    /// Sorted by name.
+    pub packages: Vec<crate::conda::LockedCondaPackage>,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -301,6 +333,7 @@ mod tests {
                     hashes: vec![format!("sha256:{}", "cd".repeat(32))],
                     files: Vec::new(),
                 }],
+                conda: None,
             },
         );
         lock

@@ -599,6 +599,7 @@ x = 1
                     files: vec![file("beta-2.0-py3-none-any.whl", None, 'b')],
                 },
             ],
+            conda: None,
         };
         let text = render(&env, Path::new("/out"), |p| {
             p.files

@@ -133,6 +133,13 @@ pub struct Settings {
     pub compile_bytecode: bool,
     /// `unverified-record`: packages known to ship a wrong `RECORD`.
     pub unverified_record: Vec<Spanned<String>>,
+    /// `conda-channels`: the channels of conda environments that name none.
+    pub conda_channels: Vec<Spanned<String>>,
+    /// `conda-channel-alias`: where channel names live (`conda-forge` is
+    /// `<alias>/conda-forge`).
+    pub conda_channel_alias: Option<Spanned<String>>,
+    /// `conda-mirrors`: channel URL prefix -> the prefix to fetch from.
+    pub conda_mirrors: BTreeMap<String, Spanned<String>>,
 }
 
 /// `[runtimes.NAME]`.
@@ -195,6 +202,11 @@ pub struct Environment {
     pub system_site_packages: Option<bool>,
     pub path: Option<Spanned<String>>,
     pub kind: EnvironmentKind,
+    /// `channels` of a conda environment, in priority order.
+    pub channels: Vec<Spanned<String>>,
+    /// `pypi-packages`: PEP 508 requirements installed into a conda
+    /// environment after its conda packages.
+    pub pypi_packages: Vec<Spanned<String>>,
     pub pip: Option<bool>,
     /// `vscode = true`: `apply` points the manifest folder's
     /// `.vscode/settings.json` at this environment

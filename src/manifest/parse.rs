@@ -530,6 +530,9 @@ fn settings(fields: &Fields) -> Settings {
         pip: fields.bool("pip"),
         compile_bytecode: fields.bool("compile-bytecode").is_some_and(|b| b.value),
         unverified_record: fields.strings("unverified-record"),
+        conda_channels: fields.strings("conda-channels"),
+        conda_channel_alias: fields.string("conda-channel-alias"),
+        conda_mirrors: fields.table("conda-mirrors"),
     }
 }
 
@@ -568,6 +571,8 @@ fn environment(name: Spanned<String>, fields: &Fields) -> super::Environment {
             Some("conda") => EnvironmentKind::Conda,
             _ => EnvironmentKind::Venv,
         },
+        channels: fields.strings("channels"),
+        pypi_packages: fields.strings("pypi-packages"),
         pip: fields.bool("pip").map(|b| b.value),
     }
 }

@@ -11,7 +11,11 @@
 //!   root down, then its own. Two constraints on one package are both kept,
 //!   as pip does; only identical strings are dropped;
 //! - env vars are merged from the root template down, the environment
-//!   winning; `system-site-packages` likewise.
+//!   winning; `system-site-packages` likewise;
+//! - a conda environment (`kind = "conda"`) takes no template or profile
+//!   (validation refuses them): its `packages` are conda match specs, its
+//!   `channels` and `pypi-packages` its own, and its runtime only the one
+//!   it names (a conda environment brings its own python).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -28,8 +32,17 @@ pub struct ResolvedEnvironment {
     /// The template chain, nearest first.
     pub templates: Vec<String>,
     pub profiles: Vec<String>,
-    /// PEP 508 requirement strings, in the order described above.
+    /// PEP 508 requirement strings, in the order described above; for a
+    /// conda environment, its conda match specs.
     pub packages: Vec<String>,
+    /// A conda environment's channels, as written (empty: the settings'
+    /// defaults).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    /// A conda environment's PEP 508 requirements, installed after its
+    /// conda packages.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pypi_packages: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub system_site_packages: bool,
     /// pip is seeded: the environment's `pip`, else its nearest template's,
@@ -260,7 +273,26 @@ fn resolve_one(manifest: &Manifest, env: &Environment, home: &Path) -> ResolvedE
         name: env.name.value.clone(),
         path: environment_path(manifest, env, home),
         kind: env.kind,
-        runtime: runtime_of(manifest, env).unwrap_or_default().to_string(),
+        // A conda environment brings its own python: only a runtime it
+        // names itself constrains it, never a default.
+        runtime: match env.kind {
+            EnvironmentKind::Venv => runtime_of(manifest, env).unwrap_or_default().to_string(),
+            EnvironmentKind::Conda => env
+                .runtime
+                .as_ref()
+                .map(|r| r.value.clone())
+                .unwrap_or_default(),
+        },
+        channels: env
+            .channels
+            .iter()
+            .map(|c| c.value.trim().to_string())
+            .collect(),
+        pypi_packages: env
+            .pypi_packages
+            .iter()
+            .map(|r| r.value.trim().to_string())
+            .collect(),
         templates: chain.iter().map(|t| t.name.value.clone()).collect(),
         profiles,
         packages,
@@ -270,5 +302,36 @@ fn resolve_one(manifest: &Manifest, env: &Environment, home: &Path) -> ResolvedE
             .pylock
             .as_ref()
             .map(|p| normalize(&manifest.dir.join(p.value.trim()))),
+    }
+}
+
+/// What the settings say about conda channels: the alias, the default
+/// channels, the mirrors, and the manifest's folder (folder channels are
+/// relative to it). An alias or mirror that is not a URL is left out here;
+/// validation reports it.
+pub fn conda_channel_settings(manifest: &Manifest) -> crate::conda::ChannelSettings {
+    let settings = &manifest.settings;
+    let url = |text: &str| url::Url::parse(text.trim()).ok();
+    crate::conda::ChannelSettings {
+        alias: settings
+            .conda_channel_alias
+            .as_ref()
+            .and_then(|a| url(&a.value)),
+        default_channels: settings
+            .conda_channels
+            .iter()
+            .map(|c| c.value.trim().to_string())
+            .collect(),
+        mirrors: settings
+            .conda_mirrors
+            .iter()
+            .filter_map(|(original, mirror)| {
+                Some(crate::conda::Mirror {
+                    original: url(original)?,
+                    mirror: url(&mirror.value)?,
+                })
+            })
+            .collect(),
+        root_dir: manifest.dir.clone(),
     }
 }

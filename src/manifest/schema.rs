@@ -131,6 +131,21 @@ pub const SETTINGS: &[Field] = &[
         Ty::StringArray,
         "Packages known to ship a wheel whose `RECORD` does not match its files: installed without that check (the lock's sha256 still is).",
     ),
+    field(
+        "conda-channels",
+        Ty::StringArray,
+        "Channels of conda environments that list none: names (`conda-forge`), `https://` or `file://` URLs, or folders relative to the manifest.",
+    ),
+    field(
+        "conda-channel-alias",
+        Ty::String,
+        "Where conda channel names live: `conda-forge` is `<alias>/conda-forge` (default: conda's own, `https://conda.anaconda.org`).",
+    ),
+    field(
+        "conda-mirrors",
+        Ty::StringTable,
+        "Conda channel mirrors: a channel URL prefix = the prefix to fetch from instead. Locks and `conda-meta` keep the channel's own URLs.",
+    ),
 ];
 
 pub const RUNTIME: &[Field] = &[
@@ -218,7 +233,11 @@ pub const ENVIRONMENT: &[Field] = &[
         "The runtime; overrides the template's and the default.",
     ),
     field("profiles", Ty::StringArray, "Package profiles to install."),
-    field("packages", Ty::StringArray, "Extra PEP 508 requirements."),
+    field(
+        "packages",
+        Ty::StringArray,
+        "Extra PEP 508 requirements; for `kind = \"conda\"`, conda match specs (`python 3.11.*`, `numpy >=1.26`).",
+    ),
     field(
         "env",
         Ty::StringTable,
@@ -237,7 +256,17 @@ pub const ENVIRONMENT: &[Field] = &[
     field(
         "kind",
         Ty::Enum(ENVIRONMENT_KINDS),
-        "`venv` (default) or `conda`.",
+        "`venv` (default) or `conda`: a conda environment built natively from conda channels, with its own python.",
+    ),
+    field(
+        "channels",
+        Ty::StringArray,
+        "For `kind = \"conda\"`: its channels in priority order: names, `https://` or `file://` URLs, or folders relative to the manifest (default: `settings.conda-channels`).",
+    ),
+    field(
+        "pypi-packages",
+        Ty::StringArray,
+        "For `kind = \"conda\"`: PEP 508 requirements installed from PyPI (or `find-links`) after the conda packages, with the environment's own python.",
     ),
     field(
         "pip",
@@ -318,7 +347,8 @@ pub fn json_schema() -> Value {
     let mut template = fields_schema(TEMPLATE);
     template["description"] = json!("A reusable environment recipe.");
     let mut environment = fields_schema(ENVIRONMENT);
-    environment["description"] = json!("A virtual environment.");
+    environment["description"] =
+        json!("A virtual environment, or a conda environment (`kind = \"conda\"`).");
     let mut settings = fields_schema(SETTINGS);
     settings["description"] = json!("Settings for the whole manifest.");
 

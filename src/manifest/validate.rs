@@ -11,6 +11,9 @@
 //! `environments/`), one around the user's home or the manifest, two
 //! environments in one folder or one inside another; and warnings for
 //! definitions nothing uses and for environments that differ only in case.
+//! Conda environments: match specs, channels (URLs by the same network
+//! rule, folders that exist), the keys only venvs take, and a `runtime`
+//! whose version their `python` spec must admit.
 //!
 //! `plan` and `apply` load the manifest through the same checks, so
 //! whatever is caught here never reaches the disk.
@@ -69,6 +72,8 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
         );
         check_find_links_exist(link, &manifest.dir, diagnostics);
     }
+
+    check_conda_settings(manifest, diagnostics);
 
     // Runtimes.
     let defaults: Vec<&Spanned<bool>> = manifest
@@ -157,19 +162,15 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
         for profile in &env.profiles {
             check_reference("profile", profile, &profiles, &context, diagnostics);
         }
-        check_requirements(&env.packages, diagnostics);
         check_env_vars(&env.env, diagnostics);
-        if env.kind == super::EnvironmentKind::Conda {
-            diagnostics.push(
-                Diagnostic::error(
-                    "manifest::unsupported-kind",
-                    format!(
-                        "{context} has `kind = \"conda\"`, which this beep-python cannot build yet"
-                    ),
-                )
-                .label(env.name.span.clone(), "a conda environment")
-                .help("use `kind = \"venv\"` (the default)"),
-            );
+        match env.kind {
+            super::EnvironmentKind::Venv => {
+                check_requirements(&env.packages, diagnostics);
+                check_venv_has_no_conda_keys(env, &context, diagnostics);
+            }
+            super::EnvironmentKind::Conda => {
+                check_conda_environment(manifest, env, &context, diagnostics);
+            }
         }
         if let Some(path) = &env.path
             && path.value.trim().is_empty()
@@ -183,7 +184,9 @@ pub fn validate(manifest: &Manifest, home: &Path, diagnostics: &mut Diagnostics)
                 .help("remove `path` to use the default location, or give a folder"),
             );
         }
-        if resolve::runtime_with(manifest, env, &template_runtimes).is_none() {
+        if env.kind == super::EnvironmentKind::Venv
+            && resolve::runtime_with(manifest, env, &template_runtimes).is_none()
+        {
             let help = match runtimes.names.as_slice() {
                 [] => "declare a runtime under `[runtimes.NAME]` and name it with `runtime = \"NAME\"`".to_string(),
                 [only] => format!("add `runtime = \"{only}\"`, or set `settings.default-runtime = \"{only}\"`"),
@@ -214,6 +217,9 @@ fn check_pylock(manifest: &Manifest, diagnostics: &mut Diagnostics) {
         let Some(pylock) = &env.pylock else {
             continue;
         };
+        if env.kind == super::EnvironmentKind::Conda {
+            continue; // refused as a venv-only key
+        }
         if pylock.value.trim().is_empty() {
             diagnostics.push(
                 Diagnostic::error("manifest::empty-pylock", "`pylock` is empty")
@@ -1298,5 +1304,268 @@ fn is_loopback(url: &url::Url) -> bool {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
+    }
+}
+
+/// `channels` and `pypi-packages` belong to conda environments.
+fn check_venv_has_no_conda_keys(env: &Environment, context: &str, diagnostics: &mut Diagnostics) {
+    for (key, values, help) in [
+        (
+            "channels",
+            &env.channels,
+            "add `kind = \"conda\"` to build a conda environment, or remove `channels`",
+        ),
+        (
+            "pypi-packages",
+            &env.pypi_packages,
+            "a venv installs PyPI packages from `packages`; move them there, or add `kind = \"conda\"`",
+        ),
+    ] {
+        if let Some(first) = values.first() {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::conda-only-key",
+                    format!(
+                        "{context} is a venv, but has `{key}`, which only conda environments take"
+                    ),
+                )
+                .label(first.span.clone(), "only for `kind = \"conda\"`")
+                .help(help),
+            );
+        }
+    }
+}
+
+/// `[settings]`'s conda keys: default channels, the alias, the mirrors.
+fn check_conda_settings(manifest: &Manifest, diagnostics: &mut Diagnostics) {
+    let settings = &manifest.settings;
+    let insecure_ok = settings.allow_insecure_http;
+    if let Some(alias) = &settings.conda_channel_alias {
+        check_location(
+            alias,
+            "conda-channel-alias",
+            Allow::UrlOnly,
+            insecure_ok,
+            diagnostics,
+        );
+    }
+    for (original, mirror) in &settings.conda_mirrors {
+        check_location(
+            mirror,
+            "conda-mirrors",
+            Allow::UrlOnly,
+            insecure_ok,
+            diagnostics,
+        );
+        if url::Url::parse(original).is_err() {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-url",
+                    format!("the `conda-mirrors` key `{original}` is not a URL"),
+                )
+                .label(mirror.span.clone(), "mirrors a prefix that is not a URL")
+                .help("write the channel URL prefix a mirror replaces, such as `\"https://conda.anaconda.org/conda-forge\" = \"https://mirror.example/conda-forge\"`"),
+            );
+        }
+    }
+    let channels = resolve::conda_channel_settings(manifest);
+    for channel in &settings.conda_channels {
+        check_channel(
+            channel,
+            "conda-channels",
+            &channels,
+            insecure_ok,
+            diagnostics,
+        );
+    }
+}
+
+/// A conda environment: its match specs, its channels (or the settings'
+/// defaults), its `pypi-packages`, no venv-only keys, and a runtime (if it
+/// names one) whose version its `python` spec admits.
+fn check_conda_environment(
+    manifest: &Manifest,
+    env: &Environment,
+    context: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    for spec in &env.packages {
+        if let Some(problem) = crate::conda::spec_problem(&spec.value) {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-conda-spec",
+                    format!("`{}` is not a valid conda match spec", spec.value),
+                )
+                .label(spec.span.clone(), first_line(&problem))
+                .help("write a package name and an optional version, such as `python 3.11.*`, `numpy >=1.26` or `openssl=3.2.1`"),
+            );
+        }
+    }
+    check_requirements(&env.pypi_packages, diagnostics);
+    let settings = resolve::conda_channel_settings(manifest);
+    let insecure_ok = manifest.settings.allow_insecure_http;
+    for channel in &env.channels {
+        check_channel(channel, "channels", &settings, insecure_ok, diagnostics);
+    }
+    if env.channels.is_empty() && manifest.settings.conda_channels.is_empty() {
+        diagnostics.push(
+            Diagnostic::error(
+                "manifest::no-conda-channels",
+                format!("{context} is a conda environment without channels"),
+            )
+            .label(env.name.span.clone(), "no channel to find its packages in")
+            .help("add `channels = [\"conda-forge\"]` (names, `https://` or `file://` URLs, or folders) to it, or `conda-channels` to `[settings]`"),
+        );
+    }
+    let venv_only = |key: &str, help: &str, span: Option<Range<usize>>| {
+        Diagnostic::error(
+            "manifest::venv-only-key",
+            format!("{context} is a conda environment, which does not take `{key}`"),
+        )
+        .label(span, "only for venvs")
+        .help(help.to_string())
+    };
+    if let Some(template) = &env.template {
+        diagnostics.push(venv_only(
+            "template",
+            "templates and profiles are PyPI package sets for venvs: list conda packages in `packages` and PyPI ones in `pypi-packages`",
+            template.span.clone(),
+        ));
+    }
+    if let Some(profile) = env.profiles.first() {
+        diagnostics.push(venv_only(
+            "profiles",
+            "templates and profiles are PyPI package sets for venvs: list conda packages in `packages` and PyPI ones in `pypi-packages`",
+            profile.span.clone(),
+        ));
+    }
+    if env.system_site_packages.is_some() {
+        diagnostics.push(venv_only(
+            "system-site-packages",
+            "a conda environment has no base interpreter to share packages with; remove the key",
+            env.name.span.clone(),
+        ));
+    }
+    if let Some(pylock) = &env.pylock {
+        diagnostics.push(venv_only(
+            "pylock",
+            "a conda environment is pinned by `beep-python lock`; list its PyPI packages in `pypi-packages`",
+            pylock.span.clone(),
+        ));
+    }
+    if env.pip.is_some() {
+        diagnostics.push(venv_only(
+            "pip",
+            "add `pip` to its `packages` (a conda package) to have pip in a conda environment",
+            env.name.span.clone(),
+        ));
+    }
+    if let Some(name) = &env.runtime
+        && let Some(runtime) = manifest.runtimes.get(&name.value)
+    {
+        check_conda_runtime(env, name, runtime, context, diagnostics);
+    }
+}
+
+/// A conda environment brings its own python; a runtime it names only
+/// pins that python's version, so it must be one version its `python` spec
+/// admits.
+fn check_conda_runtime(
+    env: &Environment,
+    name: &Spanned<String>,
+    runtime: &super::Runtime,
+    context: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    let version = runtime
+        .version
+        .as_ref()
+        .map(|v| v.value.trim())
+        .filter(|v| Version::from_str(v).is_ok());
+    let Some(version) = version else {
+        diagnostics.push(
+            Diagnostic::error(
+                "manifest::conda-runtime",
+                format!(
+                    "{context} is a conda environment; its runtime `{}` has no single version to pin its python to",
+                    name.value
+                ),
+            )
+            .label(name.span.clone(), "a conda environment brings its own python")
+            .help("remove `runtime` and pin python in `packages` (`python 3.11.*`), or name a runtime with a version such as `3.11`"),
+        );
+        return;
+    };
+    let specs: Vec<String> = env.packages.iter().map(|p| p.value.clone()).collect();
+    if crate::conda::python_admits(&specs, version) == Some(false) {
+        let python = env
+            .packages
+            .iter()
+            .find(|p| crate::conda::spec_name(&p.value).as_deref() == Some("python"));
+        diagnostics.push(
+            Diagnostic::error(
+                "manifest::conda-runtime",
+                format!(
+                    "{context} names runtime `{}` (Python {version}), but its packages ask for another python",
+                    name.value
+                ),
+            )
+            .label(name.span.clone(), format!("Python {version}"))
+            .label(python.and_then(|p| p.span.clone()), "does not admit it")
+            .help("a conda environment brings its own python: remove `runtime`, or make the two versions agree"),
+        );
+    }
+}
+
+/// One channel: a name, an `https://` or `file://` URL (plain `http://`
+/// only to loopback, as every download), or a folder that exists.
+fn check_channel(
+    channel: &Spanned<String>,
+    key: &str,
+    settings: &crate::conda::ChannelSettings,
+    insecure_ok: bool,
+    diagnostics: &mut Diagnostics,
+) {
+    let text = channel.value.trim();
+    if text.contains("://") {
+        let before = diagnostics.error_count();
+        check_location(channel, key, Allow::FileOrUrl, insecure_ok, diagnostics);
+        if diagnostics.error_count() > before {
+            return;
+        }
+    }
+    match crate::conda::Channels::resolve(&[text.to_string()], settings) {
+        Err(e) => {
+            let reason = match &e {
+                crate::conda::CondaError::InvalidChannel { reason, .. } => reason.clone(),
+                other => other.to_string(),
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::invalid-conda-channel",
+                    format!("`{}` is not a usable conda channel", channel.value),
+                )
+                .label(channel.span.clone(), first_line(&reason))
+                .help("use a channel name (`conda-forge`), an `https://` or `file://` URL, or a folder relative to the manifest"),
+            );
+        }
+        Ok(resolved) => {
+            let Some(url) = resolved.iter().next().map(|c| c.url.clone()) else {
+                return;
+            };
+            if url.scheme() == "file"
+                && let Ok(path) = url.to_file_path()
+                && !path.is_dir()
+            {
+                diagnostics.push(
+                    Diagnostic::error(
+                        "manifest::missing-conda-channel",
+                        format!("the conda channel folder `{}` does not exist", path.display()),
+                    )
+                    .label(channel.span.clone(), "not found")
+                    .help("correct the path (a relative one is relative to the manifest's folder), or create the channel there"),
+                );
+            }
+        }
     }
 }

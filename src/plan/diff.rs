@@ -149,7 +149,10 @@ fn check_addresses(inputs: &Inputs<'_>, problems: &mut Vec<Problem>) {
     let mut addresses: BTreeSet<String> = BTreeSet::new();
     for d in &inputs.desired.environments {
         addresses.insert(format!("env.{}", d.name));
-        addresses.insert(format!("runtime.{}", d.runtime));
+        // A conda environment may name no runtime.
+        if !d.runtime.is_empty() {
+            addresses.insert(format!("runtime.{}", d.runtime));
+        }
     }
     for r in &inputs.desired.runtimes {
         addresses.insert(format!("runtime.{}", r.name));
@@ -394,8 +397,11 @@ fn env_change(
         );
     }
 
-    let (packages, update) =
-        update_reasons(spec, built, observed, inputs.observed.damage(&spec.path));
+    let damage = inputs.observed.damage(&spec.path);
+    let (packages, update) = match &spec.conda {
+        Some(conda) => conda_update_reasons(spec, conda, built, observed, damage),
+        None => update_reasons(spec, built, observed, damage),
+    };
     if !update.is_empty() {
         reasons.extend(update);
         return change(
@@ -434,10 +440,56 @@ fn replace_reasons(
     observed: &Observed,
 ) -> Vec<Reason> {
     let mut reasons = Vec::new();
-    match health::classify(observed) {
-        Health::Broken(reason) => reasons.push(reason),
-        Health::Absent | Health::Healthy => {}
+    let observed_kind = if observed.conda.is_some() {
+        Some("conda")
+    } else if observed.is_venv {
+        Some("venv")
+    } else {
+        None
+    };
+    let wanted_kind = if spec.conda.is_some() {
+        "conda"
+    } else {
+        "venv"
+    };
+    if let Some(kind) = observed_kind
+        && kind != wanted_kind
+    {
+        // A venv cannot become a conda environment in place, nor back.
+        reasons.push(Reason::KindChanged {
+            from: kind.to_string(),
+            to: wanted_kind.to_string(),
+        });
+    } else {
+        match health::classify(observed) {
+            Health::Broken(reason) => reasons.push(reason),
+            Health::Absent | Health::Healthy => {}
+        }
     }
+    if spec.conda.is_none() {
+        venv_runtime_reasons(spec, record, built, observed, &mut reasons);
+    }
+    if record.is_some_and(|r| r.status == Status::Tainted) {
+        reasons.push(Reason::Tainted);
+    }
+    if inputs
+        .replace
+        .iter()
+        .any(|a| *a == format!("env.{}", spec.name))
+    {
+        reasons.push(Reason::ReplaceRequested);
+    }
+    reasons
+}
+
+/// A venv's base: its runtime, its Python version, system site packages.
+fn venv_runtime_reasons(
+    spec: &EnvSpec,
+    record: Option<&EnvironmentRecord>,
+    built: Option<&BuiltFrom>,
+    observed: &Observed,
+    reasons: &mut Vec<Reason>,
+) {
     let (was_runtime, was_version) = match (built, record) {
         (Some(b), _) => (Some(b.runtime.as_str()), Some(b.python_version.as_str())),
         (None, Some(r)) => (Some(r.runtime.as_str()), Some(r.version.as_str())),
@@ -475,17 +527,6 @@ fn replace_reasons(
             to: spec.system_site_packages,
         });
     }
-    if record.is_some_and(|r| r.status == Status::Tainted) {
-        reasons.push(Reason::Tainted);
-    }
-    if inputs
-        .replace
-        .iter()
-        .any(|a| *a == format!("env.{}", spec.name))
-    {
-        reasons.push(Reason::ReplaceRequested);
-    }
-    reasons
 }
 
 /// The package lines and why the environment changes in place, if it does.
@@ -591,28 +632,124 @@ fn update_reasons(
             });
         }
     }
-    if let Some(b) = built {
-        for (name, value) in &spec.env {
-            match b.env.get(name) {
-                None => reasons.push(Reason::EnvVarAdded { name: name.clone() }),
-                Some(old) if old != value => {
-                    reasons.push(Reason::EnvVarChanged { name: name.clone() })
-                }
-                Some(_) => {}
-            }
+    settings_reasons(spec, built, &mut reasons);
+    (packages, reasons)
+}
+
+/// Env vars and the template, against what it was built from.
+fn settings_reasons(spec: &EnvSpec, built: Option<&BuiltFrom>, reasons: &mut Vec<Reason>) {
+    let Some(b) = built else {
+        return;
+    };
+    for (name, value) in &spec.env {
+        match b.env.get(name) {
+            None => reasons.push(Reason::EnvVarAdded { name: name.clone() }),
+            Some(old) if old != value => reasons.push(Reason::EnvVarChanged { name: name.clone() }),
+            Some(_) => {}
         }
-        for name in b.env.keys() {
-            if !spec.env.contains_key(name) {
-                reasons.push(Reason::EnvVarRemoved { name: name.clone() });
-            }
+    }
+    for name in b.env.keys() {
+        if !spec.env.contains_key(name) {
+            reasons.push(Reason::EnvVarRemoved { name: name.clone() });
         }
-        if b.template != spec.template {
-            reasons.push(Reason::TemplateChanged {
-                from: b.template.clone(),
-                to: spec.template.clone(),
+    }
+    if b.template != spec.template {
+        reasons.push(Reason::TemplateChanged {
+            from: b.template.clone(),
+            to: spec.template.clone(),
+        });
+    }
+}
+
+/// A conda environment's package lines and reasons: its conda packages
+/// exactly against the settled set (or, unsettled, the specs nothing
+/// installed satisfies), damaged conda packages installed again, then its
+/// PyPI packages (satisfied, not synced: the distributions of its conda
+/// packages are in the same `site-packages`).
+fn conda_update_reasons(
+    spec: &EnvSpec,
+    conda: &crate::desired::CondaSpec,
+    built: Option<&BuiltFrom>,
+    observed: &Observed,
+    damage: &[crate::inventory::PackageDamage],
+) -> (PackageChanges, Vec<Reason>) {
+    let mut reasons = Vec::new();
+    let installed = observed
+        .conda
+        .as_ref()
+        .map_or(&[][..], |c| c.packages.as_slice());
+    let mut packages = PackageChanges::default();
+    match &conda.packages {
+        Some(target) => packages.conda = crate::conda::diff(installed, target),
+        None => packages.add = crate::conda::unsatisfied(&conda.specs, installed),
+    }
+    let built_conda = built.and_then(|b| b.conda.as_ref());
+    let specs_changed = built_conda.is_some_and(|b| !same_set(&b.specs, &conda.specs));
+    let channels_changed = built_conda.is_some_and(|b| b.channels != conda.channels);
+    if specs_changed {
+        reasons.push(Reason::RequirementsChanged);
+    }
+    if channels_changed {
+        reasons.push(Reason::ChannelsChanged);
+    }
+    let conda_lines = packages.conda.len() + packages.add.len();
+    if conda_lines > 0 && !specs_changed && !channels_changed {
+        reasons.push(if conda.locked {
+            Reason::LockPinsChanged
+        } else {
+            Reason::PackagesDrifted { count: conda_lines }
+        });
+    }
+    for d in damage {
+        if packages.conda.iter().any(|c| c.name() == d.package) {
+            continue;
+        }
+        if let Some(p) = installed.iter().find(|p| p.name == d.package) {
+            packages.reinstall.push(format!("{} {}", p.name, p.version));
+            reasons.push(Reason::FilesDamaged {
+                package: d.package.clone(),
+                missing: d.missing,
+                changed: d.changed,
             });
         }
     }
+
+    // PyPI packages: each requirement (or pin) satisfied; those no longer
+    // required go.
+    let requirements: Vec<String> = match &spec.locked {
+        Some(locked) => locked
+            .iter()
+            .map(|p| format!("{}=={}", p.name, p.version))
+            .collect(),
+        None => spec.packages.clone(),
+    };
+    let pypi = package_changes(&requirements, &observed.packages);
+    let pypi_drift = pypi.add.len() + pypi.change.len();
+    packages.add.extend(pypi.add);
+    packages.change.extend(pypi.change);
+    let required = requirement_names(&spec.packages);
+    let conda_owned: BTreeSet<String> = installed.iter().map(|p| normalize_name(&p.name)).collect();
+    if let Some(b) = built {
+        for name in requirement_names(&b.requirements).difference(&required) {
+            if conda_owned.contains(name) {
+                continue; // a conda package's own distribution stays
+            }
+            if let Some(dist) = observed.packages.iter().find(|d| d.name == *name) {
+                packages
+                    .remove
+                    .push(format!("{} {}", dist.display_name, dist.version));
+            }
+        }
+    }
+    let pypi_changed = built.is_some_and(|b| !same_set(&b.requirements, &spec.packages));
+    if pypi_changed {
+        if !reasons.contains(&Reason::RequirementsChanged) {
+            reasons.push(Reason::RequirementsChanged);
+        }
+    } else if pypi_drift > 0 {
+        reasons.push(Reason::PackagesDrifted { count: pypi_drift });
+    }
+    settings_reasons(spec, built, &mut reasons);
     (packages, reasons)
 }
 
@@ -710,6 +847,7 @@ pub fn locked_changes(
             .map(|(name, version)| format!("{name} {version}"))
             .collect(),
         reinstall: Vec::new(),
+        conda: Vec::new(),
     }
 }
 

@@ -26,6 +26,9 @@ pub fn classify(observed: &Observed) -> Health {
     if !observed.exists {
         return Health::Absent;
     }
+    if let Some(conda) = &observed.conda {
+        return classify_conda(conda);
+    }
     if !observed.is_venv {
         return Health::Broken(Reason::Broken {
             what: "`pyvenv.cfg` is missing or unreadable".into(),
@@ -46,6 +49,23 @@ pub fn classify(observed: &Observed) -> Health {
         });
     }
     Health::Healthy
+}
+
+/// A conda environment works when its records can be read and its
+/// python (if it has one) is there; damaged files are the planner's
+/// business (they are installed again, not rebuilt).
+fn classify_conda(conda: &crate::conda::CondaState) -> Health {
+    if let Some(reason) = &conda.unreadable {
+        return Health::Broken(Reason::CondaBroken {
+            what: format!("`conda-meta/` is unreadable: {reason}"),
+        });
+    }
+    match &conda.python {
+        Some(python) if !python.is_file() => Health::Broken(Reason::CondaBroken {
+            what: format!("`{}` is missing", python.display()),
+        }),
+        Some(_) | None => Health::Healthy,
+    }
 }
 
 impl Health {

@@ -142,6 +142,17 @@ pub enum Reason {
     Broken {
         what: String,
     },
+    /// A conda environment that cannot work as it is.
+    CondaBroken {
+        what: String,
+    },
+    /// `kind` changed (a venv becomes a conda environment, or back).
+    KindChanged {
+        from: String,
+        to: String,
+    },
+    /// A conda environment's channels changed since it was built.
+    ChannelsChanged,
     Tainted,
     ReplaceRequested,
     Renamed {
@@ -246,6 +257,9 @@ impl fmt::Display for Reason {
                 write!(f, "base interpreter missing (`{}`)", base.display())
             }
             Reason::Broken { what } => write!(f, "venv broken: {what}"),
+            Reason::CondaBroken { what } => write!(f, "conda environment broken: {what}"),
+            Reason::KindChanged { from, to } => write!(f, "kind {from} -> {to}"),
+            Reason::ChannelsChanged => f.write_str("conda channels changed"),
             Reason::Tainted => f.write_str("a previous apply failed part-way"),
             Reason::ReplaceRequested => f.write_str("replacement requested"),
             Reason::Renamed { from } => write!(f, "renamed from env.{from}"),
@@ -308,11 +322,20 @@ pub struct PackageChanges {
     /// version`): their files are damaged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reinstall: Vec<String>,
+    /// A conda environment's conda packages that change, exactly (the
+    /// other fields are then its PyPI packages, except `reinstall`, which
+    /// names conda packages whose files are damaged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conda: Vec<crate::conda::PackageChange>,
 }
 
 impl PackageChanges {
     pub fn count(&self) -> usize {
-        self.add.len() + self.change.len() + self.remove.len() + self.reinstall.len()
+        self.add.len()
+            + self.change.len()
+            + self.remove.len()
+            + self.reinstall.len()
+            + self.conda.len()
     }
 
     pub fn is_empty(&self) -> bool {

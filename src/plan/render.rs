@@ -100,6 +100,9 @@ fn env_lines(out: &mut String, action: &EnvAction) {
         }
         EnvAction::Create { spec } | EnvAction::Replace { spec, .. } => {
             python_line(out, spec);
+            if let Some(conda) = &spec.conda {
+                conda_lines(out, conda);
+            }
             for add in &spec.packages {
                 if spec.locked.is_none() {
                     let _ = writeln!(out, "      + {add}");
@@ -147,7 +150,43 @@ fn home_lines(out: &mut String, action: &HomeAction) {
     }
 }
 
+/// What a new conda environment holds: each package, or (not solved yet)
+/// each spec.
+fn conda_lines(out: &mut String, conda: &crate::desired::CondaSpec) {
+    match &conda.packages {
+        Some(packages) => {
+            for p in packages {
+                let _ = writeln!(out, "      + {}", conda_package(p));
+            }
+        }
+        None => {
+            for spec in &conda.specs {
+                let _ = writeln!(out, "      + {spec}");
+            }
+        }
+    }
+}
+
+/// `numpy 1.26.4 (py311h1_0)`.
+fn conda_package(p: &crate::conda::LockedCondaPackage) -> String {
+    format!("{} {} ({})", p.name, p.version, p.build)
+}
+
 fn python_line(out: &mut String, spec: &super::EnvSpec) {
+    if spec.conda.is_some() {
+        let version = if spec.python_version.is_empty() {
+            "(solved at apply)"
+        } else {
+            spec.python_version.as_str()
+        };
+        let _ = writeln!(
+            out,
+            "      python: conda {}, path: {}",
+            version,
+            spec.path.display()
+        );
+        return;
+    }
     let _ = writeln!(
         out,
         "      python: {} {} ({}), path: {}",
@@ -159,6 +198,21 @@ fn python_line(out: &mut String, spec: &super::EnvSpec) {
 }
 
 fn package_lines(out: &mut String, packages: &PackageChanges) {
+    for change in &packages.conda {
+        let _ = match change {
+            crate::conda::PackageChange::Add { package } => {
+                writeln!(out, "      + {}", conda_package(package))
+            }
+            crate::conda::PackageChange::Change { from, to } => writeln!(
+                out,
+                "      ~ {} {} ({}) -> {} ({})",
+                to.name, from.version, from.build, to.version, to.build
+            ),
+            crate::conda::PackageChange::Remove { package } => {
+                writeln!(out, "      - {}", conda_package(package))
+            }
+        };
+    }
     for add in &packages.add {
         let _ = writeln!(out, "      + {add}");
     }
@@ -210,6 +264,19 @@ pub fn change_json(c: &Change) -> serde_json::Value {
                 | EnvAction::Replace { spec, .. }
                 | EnvAction::Move { spec, .. } => {
                     built = PackageChanges {
+                        conda: spec
+                            .conda
+                            .as_ref()
+                            .and_then(|c| c.packages.as_ref())
+                            .map(|packages| {
+                                packages
+                                    .iter()
+                                    .map(|p| crate::conda::PackageChange::Add {
+                                        package: p.clone(),
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
                         add: match &spec.locked {
                             Some(locked) => locked
                                 .iter()
@@ -235,6 +302,9 @@ pub fn change_json(c: &Change) -> serde_json::Value {
                 "remove": packages.remove,
                 "reinstall": packages.reinstall,
             });
+            if !packages.conda.is_empty() {
+                value["packages"]["conda"] = json!(packages.conda);
+            }
             if let Some(spec) = e.action.spec() {
                 value["python"] = json!({
                     "implementation": spec.implementation,

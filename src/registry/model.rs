@@ -234,6 +234,19 @@ pub struct BuiltFrom {
     pub system_site_packages: bool,
     #[serde(default = "yes")]
     pub pip: bool,
+    /// A conda environment's match specs and channels (`requirements`
+    /// then holds its `pypi-packages`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conda: Option<CondaBuilt>,
+}
+
+/// What a conda environment was built from, besides its PyPI packages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CondaBuilt {
+    /// The match specs it was solved from.
+    pub specs: Vec<String>,
+    /// Its channels' URLs, in priority order.
+    pub channels: Vec<String>,
 }
 
 fn yes() -> bool {

@@ -14,6 +14,11 @@
 //! | `PYTHONHOME`         | unset                                        |
 //! | the manifest's `env` | as resolved: the environment over templates  |
 //!
+//! A conda environment sets what `conda activate` sets instead of
+//! `VIRTUAL_ENV` (`CONDA_PREFIX`, its `env_vars.d` variables, whatever its
+//! `activate.d` scripts export; see [`Activation::activate_conda`]), and
+//! puts its own folders first on `PATH`.
+//!
 //! Shell formats (`sh`, `fish`, `powershell`) prepend to the shell's own
 //! `$PATH` when evaluated; `dotenv` and `json` carry the value computed
 //! from this process's `PATH`, since a `.env` file cannot refer to another
@@ -60,6 +65,21 @@ pub struct Activation {
     pub python: PathBuf,
     /// The manifest's env vars, resolved.
     pub vars: BTreeMap<String, String>,
+    /// A conda environment's own activation (`None` for a venv): see
+    /// [`Activation::activate_conda`].
+    pub conda: Option<CondaActivation>,
+}
+
+/// What `conda activate` does to a process environment, computed once (its
+/// `activate.d` scripts run in bash on top of this process's environment)
+/// and then set as fixed values in every format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CondaActivation {
+    /// Every variable activation sets or changes, `CONDA_PREFIX` first,
+    /// `PATH` left out (see `path_entries`).
+    pub set: Vec<(String, String)>,
+    /// The folders activation puts first on `PATH`, in order.
+    pub path_entries: Vec<PathBuf>,
 }
 
 /// What activation does to a process environment.
@@ -76,15 +96,55 @@ const UNSET: &[&str] = &["PYTHONHOME"];
 
 impl Activation {
     /// The activation of a resolved environment, in this platform's layout.
+    /// A conda environment's activation is not read here (that runs its
+    /// scripts): [`Activation::activate_conda`] adds it.
     pub fn of(env: &ResolvedEnvironment) -> Self {
         let platform = Platform::CURRENT;
         let bin = env.path.join(platform.bin_dir());
+        let python = match env.kind {
+            crate::manifest::EnvironmentKind::Venv => bin.join(platform.python_name()),
+            crate::manifest::EnvironmentKind::Conda => crate::desired::conda::python_in(&env.path),
+        };
         Activation {
             name: env.name.clone(),
-            python: bin.join(platform.python_name()),
+            python,
             root: env.path.clone(),
             bin,
             vars: env.env.clone(),
+            conda: None,
+        }
+    }
+
+    /// Runs the conda environment's activation (`etc/conda/env_vars.d`,
+    /// `conda-meta/state`, then its `activate.d` scripts in bash, as `conda
+    /// activate` does) on top of this process's environment, and keeps
+    /// what it set. Changes to `PATH` other than its own folders, and
+    /// shell functions or aliases the scripts define, do not survive: the
+    /// result is a set of variables.
+    pub fn activate_conda(&mut self) -> Result<(), crate::conda::CondaError> {
+        let base: std::collections::HashMap<String, String> = std::env::vars().collect();
+        let after = crate::conda::activated_environment(&self.root, &base)?;
+        let read = crate::conda::activation(&self.root, crate::conda::ActivationShell::Bash)?;
+        // What running a shell changes by itself is no part of activation.
+        const SHELL_OWN: &[&str] = &["PATH", "_", "SHLVL", "PWD", "OLDPWD"];
+        let mut set: Vec<(String, String)> = after
+            .into_iter()
+            .filter(|(k, v)| !SHELL_OWN.contains(&k.as_str()) && base.get(k) != Some(v))
+            .collect();
+        set.sort_by(|a, b| (a.0 != "CONDA_PREFIX", &a.0).cmp(&(b.0 != "CONDA_PREFIX", &b.0)));
+        self.conda = Some(CondaActivation {
+            set,
+            path_entries: read.path_entries,
+        });
+        Ok(())
+    }
+
+    /// The folders put first on `PATH`: a venv's scripts folder, or the
+    /// conda environment's folders.
+    fn path_entries(&self) -> Vec<PathBuf> {
+        match &self.conda {
+            Some(conda) if !conda.path_entries.is_empty() => conda.path_entries.clone(),
+            Some(_) | None => vec![self.bin.clone()],
         }
     }
 
@@ -94,24 +154,39 @@ impl Activation {
         let rest: Vec<PathBuf> = current
             .map(|p| std::env::split_paths(p).collect())
             .unwrap_or_default();
-        std::env::join_paths(std::iter::once(self.bin.clone()).chain(rest)).unwrap_or_else(|_| {
+        std::env::join_paths(self.path_entries().into_iter().chain(rest)).unwrap_or_else(|_| {
             // A folder with the separator in its name cannot be joined;
             // the scripts folder alone still activates.
             self.bin.clone().into_os_string()
         })
     }
 
+    /// The folders put first on `PATH`, joined for a shell line.
+    fn path_prefix(&self) -> String {
+        std::env::join_paths(self.path_entries())
+            .unwrap_or_else(|_| self.bin.clone().into_os_string())
+            .to_string_lossy()
+            .into_owned()
+    }
+
     /// The variables to set and unset, with `PATH` computed from
     /// `current_path`.
     pub fn variables(&self, current_path: Option<&OsStr>) -> Variables {
-        let mut set = vec![
-            (
-                "VIRTUAL_ENV".to_string(),
-                self.root.clone().into_os_string(),
-            ),
-            ("VIRTUAL_ENV_PROMPT".to_string(), OsString::from(&self.name)),
-            ("PATH".to_string(), self.path_with_bin(current_path)),
-        ];
+        let mut set: Vec<(String, OsString)> = match &self.conda {
+            None => vec![
+                (
+                    "VIRTUAL_ENV".to_string(),
+                    self.root.clone().into_os_string(),
+                ),
+                ("VIRTUAL_ENV_PROMPT".to_string(), OsString::from(&self.name)),
+            ],
+            Some(conda) => conda
+                .set
+                .iter()
+                .map(|(k, v)| (k.clone(), OsString::from(v)))
+                .collect(),
+        };
+        set.push(("PATH".to_string(), self.path_with_bin(current_path)));
         set.extend(
             self.vars
                 .iter()
@@ -141,10 +216,17 @@ impl Activation {
 
     /// Values that do not depend on the current `PATH`, in order.
     fn fixed(&self) -> Vec<(&str, String)> {
-        let mut out = vec![
-            ("VIRTUAL_ENV", self.root.to_string_lossy().into_owned()),
-            ("VIRTUAL_ENV_PROMPT", self.name.clone()),
-        ];
+        let mut out = match &self.conda {
+            None => vec![
+                ("VIRTUAL_ENV", self.root.to_string_lossy().into_owned()),
+                ("VIRTUAL_ENV_PROMPT", self.name.clone()),
+            ],
+            Some(conda) => conda
+                .set
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect(),
+        };
         out.extend(self.vars.iter().map(|(k, v)| (k.as_str(), v.clone())));
         out
     }
@@ -152,7 +234,7 @@ impl Activation {
     /// `export NAME='value'` lines for POSIX shells.
     pub fn sh(&self) -> String {
         let mut s = String::new();
-        let bin = sh_quote(&self.bin.to_string_lossy());
+        let bin = sh_quote(&self.path_prefix());
         for (name, value) in self.fixed() {
             let _ = writeln!(s, "export {name}={}", sh_quote(&value));
         }
@@ -171,11 +253,12 @@ impl Activation {
         for (name, value) in self.fixed() {
             let _ = writeln!(s, "set -gx {name} {}", fish_quote(&value));
         }
-        let _ = writeln!(
-            s,
-            "set -gx PATH {} $PATH",
-            fish_quote(&self.bin.to_string_lossy())
-        );
+        let entries: Vec<String> = self
+            .path_entries()
+            .iter()
+            .map(|p| fish_quote(&p.to_string_lossy()))
+            .collect();
+        let _ = writeln!(s, "set -gx PATH {} $PATH", entries.join(" "));
         for name in UNSET {
             let _ = writeln!(s, "set -e {name}");
         }
@@ -195,7 +278,7 @@ impl Activation {
         let _ = writeln!(
             s,
             "Set-Item -LiteralPath 'Env:PATH' -Value ({} + [System.IO.Path]::PathSeparator + $env:PATH)",
-            powershell_quote(&self.bin.to_string_lossy())
+            powershell_quote(&self.path_prefix())
         );
         for name in UNSET {
             let _ = writeln!(
@@ -269,6 +352,7 @@ mod tests {
                 ("GREETING".to_string(), "say \"hi\" $HOME".to_string()),
                 ("QUOTE".to_string(), "it's".to_string()),
             ]),
+            conda: None,
         }
     }
 

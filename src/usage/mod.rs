@@ -66,6 +66,15 @@ pub enum UsageError {
         bin: PathBuf,
     },
 
+    #[error("could not activate the conda environment `{name}`")]
+    #[diagnostic(code("usage::conda-activation"))]
+    CondaActivation {
+        name: String,
+        #[source]
+        #[diagnostic_source]
+        source: crate::conda::CondaError,
+    },
+
     #[error("could not run `{}`", program.display())]
     #[diagnostic(code("usage::exec"))]
     Exec {
@@ -85,7 +94,8 @@ impl UsageError {
             UsageError::Exec { .. } => 126,
             UsageError::UnknownEnvironment { .. }
             | UsageError::OutOfDate { .. }
-            | UsageError::NotBuilt { .. } => 1,
+            | UsageError::NotBuilt { .. }
+            | UsageError::CondaActivation { .. } => 1,
         }
     }
 }
@@ -121,12 +131,20 @@ pub fn environment(
 /// question, asked separately because `--no-check` skips it.
 pub fn built(manifest: &Manifest, home: &Path, name: &str) -> Result<Activation, UsageError> {
     let env = environment(manifest, home, name)?;
-    let activation = Activation::of(&env);
+    let mut activation = Activation::of(&env);
     if !activation.python.exists() {
         return Err(UsageError::NotBuilt {
             name: name.to_string(),
             python: activation.python,
         });
+    }
+    if env.kind == crate::manifest::EnvironmentKind::Conda {
+        activation
+            .activate_conda()
+            .map_err(|source| UsageError::CondaActivation {
+                name: name.to_string(),
+                source,
+            })?;
     }
     Ok(activation)
 }

@@ -15,6 +15,9 @@
 //! | cmd.exe     | `cmd /K Scripts\activate.bat`                                   |
 //! | any other   | the activation variables set in its environment (its startup files may change `PATH`) |
 //!
+//! A conda environment is started as "any other" shell, whatever the
+//! shell: its activation (with its `activate.d` scripts) has run already.
+//!
 //! The caller waits for the shell (its startup files live in a temporary
 //! folder removed afterwards) and exits with its status.
 
@@ -91,6 +94,13 @@ pub fn user_shell() -> PathBuf {
 /// How to start `shell` with `activation` active.
 pub fn launch(activation: &Activation, shell: &Path) -> std::io::Result<Launch> {
     let kind = ShellKind::of(shell);
+    // A conda environment has no venv activation scripts: its activation
+    // (already run) is set in the shell's environment.
+    let kind = if activation.conda.is_some() {
+        ShellKind::Other
+    } else {
+        kind
+    };
     let mut command = Command::new(shell);
     let mut startup_dir = None;
     let script = |name: &str| activation.bin.join(name).to_string_lossy().into_owned();

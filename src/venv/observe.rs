@@ -41,6 +41,12 @@ pub struct Observed {
     pub marker: Option<Marker>,
     /// Installed distributions, sorted by normalized name.
     pub packages: Vec<Distribution>,
+    /// A conda environment (it has `conda-meta/` and no `pyvenv.cfg`):
+    /// what its records say, read natively by [`crate::conda::state`].
+    /// `version` and `python_exists` are then its python package's, and
+    /// `packages` the distributions in its `site-packages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conda: Option<crate::conda::CondaState>,
 }
 
 /// One installed distribution (a `*.dist-info` folder).
@@ -67,6 +73,12 @@ pub fn observe(path: &Path) -> Observed {
     }
     observed.marker = read_marker(path);
     let Ok(text) = fs_err::read_to_string(path.join("pyvenv.cfg")) else {
+        if let Some(conda) = crate::conda::state(path) {
+            observed.python_exists = conda.python.as_deref().is_some_and(Path::is_file);
+            observed.version = conda.python_version.clone();
+            observed.packages = read_all_distributions(path, conda.python_version.as_deref());
+            observed.conda = Some(conda);
+        }
         return observed;
     };
     let cfg = PyvenvCfg::parse(&text);
@@ -89,20 +101,25 @@ pub fn observe(path: &Path) -> Observed {
     let version = cfg.version.clone().unwrap_or_default();
     let env = layout(path, &version);
     observed.python_exists = env.python.is_file();
-    observed.packages = if env.site_packages.is_dir() {
-        read_distributions(&env.site_packages)
-    } else {
-        // No or an odd version in pyvenv.cfg: look for the one
-        // `lib/python*/site-packages` there is.
-        let mut all = Vec::new();
-        for site in find_site_packages(path) {
-            all.extend(read_distributions(&site));
-        }
-        all.sort();
-        all
-    };
+    observed.packages = read_all_distributions(path, Some(&version));
     observed.version = cfg.version;
     observed
+}
+
+/// The distributions of the environment at `root`: in the `site-packages`
+/// of Python `version`, else (no or an odd version) in the one
+/// `lib/python*/site-packages` there is.
+fn read_all_distributions(root: &Path, version: Option<&str>) -> Vec<Distribution> {
+    let env = layout(root, version.unwrap_or_default());
+    if env.site_packages.is_dir() {
+        return read_distributions(&env.site_packages);
+    }
+    let mut all = Vec::new();
+    for site in find_site_packages(root) {
+        all.extend(read_distributions(&site));
+    }
+    all.sort();
+    all
 }
 
 fn find_site_packages(root: &Path) -> Vec<PathBuf> {

@@ -467,6 +467,7 @@ fn sync_installs_exactly_the_locked_set() {
                 python_version: base().version,
                 inputs_hash: lockfile::inputs_hash(&strings(&["beep-lk-alpha"]), &[]),
                 packages,
+                conda: None,
             },
         );
         assert!(lockfile::write(&lock_path, &lock).unwrap());

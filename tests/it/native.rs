@@ -503,6 +503,7 @@ fn locked_pins_install_without_pip_or_uv_on_path() {
                     files: Vec::new(),
                 })
                 .collect(),
+            conda: None,
         },
     );
     let lock_path = fx.tmp.path().join(lockfile::LOCK_FILE);

@@ -251,6 +251,7 @@ fn observation(state: &State, desired: &Desired) -> Observation {
                     version: version.clone(),
                 })
                 .collect(),
+            conda: None,
         };
         match fake.state.as_str() {
             "healthy" => {}

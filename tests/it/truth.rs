@@ -238,12 +238,12 @@ fn using_an_environment_of_an_invalid_manifest_prints_validates_diagnostics() {
 }
 
 #[test]
-fn conda_is_refused_at_validate_and_a_missing_uv_at_plan() {
+fn a_conda_environment_without_channels_is_refused_at_validate_and_a_missing_uv_at_plan() {
     let Some(p) = Project::new() else { return };
     p.manifest("pip", "\n[environments.c]\nkind = \"conda\"\n");
     let err = stderr(&p.fails(&["validate"], 1));
-    assert!(err.contains("manifest::unsupported-kind"), "{err}");
-    assert!(err.contains("kind = \"venv\""), "{err}");
+    assert!(err.contains("manifest::no-conda-channels"), "{err}");
+    assert!(err.contains("channels = [\"conda-forge\"]"), "{err}");
 
     p.manifest("uv", "\n[environments.a]\npath = \".venvs/a\"\n");
     let no_uv = "/usr/bin:/bin";

@@ -20,6 +20,7 @@ use crate::provision::{self, ProvisionError};
 use crate::venv::{self, BaseInterpreter, CreateOptions, Marker, Seeded};
 use crate::wheel;
 
+mod conda;
 mod environment;
 mod packages;
 mod runtime;
@@ -66,7 +67,10 @@ impl<'a> Run<'a> {
             Step::CreateVenv(spec) => self.create_venv(spec),
             Step::SeedPip(spec) => self.seed_pip(spec),
             Step::InstallPackages(spec) => self.install_packages(spec),
-            Step::Verify(spec) => verify(spec),
+            Step::Verify(spec) => match &spec.conda {
+                Some(c) => conda::verify(spec, c),
+                None => verify(spec),
+            },
             Step::Repoint { spec, from } => self.repoint(spec, from),
             Step::Snapshot(spec) => self.snapshot(spec),
             Step::Reconfigure(spec) => self.reconfigure(spec),
@@ -76,6 +80,9 @@ impl<'a> Run<'a> {
                 crate::failpoint::crash_point("recorded-inventory");
                 Ok(())
             }
+            Step::CreateConda(spec) => self.create_conda(spec),
+            Step::UpdateConda(spec, changes) => self.update_conda(spec, changes),
+            Step::InstallPypi(spec) => self.install_pypi(spec),
         }
     }
 

@@ -23,7 +23,7 @@ impl<'a> Run<'a> {
         let reinstall: std::collections::BTreeSet<String> =
             packages.reinstall.iter().map(|l| name_of(l)).collect();
         if spec.locked.is_some() {
-            return self.install_native(spec, reinstall);
+            return self.install_native(spec, reinstall, true);
         }
         let mut removed = Vec::new();
         for line in packages.remove.iter().chain(&packages.reinstall) {
@@ -132,13 +132,14 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// The locked set, exactly, by the native installer: what is not
-    /// locked goes (pip stays where the environment keeps pip), what is
-    /// damaged goes in again.
+    /// The locked set by the native installer, what is damaged again;
+    /// `exact`: what is not locked goes (pip stays where the environment
+    /// keeps pip).
     pub(super) fn install_native(
         &self,
         spec: &EnvSpec,
         reinstall: std::collections::BTreeSet<String>,
+        exact: bool,
     ) -> Result<(), StepError> {
         let Some(locked) = &spec.locked else {
             return Ok(());
@@ -175,7 +176,7 @@ impl<'a> Run<'a> {
             pins.iter().map(|p| p.name.clone()).collect();
         let mut removed = Vec::new();
         for dist in wheel::installed(&target.layout.site_packages) {
-            if pinned.contains(&dist.name) || (dist.name == "pip" && spec.pip) {
+            if !exact || pinned.contains(&dist.name) || (dist.name == "pip" && spec.pip) {
                 continue;
             }
             if let Some(gone) =
@@ -233,7 +234,7 @@ impl<'a> Run<'a> {
         if spec.locked.is_some() {
             // The package set is known exactly: the native installer, from
             // the lock's artifacts, with no pip or uv needed.
-            return self.install_native(spec, Default::default());
+            return self.install_native(spec, Default::default(), true);
         }
         let layout = venv::layout(&spec.path, &spec.python_version);
         if !spec.packages.is_empty() {

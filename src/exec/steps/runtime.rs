@@ -105,11 +105,12 @@ fn missing(job: &RuntimeJob<'_>, what: &'static str) -> StepError {
     })
 }
 
-/// Turns download progress into throttled [`Event::Downloading`]s.
-struct DownloadProgress<'a> {
-    address: &'a str,
-    settings: &'a Settings<'a>,
-    state: Mutex<(u64, Option<u64>, Option<Instant>)>,
+/// Turns download progress into throttled [`Event::Downloading`]s (a
+/// runtime's archive, a conda environment's packages).
+pub(super) struct DownloadProgress<'a> {
+    pub(super) address: &'a str,
+    pub(super) settings: &'a Settings<'a>,
+    pub(super) state: Mutex<(u64, Option<u64>, Option<Instant>)>,
 }
 
 impl fetch::Progress for DownloadProgress<'_> {
