@@ -19,9 +19,11 @@ use uuid::Uuid;
 
 use super::Change;
 
-/// Version 2: typed changes (renames, moves). Version 1 plans are refused
-/// with a request to plan again.
-pub const SAVED_PLAN_VERSION: u32 = 2;
+/// Version 2: typed changes (renames, moves). Version 3: an environment's
+/// spec may carry `conda`; a version-2 reader would drop that field
+/// silently and build a venv instead, so the version says it. Older plans
+/// are refused with a request to plan again.
+pub const SAVED_PLAN_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedPlan {

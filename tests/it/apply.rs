@@ -546,6 +546,26 @@ fn a_stale_saved_plan_is_refused_and_a_second_concurrent_apply_exits_3() {
     );
     assert!(!p.path(".venvs/a").exists());
 
+    // A plan saved in another format is refused, naming which side is
+    // older: a reader that dropped a field it does not know (a conda spec)
+    // would build something else than the plan showed.
+    p.run(&["plan", "--out", plan_file.to_str().unwrap()]);
+    let saved = std::fs::read_to_string(&plan_file).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let ours = doc["format_version"].as_u64().unwrap();
+    for (version, says) in [(ours - 1, "older"), (ours + 1, "newer")] {
+        doc["format_version"] = version.into();
+        std::fs::write(&plan_file, doc.to_string()).unwrap();
+        let out = p
+            .cmd()
+            .args(["apply", plan_file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+        assert!(!p.path(".venvs/a").exists());
+    }
+
     // A fresh saved plan applies without a prompt.
     p.run(&["plan", "--out", plan_file.to_str().unwrap()]);
     p.run(&["apply", plan_file.to_str().unwrap()]);
