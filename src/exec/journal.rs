@@ -57,8 +57,9 @@ use crate::registry::{Home, Registry, store};
 pub use crate::files::CLAIM_FILE;
 
 /// Version 1 journals (with unproven `creating` entries) are still
-/// recovered, conservatively.
-pub const JOURNAL_VERSION: u32 = 2;
+/// recovered, conservatively. Version 3 adds scoped snapshots, which a
+/// version-2 reader would restore as if they were whole.
+pub const JOURNAL_VERSION: u32 = 3;
 
 /// The format of `<home>/stuck/<run>.json`.
 pub const STUCK_VERSION: u32 = 1;
@@ -82,11 +83,17 @@ pub enum Entry {
     /// every file, made complete under a `.partial` name first. Undo puts
     /// the snapshot back in place of whatever `path` became; the commit
     /// removes it.
+    ///
+    /// `scoped` (version 3): the snapshot holds a listing of the whole
+    /// environment and only the files the update may change, linked before
+    /// they change ([`super::restore`]); undo merges it back.
     Snapshot {
         path: PathBuf,
         snapshot: PathBuf,
         #[serde(default)]
         within: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        scoped: bool,
     },
     /// Version 1's unproven entry: undone only while empty.
     Creating { path: PathBuf },
@@ -536,6 +543,7 @@ impl Journal {
             path: path.to_path_buf(),
             snapshot: snapshot.clone(),
             within,
+            scoped: false,
         })
         .map_err(|e| match e {
             JournalError::Io(io) => io,
@@ -547,6 +555,83 @@ impl Journal {
         fs::rename(&partial, &snapshot)?;
         files::sync_dir(snapshot.parent().unwrap_or(Path::new(".")))?;
         Ok(snapshot)
+    }
+
+    /// A scoped restore point of the environment at `path`
+    /// ([`super::restore`]): the listing of every entry and the files
+    /// outside `deep` (its `site-packages`) linked now; files inside `deep`
+    /// are linked by [`Journal::preserve`] before they change. A name that
+    /// cannot be listed (not UTF-8) falls back to a whole snapshot.
+    pub fn snapshot_scoped(&self, path: &Path, deep: &Path) -> std::io::Result<PathBuf> {
+        let short = self.short_id();
+        let within = files::is_mount_point(path);
+        let snapshot = if within {
+            path.join(format!(".beep-old-{short}"))
+        } else {
+            aside_of(path, &short)
+        };
+        let partial = partial_of(&snapshot);
+        self.record(Entry::Snapshot {
+            path: path.to_path_buf(),
+            snapshot: snapshot.clone(),
+            within,
+            scoped: true,
+        })
+        .map_err(journal_io_error)?;
+        files::remove_tree(&partial)?;
+        match super::restore::take(path, deep, &partial, &[&snapshot, &partial]) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                files::remove_tree(&partial)?;
+                self.unrecord_last();
+                return self.snapshot(path);
+            }
+            Err(e) => return Err(e),
+        }
+        crate::failpoint::crash_point("snapshot-linked");
+        fs::rename(&partial, &snapshot)?;
+        files::sync_dir(snapshot.parent().unwrap_or(Path::new(".")))?;
+        Ok(snapshot)
+    }
+
+    /// The scoped snapshot of the environment at `path`, if this run took
+    /// one.
+    fn scoped_snapshot_of(&self, path: &Path) -> Option<PathBuf> {
+        self.lock().entries.iter().rev().find_map(|e| match e {
+            Entry::Snapshot {
+                path: p,
+                snapshot,
+                scoped: true,
+                ..
+            } if p == path => Some(snapshot.clone()),
+            _ => None,
+        })
+    }
+
+    /// Before the files `paths` of the environment at `path` are removed
+    /// or replaced: links them into its scoped snapshot (a whole snapshot
+    /// has them already). Returns how many were linked.
+    pub fn preserve(&self, path: &Path, paths: &[PathBuf]) -> std::io::Result<usize> {
+        match self.scoped_snapshot_of(path) {
+            Some(snapshot) => super::restore::preserve(path, &snapshot, paths),
+            None => Ok(0),
+        }
+    }
+
+    /// Makes the scoped snapshot of `path` whole: every listed file
+    /// linked (when what an installer will change cannot be known).
+    pub fn widen(&self, path: &Path) -> std::io::Result<usize> {
+        match self.scoped_snapshot_of(path) {
+            Some(snapshot) => super::restore::widen(path, &snapshot),
+            None => Ok(0),
+        }
+    }
+
+    /// Forgets the newest entry, which was recorded but not acted on.
+    fn unrecord_last(&self) {
+        let mut data = self.lock();
+        data.entries.pop();
+        let _ = self.write(&data);
     }
 
     /// Marks the commit point: the registry is about to be written with
@@ -579,6 +664,13 @@ pub enum NewFile<'a> {
     Bytes(&'a [u8]),
     /// A symbolic link to this target.
     Symlink(&'a Path),
+}
+
+fn journal_io_error(e: JournalError) -> std::io::Error {
+    match e {
+        JournalError::Io(io) => io,
+        other => std::io::Error::other(other.to_string()),
+    }
 }
 
 fn short(id: &Uuid) -> String {
@@ -800,6 +892,7 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
             path,
             snapshot,
             within,
+            scoped,
         } => {
             let expected = if *within {
                 path.join(format!(".beep-old-{short}"))
@@ -818,6 +911,27 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
             };
             // A snapshot never completed: the environment was not touched.
             let _ = files::remove_tree(&partial_of(snapshot));
+            if *scoped {
+                if !snapshot.exists() {
+                    return Settled::Done;
+                }
+                let partial = partial_of(snapshot);
+                return match super::restore::restore(path, snapshot, &[snapshot, &partial]) {
+                    Ok(missing) if missing.is_empty() => Settled::Done,
+                    // Restored but for these: nothing is left to retry.
+                    Ok(missing) => Settled::NotOurs(Leftover {
+                        what: format!("restore `{}`", path.display()),
+                        why: format!(
+                            "{} file(s) were removed outside the update's scope and are not in its snapshot, e.g. `{}`; `beep-python doctor --fix` reinstalls their packages",
+                            missing.len(),
+                            missing[0].display()
+                        ),
+                        paths: vec![path.clone()],
+                        retried: false,
+                    }),
+                    Err(e) => failed_restore(e),
+                };
+            }
             match restore_snapshot(path, snapshot, *within, &short) {
                 Ok(()) => Settled::Done,
                 Err(e) => failed_restore(e),
@@ -899,6 +1013,7 @@ fn finish(entry: &Entry, id: &Uuid) -> Settled {
             path,
             snapshot,
             within,
+            ..
         } if *snapshot
             == if *within {
                 path.join(format!(".beep-old-{short}"))

@@ -17,12 +17,23 @@
 //! and the registry is not written (its serial does not move). On success
 //! the registry is written, then the asides are removed.
 //!
-//! Updates happen in place, after a restore point (issue 12). Before an
-//! environment is changed, [`journal::Journal::snapshot`] hard-links every
-//! file into `<path>.beep-old-<run>`: its cost is per file, not per byte
-//! (an environment of 30 packages, numpy and pandas among them, about 5,000
-//! files: see `bench/update.sh`), and rollback or crash recovery renames the
-//! snapshot back over whatever the path became. A hard-link snapshot is
+//! Updates happen in place, after a restore point (issue 12). Before a
+//! venv is changed, [`journal::Journal::snapshot_scoped`] lists every entry
+//! of it and hard-links its shell (everything outside `site-packages`) into
+//! `<path>.beep-old-<run>`; the files of `site-packages` are linked there
+//! just before the installer removes or replaces them
+//! ([`journal::Journal::preserve`]): the native installer says exactly
+//! which, and pip and uv get every distribution the plan does not name as a
+//! constraint, so only the named ones can change. When the constraints
+//! refuse the install before anything changed (the new package needs
+//! another version of one already there), the restore point is made whole
+//! ([`journal::Journal::widen`]) and the installer runs free. Rollback and
+//! crash recovery merge the snapshot back ([`restore`]). A conda
+//! environment's restore point is whole ([`journal::Journal::snapshot`]):
+//! its packages write anywhere in it. Why scoped: a whole snapshot costs a
+//! link per file and an unlink per file after the commit, 0.3 to 1.5 s for
+//! an environment of 5,000 files, many times the work of adding one
+//! package (`bench/update.sh`). A hard-link snapshot is
 //! only a restore point if nothing ever writes into an installed file in
 //! place, since the snapshot shares its inodes: the native installer never
 //! does (every write is a new file renamed over, [`crate::wheel`]), and for
@@ -37,6 +48,7 @@ pub mod commit;
 pub mod graph;
 pub mod journal;
 pub mod repoint;
+pub mod restore;
 pub mod schedule;
 pub mod steps;
 pub mod sweep;
@@ -202,6 +214,14 @@ pub enum StepError {
     #[error("environment `{name}` is not a conda environment")]
     #[diagnostic(code("apply::not-conda"))]
     NotConda { name: String },
+
+    #[error("could not keep the files of `{}` that the update changes in its restore point; nothing was changed", path.display())]
+    #[diagnostic(code("apply::restore-point"))]
+    RestorePoint {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("could not move `{}` aside", path.display())]
     #[diagnostic(code("apply::move-aside"))]

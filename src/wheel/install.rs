@@ -113,8 +113,28 @@ pub(super) fn apply(
         return Err(WheelError::Cancelled);
     }
 
-    // From here on the environment changes.
+    // From here on the environment changes: first say what of it will
+    // be removed or replaced.
     let layout = &target.layout;
+    let present = uninstall::installed(&layout.site_packages);
+    let mut changing: Vec<PathBuf> = present
+        .iter()
+        .filter(|d| remove.contains(&d.name) || prepared.iter().any(|p| p.name == d.name))
+        .flat_map(|d| uninstall::files_of(layout, d))
+        .collect();
+    for plan in &plans {
+        let destinations = plan
+            .files
+            .iter()
+            .map(|(dest, _)| dest)
+            .chain(plan.launchers.iter().map(|(dest, _)| dest));
+        changing.extend(
+            destinations
+                .filter(|dest| fs_err::symlink_metadata(dest).is_ok())
+                .cloned(),
+        );
+    }
+    (opts.before_change)(&changing)?;
     let mut report = Report::default();
     for name in remove {
         (opts.activity)(&format!("removing {name}"));

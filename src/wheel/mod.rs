@@ -104,7 +104,9 @@ use crate::venv::{BaseInterpreter, Layout, major_minor, normalize_name};
 
 pub use install::{Installed, Report};
 pub use link::{LinkMode, LinkPolicy};
-pub use uninstall::{InstalledDist, Uninstalled, installed, is_environment_script, uninstall};
+pub use uninstall::{
+    InstalledDist, Uninstalled, files_of, installed, is_environment_script, uninstall,
+};
 
 /// The `INSTALLER` we write.
 pub const INSTALLER: &str = "beep-python";
@@ -278,6 +280,16 @@ pub struct Options<'a> {
     /// (`downloading alpha-1.0-py3-none-any.whl`, `unpacking ...`,
     /// `linking 3 wheels: ...`), from whichever thread does it.
     pub activity: &'a (dyn Fn(&str) + Sync),
+    /// Hears, once everything is prepared and before the environment
+    /// changes, every existing file the install will remove or replace:
+    /// an in-place update's restore point links them aside
+    /// ([`crate::exec::restore`]). An error stops the install untouched.
+    pub before_change: &'a (dyn Fn(&[PathBuf]) -> io::Result<()> + Sync),
+}
+
+/// The default [`Options::before_change`]: nothing to keep.
+fn keep_nothing(_: &[PathBuf]) -> io::Result<()> {
+    Ok(())
 }
 
 /// The default [`Options::activity`]: nobody listens.
@@ -302,6 +314,7 @@ impl<'a> Options<'a> {
             reinstall: BTreeSet::new(),
             cancel,
             activity: &unheard,
+            before_change: &keep_nothing,
         }
     }
 

@@ -91,6 +91,49 @@ pub fn uninstall(layout: &Layout, name: &str) -> Result<Option<Uninstalled>, Whe
     remove(layout, dist, &dists).map(Some)
 }
 
+/// Every file of the environment that removing `dist` could remove: what
+/// its `RECORD` lists, the bytecode compiled from its sources, and its
+/// `.dist-info` folder's files (a restore point preserves them first).
+pub fn files_of(layout: &Layout, dist: &InstalledDist) -> Vec<PathBuf> {
+    let site = &layout.site_packages;
+    let mut out = Vec::new();
+    if let Ok(text) = fs_err::read_to_string(dist.dist_info.join("RECORD")) {
+        let mut caches: BTreeSet<PathBuf> = BTreeSet::new();
+        for path in record::parse(&text)
+            .iter()
+            .filter_map(|line| record::resolve(site, &line.path))
+        {
+            if path.extension().is_some_and(|e| e == "py")
+                && let Some(parent) = path.parent()
+            {
+                caches.insert(parent.join("__pycache__"));
+            }
+            out.push(path);
+        }
+        // The compiled files of those folders: a few more than needed
+        // (another distribution's in a shared folder) costs a link each.
+        for cache in caches {
+            if let Ok(entries) = fs_err::read_dir(&cache) {
+                out.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+            }
+        }
+    }
+    let mut stack = vec![dist.dist_info.clone()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            } else {
+                out.push(entry.path());
+            }
+        }
+    }
+    out
+}
+
 /// Removes `dist`, one of `dists` (everything installed).
 pub(super) fn remove(
     layout: &Layout,

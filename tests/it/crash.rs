@@ -65,8 +65,31 @@ fn expected(after: bool) -> BTreeMap<&'static str, (&'static str, Vec<&'static s
     m
 }
 
-/// Which state the machine is in, checking it is exactly that one.
-fn check_state(p: &Project, point: u64) -> bool {
+/// env.a's site-packages, file by file (bytecode left out): an in-place
+/// update rolled back must give back exactly these files.
+fn a_files(p: &Project) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let root = p.path(".venvs/a/lib/python3.11/site-packages");
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                if entry.file_name() != "__pycache__" {
+                    stack.push(path);
+                }
+            } else {
+                let rel = path.strip_prefix(&root).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&path).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+/// Which state the machine is in, checking it is exactly that one (and,
+/// for the old state, that env.a holds exactly the files of `a_before`).
+fn check_state(p: &Project, point: u64, a_before: &BTreeMap<std::path::PathBuf, Vec<u8>>) -> bool {
     let mut recorded = p.recorded();
     recorded.sort();
     let after = recorded.contains(&"dd".to_string());
@@ -81,6 +104,12 @@ fn check_state(p: &Project, point: u64) -> bool {
             p.installed(path),
             *packages,
             "crash point {point}: env.{name} at {path}"
+        );
+    }
+    if !after && !a_before.is_empty() {
+        assert!(
+            a_files(p) == *a_before,
+            "crash point {point}: env.a's files are exactly the old ones"
         );
     }
     let gone = if after { ".venvs/c" } else { ".venvs/e" };
@@ -121,11 +150,15 @@ fn an_apply_killed_at_every_crash_point_converges_with_no_user_file_lost() {
     std::fs::write(p.path(".venvs/user/notes.txt"), "mine").unwrap();
     let mut seen_old = 0;
     let mut seen_new = 0;
+    let mut a_before = BTreeMap::new();
     let mut point = 1u64;
     loop {
         p.manifest("uv", BEFORE);
         p.run(&["apply", "--auto-approve"]);
-        assert!(!check_state(&p, 0), "starts from the old state");
+        assert!(!check_state(&p, 0, &a_before), "starts from the old state");
+        if a_before.is_empty() {
+            a_before = a_files(&p);
+        }
         p.manifest("uv", AFTER);
         let out = p
             .cmd()
@@ -144,7 +177,7 @@ fn an_apply_killed_at_every_crash_point_converges_with_no_user_file_lost() {
             .unwrap();
         if out.status.success() {
             // Past the last crash point: the apply ran to the end.
-            assert!(check_state(&p, point));
+            assert!(check_state(&p, point, &a_before));
             break;
         }
         assert_eq!(
@@ -155,14 +188,14 @@ fn an_apply_killed_at_every_crash_point_converges_with_no_user_file_lost() {
         );
         // The next mutating command recovers...
         p.run(&["recover"]);
-        if check_state(&p, point) {
+        if check_state(&p, point, &a_before) {
             seen_new += 1;
         } else {
             seen_old += 1;
         }
         // ...and an apply converges.
         p.run(&["apply", "--auto-approve"]);
-        assert!(check_state(&p, point));
+        assert!(check_state(&p, point, &a_before));
         assert!(p.plan().contains("No changes"));
         point += 1;
         assert!(point < 200, "the apply never completed");

@@ -31,7 +31,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// A restore point: every file of the environment hard-linked aside.
+    /// A restore point, taken before the environment changes in place.
     pub(super) fn snapshot(&self, spec: &EnvSpec) -> Result<(), StepError> {
         // Only our own environment is changed in place.
         if venv::read_marker(&spec.path).is_none_or(|m| m.owner != self.settings.owner) {
@@ -39,13 +39,21 @@ impl Run<'_> {
                 path: spec.path.clone(),
             });
         }
-        self.journal
-            .snapshot(&spec.path)
-            .map(|_| ())
-            .map_err(|source| StepError::MoveAside {
-                path: spec.path.clone(),
-                source,
-            })
+        // A venv's restore point is scoped: its shell now, the files of
+        // `site-packages` as the installer is about to change them
+        // (`exec::restore`). A conda environment's is whole: its packages
+        // write anywhere in it.
+        let taken = if spec.conda.is_some() {
+            self.journal.snapshot(&spec.path)
+        } else {
+            let layout = venv::layout(&spec.path, &spec.python_version);
+            self.journal
+                .snapshot_scoped(&spec.path, &layout.site_packages)
+        };
+        taken.map(|_| ()).map_err(|source| StepError::MoveAside {
+            path: spec.path.clone(),
+            source,
+        })
     }
 
     /// `pyvenv.cfg`, the activation scripts and the marker, as the spec
