@@ -249,7 +249,7 @@ pub fn restore(env: &Path, snapshot: &Path, skip: &[&Path]) -> io::Result<Vec<Pa
     // 2. What the update added goes; folders deepest first.
     let listed: HashSet<&str> = listing.entries.iter().map(|(_, r)| r.as_str()).collect();
     let mut now = walk(env, skip)?;
-    now.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    now.sort_by_key(|(_, rel)| std::cmp::Reverse(rel.len()));
     for (kind, rel) in &now {
         if listed.contains(rel.as_str()) {
             continue;
