@@ -163,6 +163,9 @@ fn planned(
                 observe::Depth::Cheap
             },
         },
+        // The checks read the inventories the plan read, and name the
+        // files it found damaged.
+        observe::Keep::Inventories,
     )
     .map(|(desired, observation, changes)| doctor::Planned {
         desired,

@@ -96,15 +96,15 @@ pub mod watch;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::desired::{Desired, EnvSpec};
 use crate::exec::journal::{self, Inspection};
-use crate::inventory::{Inventory, PackageDamage};
+use crate::inventory::{Damage, Inventory, PackageDamage};
 use crate::observe::{Depth, Observation};
 use crate::plan::{Change, HomeChange, PackageChanges, Reason};
 use crate::registry::model::{EnvironmentRecord, Registry};
@@ -681,8 +681,12 @@ pub struct EnvView<'a> {
     /// observation covered it: `Some(None)` it has no inventory to compare
     /// with; `None` the plan did not look (another manifest's).
     pub planned_damage: Option<Option<Vec<PackageDamage>>>,
-    /// Its stored inventory, read once for every check that needs it.
-    inventory: std::sync::OnceLock<Option<Inventory>>,
+    /// Its stored inventory, for every check that needs it: the one the
+    /// plan's observation read, else read here once.
+    inventory: OnceLock<Option<Arc<Inventory>>>,
+    /// Its files that differ from that inventory, one by one: as the
+    /// plan's observation found them, else compared here once.
+    damaged_files: OnceLock<Option<Vec<Damage>>>,
 }
 
 impl EnvView<'_> {
@@ -692,17 +696,42 @@ impl EnvView<'_> {
 
     /// Its stored inventory, if it has a readable one (read once).
     pub fn inventory(&self) -> Option<&Inventory> {
+        self.inventory_arc().map(Arc::as_ref)
+    }
+
+    fn inventory_arc(&self) -> Option<&Arc<Inventory>> {
         self.inventory
-            .get_or_init(|| crate::inventory::read(&self.path).ok().flatten())
+            .get_or_init(|| {
+                crate::inventory::read(&self.path)
+                    .ok()
+                    .flatten()
+                    .map(Arc::new)
+            })
             .as_ref()
+    }
+
+    /// Its installed files that differ from its inventory, checked to
+    /// `depth` ([`crate::observe::compare`]): as the plan's observation
+    /// found them, else compared now. `None`: no inventory.
+    pub fn damaged_files(&self, depth: Depth) -> Option<&[Damage]> {
+        self.damaged_files
+            .get_or_init(|| {
+                let inventory = self.inventory_arc()?;
+                Some(crate::observe::compare(&self.path, inventory, depth))
+            })
+            .as_deref()
     }
 
     /// Its damaged packages as [`crate::observe::damage`] sees them: the
     /// plan's observation when it covered this folder, else the same
-    /// function run now. `None`: no inventory to compare with.
+    /// comparison made now (with the inventory read once). `None`: no
+    /// inventory to compare with.
     pub fn damage(&self, depth: Depth) -> Option<Vec<PackageDamage>> {
         match &self.planned_damage {
             Some(damage) => damage.clone(),
+            None if crate::observe::compares_inventory(&self.observed) => {
+                self.damaged_files(depth).map(crate::inventory::by_package)
+            }
             None => crate::observe::damage(&self.path, &self.observed, depth),
         }
     }
@@ -849,27 +878,64 @@ fn scan<'a>(
     // The plan's observation, where it looked; the same functions
     // elsewhere (another manifest's folders).
     let planned = manifest.and_then(ManifestState::observation);
-    let observe = |path: &Path| match planned.and_then(|o| o.environments.get(path)) {
-        Some(observed) => (
-            observed.clone(),
-            Some(planned.and_then(|o| o.damage.get(path).cloned())),
-        ),
-        None => (crate::observe::environment(path), None),
+    let view = |name: &str,
+                owner: Option<PathBuf>,
+                path: &Path,
+                record: Option<&'a EnvironmentRecord>,
+                spec: Option<&'a EnvSpec>| {
+        let (observed, planned_damage, inventory, damaged_files) =
+            match planned.and_then(|o| Some((o, o.environments.get(path)?))) {
+                // What the plan's observation read, the inventory included
+                // (it was asked to keep it): nothing is read twice.
+                Some((o, observed)) => {
+                    let (inventory, files) = match o.inspections.get(path) {
+                        Some(i) => (
+                            OnceLock::from(Some(i.inventory.clone())),
+                            OnceLock::from(Some(i.files.clone())),
+                        ),
+                        // It compared nothing: no inventory, or not a
+                        // folder it compares.
+                        None if crate::observe::compares_inventory(observed) => {
+                            (OnceLock::from(None), OnceLock::from(None))
+                        }
+                        None => (OnceLock::new(), OnceLock::new()),
+                    };
+                    (
+                        observed.clone(),
+                        Some(o.damage.get(path).cloned()),
+                        inventory,
+                        files,
+                    )
+                }
+                None => (
+                    crate::observe::environment(path),
+                    None,
+                    OnceLock::new(),
+                    OnceLock::new(),
+                ),
+            };
+        EnvView {
+            name: name.to_string(),
+            owner,
+            path: path.to_path_buf(),
+            record,
+            spec,
+            observed,
+            planned_damage,
+            inventory,
+            damaged_files,
+        }
     };
     let mut environments: Vec<EnvView<'a>> = records
         .iter()
         .map(|r| {
-            let (observed, planned_damage) = observe(&r.path);
-            EnvView {
-                name: r.name.clone(),
-                owner: r.owner.clone(),
-                path: r.path.clone(),
-                record: Some(r),
-                spec: spec_of(&r.name, r.owner.as_deref()),
-                observed,
-                planned_damage,
-                inventory: std::sync::OnceLock::new(),
-            }
+            view(
+                &r.name,
+                r.owner.clone(),
+                &r.path,
+                Some(r),
+                spec_of(&r.name, r.owner.as_deref()),
+            )
         })
         .collect();
     // This manifest's environments that are on disk but not recorded.
@@ -881,18 +947,15 @@ fn scan<'a>(
             if recorded {
                 continue;
             }
-            let (observed, planned_damage) = observe(&spec.path);
-            if observed.exists {
-                environments.push(EnvView {
-                    name: spec.name.clone(),
-                    owner: owner.map(Path::to_path_buf),
-                    path: spec.path.clone(),
-                    record: None,
-                    spec: Some(spec),
-                    observed,
-                    planned_damage,
-                    inventory: std::sync::OnceLock::new(),
-                });
+            let env = view(
+                &spec.name,
+                owner.map(Path::to_path_buf),
+                &spec.path,
+                None,
+                Some(spec),
+            );
+            if env.observed.exists {
+                environments.push(env);
             }
         }
     }
