@@ -24,7 +24,8 @@
 //! [`crate::plan::health::classify`]; drift against the manifest and the
 //! lock is the plan's own changes; installed files are compared by
 //! [`crate::inventory`] (by the packages' `RECORD` for an environment built
-//! before inventories existed); shared libraries are read by [`elf`],
+//! before inventories existed); shared libraries are read by [`elf`]
+//! (Linux) and [`imports`] (Mach-O on macOS, PE on Windows),
 //! dependencies by [`deps`]; our debris is what [`crate::exec::sweep`]
 //! says, an interrupted apply is what [`crate::exec::journal::inspect`]
 //! reads.
@@ -88,6 +89,7 @@ pub mod elf;
 mod environments;
 pub mod fix;
 mod home;
+pub mod imports;
 mod installed;
 pub mod render;
 pub mod reports;
@@ -214,7 +216,7 @@ static CHECKS: &[Check] = &[
     Check {
         id: "runtime-libraries",
         group: Group::Runtimes,
-        looks_at: "the shared libraries each runtime and its lib-dynload modules need resolve (ELF read natively)",
+        looks_at: "the shared libraries each runtime and its lib-dynload (Windows: DLLs) modules need resolve (ELF, Mach-O and PE headers read natively)",
         fix: Some("reinstalls this manifest's managed runtime when a library it ships is gone"),
         deep_only: false,
         python: None,
@@ -313,7 +315,7 @@ static CHECKS: &[Check] = &[
     Check {
         id: "env-libraries",
         group: Group::Environments,
-        looks_at: "the shared libraries of every extension module in site-packages resolve (ELF read natively), with the package that needs them",
+        looks_at: "the shared libraries of every extension module in site-packages resolve (ELF, Mach-O and PE headers read natively), with the package that needs them",
         fix: Some("reinstalls the package when the library is one it ships"),
         deep_only: false,
         python: None,
@@ -972,6 +974,82 @@ fn scan<'a>(
         elf: elf::Resolver::default(),
         processes: AtomicUsize::new(0),
         probes: Mutex::new(HashMap::new()),
+    }
+}
+
+/// How the shared libraries of a binary are resolved on this OS: the
+/// loader an interpreter is for what it loads ([`elf`] on Linux,
+/// [`imports`] on macOS and Windows).
+pub(crate) enum Libraries {
+    Elf(elf::Loader),
+    MachO(imports::MachOLoader),
+    /// The runtime's folder (`python.exe`'s).
+    Pe(PathBuf),
+}
+
+impl Scan<'_> {
+    /// The loader the interpreter at `executable` (its real path) is for
+    /// its extension modules; `None` on an OS whose binaries are not read.
+    pub(crate) fn libraries_of(&self, executable: &Path) -> Option<Libraries> {
+        if cfg!(target_os = "linux") {
+            Some(Libraries::Elf(self.elf.loader_of(executable)))
+        } else if cfg!(target_os = "macos") {
+            let rpaths = match imports::read(executable) {
+                Ok(Some((imports::Kind::MachO, found))) => found.rpaths,
+                Ok(Some((imports::Kind::Pe, _)) | None) | Err(_) => Vec::new(),
+            };
+            Some(Libraries::MachO(imports::MachOLoader {
+                executable: Some(executable.to_path_buf()),
+                executable_rpaths: rpaths,
+            }))
+        } else if cfg!(windows) {
+            Some(Libraries::Pe(
+                executable.parent().unwrap_or(Path::new("")).to_path_buf(),
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// What the binary at `object`, loaded by `libraries`' interpreter,
+    /// needs and the loader would not find. `as_executable`: `object` is
+    /// the interpreter itself (on Linux, nothing is loaded before it).
+    pub(crate) fn missing_libraries(
+        &self,
+        object: &Path,
+        libraries: &Libraries,
+        as_executable: bool,
+    ) -> Vec<elf::Missing> {
+        match libraries {
+            Libraries::Elf(_) if as_executable => self.elf.missing(object, &elf::Loader::default()),
+            Libraries::Elf(loader) => self.elf.missing(object, loader),
+            Libraries::MachO(loader) => imports::missing_macho(object, loader),
+            Libraries::Pe(runtime) => imports::missing_pe(object, runtime),
+        }
+    }
+}
+
+/// Whether `path` is a compiled extension module on this OS (`.so`;
+/// `.pyd` on Windows).
+pub(crate) fn is_extension_module(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "so" || (cfg!(windows) && e.eq_ignore_ascii_case("pyd")))
+}
+
+/// What to do about a system library `library` that is missing, on this
+/// OS.
+pub(crate) fn install_hint(library: &str) -> String {
+    let lower = library.to_ascii_lowercase();
+    if cfg!(windows) && (lower.starts_with("vcruntime") || lower.starts_with("msvcp")) {
+        format!("install the Microsoft Visual C++ Redistributable (it provides `{library}`)")
+    } else if cfg!(windows) {
+        format!("install what provides `{library}`, or put it next to the module")
+    } else if cfg!(target_os = "macos") {
+        format!("install what provides `{library}` (often a Homebrew formula: `brew install`)")
+    } else {
+        format!(
+            "install the system package that provides `{library}` (`apt-file search {library}`, `dnf provides '*/{library}'`)"
+        )
     }
 }
 
