@@ -92,7 +92,10 @@ pub enum Event {
         address: String,
         text: String,
     },
-    /// A download's progress (a few times a second at most).
+    /// A resource's downloads (a few times a second at most, and at the
+    /// start and end of each file): `bytes` received by all of them, of
+    /// `total`, the sum of the sizes of those started (`None` while one
+    /// of unknown size runs); see [`crate::fetch::Aggregate`].
     Downloading {
         address: String,
         bytes: u64,

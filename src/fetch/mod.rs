@@ -26,9 +26,15 @@
 //! - Within one process, fetches of the same cache entry are serialized;
 //!   across processes the home lock, held by every mutating command, does it.
 //!
+//! Progress: [`fetch`] reports one transfer to a [`Progress`]. Downloads
+//! that run in parallel and should read as one figure (an environment's
+//! wheels) each get a [`Transfer`] of one [`Aggregate`], which sums them
+//! with atomics and reports the sums, throttled (see [`aggregate`]).
+//!
 //! The HTTP client is reqwest's blocking one: call [`fetch`] from a plain
 //! thread, never from inside an async runtime.
 
+pub mod aggregate;
 mod http;
 mod store;
 
@@ -40,6 +46,7 @@ use fs_err as fs;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+pub use aggregate::{Aggregate, Totals, Transfer};
 pub use store::Cache;
 
 /// Sent with every request; servers and mirrors see who is asking.

@@ -5,7 +5,9 @@
 //!   in place; a ticker thread redraws a few times a second so the time
 //!   ticks while an installer works. After the time, what the installer is
 //!   doing now ([`Event::Activity`]: pip's or uv's latest line, or the
-//!   native installer's). Downloads show bytes and a rate. Ctrl-C shows
+//!   native installer's). A download shows a bar, its bytes and its rate
+//!   between the time and the activity ([`Event::Downloading`]: one figure
+//!   per resource, the sum of its parallel downloads). Ctrl-C shows
 //!   `interrupted`, never `FAILED`.
 //! - Otherwise: one plain line per finished step with its own duration;
 //!   the activity is not printed.
@@ -15,7 +17,15 @@
 //! so every line must take exactly one row: each is cut to the terminal's
 //! width (asked at every redraw, so a resize between redraws is followed),
 //! counting any non-ASCII character as two columns, and control characters
-//! in the installer's text become spaces.
+//! in the installer's text become spaces. And the lines drawn, plus the
+//! row the cursor rests on, must fit the terminal's height: a line that
+//! scrolls off the top can't be reached by the cursor any more, so the
+//! next redraw would start too low and leave copies behind. When there are
+//! more resources than rows, the running ones are shown first, then the
+//! latest finished, and one line says how many more there are. When the
+//! apply ends (or rolls back), the display is drawn one last time in full
+//! and never again: nothing moves the cursor up after that, so every
+//! resource's final line stays on the screen and in the scrollback.
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -43,6 +53,18 @@ struct Line {
     /// What the running step's installer is doing now; empty when nothing
     /// is said (cleared when a step starts or ends).
     activity: String,
+    /// The running step's downloads (cleared when a step starts or ends).
+    download: Option<Download>,
+}
+
+/// What a resource's downloads have received.
+#[derive(Debug, Clone, Copy)]
+struct Download {
+    bytes: u64,
+    total: Option<u64>,
+    /// The first report: the rate counts from it (bytes already on disk
+    /// from an earlier run, reported at once, do not make a rate).
+    first: (Instant, u64),
 }
 
 /// The lines of the live display.
@@ -50,6 +72,8 @@ struct Line {
 struct Live {
     lines: Vec<Line>,
     drawn: usize,
+    /// Drawn for the last time: nothing is drawn after (see [`Live::close`]).
+    closed: bool,
     /// When the display was last drawn: activity redraws at most every
     /// [`ACTIVITY_REDRAW`].
     last_draw: Option<Instant>,
@@ -60,9 +84,31 @@ struct Live {
 const ACTIVITY_REDRAW: Duration = Duration::from_millis(50);
 
 impl Live {
+    /// Redraws the lines in place, as many as fit the terminal's height.
     fn draw(&mut self) {
+        let (_, rows) = terminal_size();
+        // The cursor rests on the row below the last line.
+        self.draw_at_most(rows.saturating_sub(1).max(1));
+    }
+
+    /// Draws every line one last time, however many rows they take, and
+    /// stops drawing: no later redraw moves the cursor up into lines the
+    /// terminal may have scrolled away.
+    fn close(&mut self) {
+        if self.closed || self.lines.is_empty() {
+            self.closed = true;
+            return;
+        }
+        self.draw_at_most(usize::MAX);
+        self.closed = true;
+    }
+
+    fn draw_at_most(&mut self, room: usize) {
+        if self.closed {
+            return;
+        }
         let now = Instant::now();
-        let columns = terminal_columns();
+        let (columns, _) = terminal_size();
         let layout = Layout {
             columns,
             address: self
@@ -73,19 +119,41 @@ impl Live {
                 .unwrap_or(0)
                 .min(ADDRESS_COLUMNS),
         };
+        let shown = visible(&self.lines, room);
         let mut out = String::new();
         if self.drawn > 0 {
             out.push_str(&format!("\x1b[{}A", self.drawn));
         }
-        for line in &self.lines {
+        let mut drawn = 0;
+        for &i in &shown.lines {
+            let line = &self.lines[i];
             let elapsed = line
                 .since
                 .map_or(line.shown, |since| now.duration_since(since));
             out.push_str("\r\x1b[2K");
-            out.push_str(&render_line(line, elapsed, layout));
+            out.push_str(&render_line(line, elapsed, now, layout));
             out.push('\n');
+            drawn += 1;
         }
-        self.drawn = self.lines.len();
+        if shown.hidden > 0 {
+            out.push_str("\r\x1b[2K");
+            out.push_str(&truncate(
+                &more_line(shown.hidden, shown.hidden_running),
+                columns.saturating_sub(1),
+            ));
+            out.push('\n');
+            drawn += 1;
+        }
+        // Rows drawn last time and not now (fewer lines fit after a
+        // resize) are cleared, and the cursor comes back below the lines.
+        let stale = self.drawn.saturating_sub(drawn);
+        for _ in 0..stale {
+            out.push_str("\r\x1b[2K\n");
+        }
+        if stale > 0 {
+            out.push_str(&format!("\x1b[{stale}A"));
+        }
+        self.drawn = drawn;
         self.last_draw = Some(now);
         eprint!("{out}");
     }
@@ -100,8 +168,59 @@ impl Live {
             since: None,
             shown: Duration::ZERO,
             activity: String::new(),
+            download: None,
         });
         self.lines.last_mut().expect("just pushed")
+    }
+}
+
+/// Which lines a redraw with room for `room` rows shows.
+#[derive(Debug, PartialEq, Eq)]
+struct Visible {
+    /// Indices into the lines, in their order.
+    lines: Vec<usize>,
+    /// Lines left out, and how many of those are running: said on one
+    /// more row.
+    hidden: usize,
+    hidden_running: usize,
+}
+
+/// All the lines if they fit in `room` rows; else the running ones first
+/// (the latest started, if even they do not fit), then the latest
+/// finished, in `room - 1` rows and the count of the others in the last.
+fn visible(lines: &[Line], room: usize) -> Visible {
+    if lines.len() <= room {
+        return Visible {
+            lines: (0..lines.len()).collect(),
+            hidden: 0,
+            hidden_running: 0,
+        };
+    }
+    let budget = room.saturating_sub(1);
+    let running: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].since.is_some())
+        .collect();
+    let finished: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].since.is_none())
+        .collect();
+    let mut shown: Vec<usize> = running.iter().rev().take(budget).copied().collect();
+    let left = budget - shown.len();
+    shown.extend(finished.iter().rev().take(left));
+    shown.sort_unstable();
+    let hidden_running = running.len() - running.iter().filter(|i| shown.contains(i)).count();
+    Visible {
+        hidden: lines.len() - shown.len(),
+        hidden_running,
+        lines: shown,
+    }
+}
+
+/// `  … and 7 more (2 running)`.
+fn more_line(hidden: usize, running: usize) -> String {
+    if running > 0 {
+        format!("  … and {hidden} more ({running} running)")
+    } else {
+        format!("  … and {hidden} more")
     }
 }
 
@@ -126,8 +245,9 @@ struct Layout {
 
 /// `  env.a  install-packages...   3.2s  Collecting numpy`, at most
 /// `columns - 1` columns wide (the last column is left empty: some
-/// terminals wrap as soon as it is written).
-fn render_line(line: &Line, elapsed: Duration, layout: Layout) -> String {
+/// terminals wrap as soon as it is written). A download in progress comes
+/// after the time: `[=====>      ] 1.2/3.4 MB 2.1 MB/s`.
+fn render_line(line: &Line, elapsed: Duration, now: Instant, layout: Layout) -> String {
     let mut text = format!(
         "  {:<address$} {:<STATE_COLUMNS$} {:>6.1}s",
         truncate(&line.address, layout.address),
@@ -135,6 +255,10 @@ fn render_line(line: &Line, elapsed: Duration, layout: Layout) -> String {
         elapsed.as_secs_f64(),
         address = layout.address,
     );
+    if let Some(download) = &line.download {
+        text.push_str("  ");
+        text.push_str(&download_text(download, now));
+    }
     if !line.activity.is_empty() {
         text.push_str("  ");
         text.push_str(&shorten_urls(&line.activity));
@@ -200,24 +324,30 @@ fn truncate(text: &str, width: usize) -> String {
     out
 }
 
-/// The width of the terminal on stderr: asked of the terminal, else
-/// `COLUMNS`, else 80.
-fn terminal_columns() -> usize {
+/// The width and height of the terminal on stderr: each asked of the
+/// terminal, else `COLUMNS` and `LINES`, else 80 by 24.
+fn terminal_size() -> (usize, usize) {
+    let mut asked = (0, 0);
     #[cfg(unix)]
     {
         // SAFETY: TIOCGWINSZ only writes a `winsize` into the pointer
         // given, which points to one.
         let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-        let asked = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) };
-        if asked == 0 && size.ws_col > 0 {
-            return usize::from(size.ws_col);
+        let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) };
+        if ok == 0 {
+            asked = (usize::from(size.ws_col), usize::from(size.ws_row));
         }
     }
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .filter(|&c: &usize| c > 0)
-        .unwrap_or(80)
+    let or_env = |asked: usize, name: &str, default: usize| {
+        Some(asked).filter(|&n| n > 0).unwrap_or_else(|| {
+            std::env::var(name)
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .filter(|&c: &usize| c > 0)
+                .unwrap_or(default)
+        })
+    };
+    (or_env(asked.0, "COLUMNS", 80), or_env(asked.1, "LINES", 24))
 }
 
 impl Reporter {
@@ -260,9 +390,10 @@ impl Reporter {
         } else if let Some(since) = line.since.take() {
             line.shown = now.duration_since(since);
         }
-        // A new state (started, done, downloading, installed) supersedes
-        // what the installer said before it.
+        // A new state (started, done, installed) supersedes what the
+        // installer said before it, and the step's downloads are over.
         line.activity.clear();
+        line.download = None;
         line.state = state;
         live.draw();
     }
@@ -274,6 +405,30 @@ impl Reporter {
         let line = live.line(address);
         line.since = Some(Instant::now());
         line.activity.clear();
+        line.download = None;
+    }
+
+    /// What a running step's downloads have received.
+    fn downloading(&self, address: &str, bytes: u64, total: Option<u64>) {
+        let Some(live) = &self.live else { return };
+        let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
+        let line = live.line(address);
+        if line.since.is_none() {
+            return;
+        }
+        let first = line.download.map_or((Instant::now(), bytes), |d| d.first);
+        line.download = Some(Download {
+            bytes,
+            total,
+            first,
+        });
+        live.draw();
+    }
+
+    /// The last drawing of the live display (see [`Live::close`]).
+    fn close(&self) {
+        let Some(live) = &self.live else { return };
+        live.lock().unwrap_or_else(|e| e.into_inner()).close();
     }
 
     /// What a running step's installer says it is doing.
@@ -301,6 +456,7 @@ impl Drop for Reporter {
         if let Some(ticker) = self.ticker.take() {
             let _ = ticker.join();
         }
+        self.close();
     }
 }
 
@@ -318,6 +474,8 @@ impl Progress for Reporter {
         }
         match event {
             Event::RolledBack { entries, leftovers } => {
+                // Printed below the display, which must not move after.
+                self.close();
                 self.printer.info(&format!(
                     "rolled back {entries} change{} to the disk",
                     plural(*entries)
@@ -327,7 +485,10 @@ impl Progress for Reporter {
                 }
                 return;
             }
-            Event::Applied { .. } => return,
+            Event::Applied { .. } => {
+                self.close();
+                return;
+            }
             _ => {}
         }
         if self.live.is_some() {
@@ -356,10 +517,7 @@ impl Progress for Reporter {
                     address,
                     bytes,
                     total,
-                } => {
-                    let state = download_state(self.live.as_ref(), address, *bytes, *total);
-                    self.update(address, state, true);
-                }
+                } => self.downloading(address, *bytes, *total),
                 Event::Activity { address, text } => self.activity(address, text),
                 Event::Installed {
                     address,
@@ -456,31 +614,69 @@ impl Progress for Reporter {
     }
 }
 
-/// `download 12.3/30.1 MB, 45.2 MB/s`: the rate since the download began.
-fn download_state(
-    live: Option<&Arc<Mutex<Live>>>,
-    address: &str,
-    bytes: u64,
-    total: Option<u64>,
-) -> String {
-    let elapsed = live
-        .and_then(|l| {
-            let l = l.lock().unwrap_or_else(|e| e.into_inner());
-            l.lines
-                .iter()
-                .find(|line| line.address == address)
-                .and_then(|line| line.since.map(|s| s.elapsed().as_secs_f64()))
-        })
-        .unwrap_or(0.0);
-    let mb = |b: u64| b as f64 / 1_000_000.0;
-    let rate = if elapsed > 0.0 {
-        format!(", {:.1} MB/s", mb(bytes) / elapsed)
+/// `[=====>      ] 1.2/3.4 MB 2.1 MB/s`: a bar when the total is known,
+/// the bytes in the total's unit, and the rate since the first report.
+fn download_text(download: &Download, now: Instant) -> String {
+    let Download {
+        bytes,
+        total,
+        first: (since, from),
+    } = *download;
+    let seconds = now.duration_since(since).as_secs_f64();
+    let rate = if seconds >= 0.5 && bytes > from {
+        let (value, unit) = in_units((bytes - from) as f64 / seconds, None);
+        format!(" {value} {unit}/s")
     } else {
         String::new()
     };
     match total {
-        Some(total) => format!("download {:.1}/{:.1} MB{rate}", mb(bytes), mb(total)),
-        None => format!("download {:.1} MB{rate}", mb(bytes)),
+        Some(total) => {
+            let (done, unit) = in_units(bytes as f64, Some(total as f64));
+            let (all, _) = in_units(total as f64, Some(total as f64));
+            format!("{} {done}/{all} {unit}{rate}", bar(bytes, total))
+        }
+        None => {
+            let (done, unit) = in_units(bytes as f64, None);
+            format!("{done} {unit}{rate}")
+        }
+    }
+}
+
+/// The width of a download's bar between its brackets.
+const BAR: usize = 20;
+
+/// `[=========>          ]`: `done` of `total`, in [`BAR`] columns.
+fn bar(done: u64, total: u64) -> String {
+    let filled = if total == 0 {
+        BAR
+    } else {
+        ((done.min(total) as u128 * BAR as u128) / total as u128) as usize
+    };
+    let mut text = String::with_capacity(BAR + 2);
+    text.push('[');
+    for i in 0..BAR {
+        text.push(match i.cmp(&filled) {
+            std::cmp::Ordering::Less => '=',
+            std::cmp::Ordering::Equal => '>',
+            std::cmp::Ordering::Greater => ' ',
+        });
+    }
+    text.push(']');
+    text
+}
+
+/// `value` in the decimal unit that suits `scale` (else `value` itself):
+/// `("512", "B")`, `("1.2", "kB")`, `("3.4", "MB")`, `("5.6", "GB")`.
+fn in_units(value: f64, scale: Option<f64>) -> (String, &'static str) {
+    let scale = scale.unwrap_or(value);
+    if scale < 1e3 {
+        (format!("{value:.0}"), "B")
+    } else if scale < 1e6 {
+        (format!("{:.1}", value / 1e3), "kB")
+    } else if scale < 1e9 {
+        (format!("{:.1}", value / 1e6), "MB")
+    } else {
+        (format!("{:.1}", value / 1e9), "GB")
     }
 }
 
@@ -495,6 +691,7 @@ mod tests {
             since: None,
             shown: Duration::from_millis(3_250),
             activity: activity.into(),
+            download: None,
         }
     }
 
@@ -514,6 +711,7 @@ mod tests {
         let shown = render_line(
             &line("env.a", "install-packages...", "Collecting numpy"),
             Duration::from_millis(3_250),
+            Instant::now(),
             Layout {
                 columns: 200,
                 address: 5,
@@ -531,6 +729,7 @@ mod tests {
                 "Downloading http://127.0.0.1:8000/wheels/alpha-1.0-py3-none-any.whl (1.2 kB)",
             ),
             Duration::ZERO,
+            Instant::now(),
             layout(200),
         );
         assert!(
@@ -546,6 +745,7 @@ mod tests {
             let shown = render_line(
                 &line("env.analysis", "install-packages...", long),
                 Duration::from_secs(12),
+                Instant::now(),
                 layout(width),
             );
             assert!(
@@ -559,6 +759,7 @@ mod tests {
         let shown = render_line(
             &line(&format!("env.{}", "x".repeat(40)), "verify...", ""),
             Duration::ZERO,
+            Instant::now(),
             layout(200),
         );
         let column = shown[..shown.find("verify").unwrap()].chars().count();
@@ -570,6 +771,7 @@ mod tests {
         let shown = render_line(
             &line("env.a", "install-packages...", "a\tb\rc\x1b[2Ad\u{7}"),
             Duration::ZERO,
+            Instant::now(),
             layout(200),
         );
         assert!(!shown.chars().any(char::is_control), "{shown:?}");
@@ -577,8 +779,73 @@ mod tests {
         let wide = render_line(
             &line("env.a", "install-packages...", &"漢".repeat(100)),
             Duration::ZERO,
+            Instant::now(),
             layout(100),
         );
         assert!(columns(&wide) < 100, "{}", columns(&wide));
+    }
+
+    #[test]
+    fn a_download_shows_a_bar_its_bytes_and_its_rate_after_the_time() {
+        let now = Instant::now();
+        let mut downloading = line("env.a", "install-packages...", "downloading a.whl");
+        downloading.download = Some(Download {
+            bytes: 1_200_000,
+            total: Some(4_800_000),
+            first: (now - Duration::from_secs(2), 200_000),
+        });
+        let shown = render_line(&downloading, Duration::from_secs(3), now, layout(200));
+        assert!(
+            shown
+                .ends_with("3.0s  [=====>              ] 1.2/4.8 MB 500.0 kB/s  downloading a.whl"),
+            "{shown}"
+        );
+        // Small files in bytes or kB, by the total; no size known: no bar.
+        let at = |bytes, total| {
+            download_text(
+                &Download {
+                    bytes,
+                    total,
+                    first: (now, bytes),
+                },
+                now,
+            )
+        };
+        assert_eq!(at(0, Some(700)), "[>                   ] 0/700 B");
+        assert_eq!(at(2_345, Some(2_345)), "[====================] 2.3/2.3 kB");
+        assert_eq!(at(2_345, None), "2.3 kB");
+    }
+
+    #[test]
+    fn more_lines_than_rows_show_the_running_ones_and_a_count() {
+        let mut lines: Vec<Line> = (0..8)
+            .map(|i| line(&format!("env.e{i}"), "create-venv done", ""))
+            .collect();
+        for i in [1, 5, 6] {
+            lines[i].since = Some(Instant::now());
+        }
+        // They fit: all, in order.
+        assert_eq!(visible(&lines, 8).lines, (0..8).collect::<Vec<_>>());
+        // Four rows: three lines (the running ones), and the count.
+        assert_eq!(
+            visible(&lines, 4),
+            Visible {
+                lines: vec![1, 5, 6],
+                hidden: 5,
+                hidden_running: 0,
+            }
+        );
+        // Five rows: the latest finished fills the fourth.
+        assert_eq!(visible(&lines, 5).lines, vec![1, 5, 6, 7]);
+        // Three rows: the latest started of the running ones.
+        assert_eq!(
+            visible(&lines, 3),
+            Visible {
+                lines: vec![5, 6],
+                hidden: 6,
+                hidden_running: 1,
+            }
+        );
+        assert_eq!(more_line(6, 1), "  … and 6 more (1 running)");
     }
 }

@@ -176,7 +176,8 @@ pub fn resolve(
         });
     };
     (opts.activity)(&format!("downloading {label}"));
-    let path = fetch::fetch(url, sha256, &cache, &opts.fetch, opts.progress, opts.cancel).map_err(
+    let transfer = opts.progress.transfer();
+    let path = fetch::fetch(url, sha256, &cache, &opts.fetch, &transfer, opts.cancel).map_err(
         |source| match source {
             fetch::FetchError::Cancelled { .. } => WheelError::Cancelled,
             source => WheelError::Fetch {

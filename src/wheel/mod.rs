@@ -253,8 +253,11 @@ pub struct Options<'a> {
     /// Folders of wheels searched before URLs.
     pub find_links: Vec<PathBuf>,
     pub fetch: fetch::Options,
-    /// Hears the downloads.
-    pub progress: &'a dyn fetch::Progress,
+    /// Hears the downloads: each wheel downloaded is one transfer of it,
+    /// so the parallel downloads of one install add up to one total
+    /// (wheels found in the cache or a `find-links` folder are not
+    /// downloaded and count for nothing).
+    pub progress: &'a fetch::Aggregate<'a>,
     /// Pins prepared (downloaded, unpacked) at once: downloads wait on the
     /// network, so more than the cores pay. Linking uses up to twice the
     /// cores, whatever this says.
@@ -280,6 +283,9 @@ pub struct Options<'a> {
 /// The default [`Options::activity`]: nobody listens.
 fn unheard(_: &str) {}
 
+/// The default [`Options::progress`]: nobody listens.
+static UNHEARD_DOWNLOADS: fetch::Aggregate<'static> = fetch::Aggregate::new(&|_| {});
+
 impl<'a> Options<'a> {
     /// Defaults: no find-links, default network options, no progress,
     /// 8 `jobs` (or the cores, if more), automatic link mode, no bytecode.
@@ -288,7 +294,7 @@ impl<'a> Options<'a> {
             cache_dir: cache_dir.to_path_buf(),
             find_links: Vec::new(),
             fetch: fetch::Options::default(),
-            progress: &fetch::NoProgress,
+            progress: &UNHEARD_DOWNLOADS,
             jobs: std::thread::available_parallelism().map_or(8, |n| n.get().max(8)),
             link: LinkPolicy::Auto,
             compile_bytecode: false,

@@ -13,9 +13,7 @@
 //! hard-linked restore point keeps every old file as it was.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
-use super::runtime::DownloadProgress;
 use super::{Run, claim_error};
 use crate::conda::{self, InstallOptions, LockedCondaPackage};
 use crate::desired::CondaSpec;
@@ -23,7 +21,7 @@ use crate::desired::conda::{SolveSettings, solve};
 use crate::exec::{Event, StepError};
 use crate::plan::{EnvSpec, PackageChanges};
 use crate::venv::{self, Marker};
-use crate::{installer, wheel};
+use crate::{fetch, installer, wheel};
 
 impl Run<'_> {
     pub(super) fn create_conda(&self, spec: &EnvSpec) -> Result<(), StepError> {
@@ -137,11 +135,11 @@ impl Run<'_> {
         let platform = conda.platform().map_err(|e| self.conda_error(e))?;
         let cache = conda::CondaCache::in_cache_root(&self.settings.home.cache_dir());
         let address = format!("env.{}", spec.name);
-        let progress = DownloadProgress {
-            address: &address,
-            settings: self.settings,
-            state: Mutex::new((0, None, None)),
-        };
+        // conda's packages download one after the other through one
+        // transfer: the figure is the current package's.
+        let report = self.downloading(&address);
+        let downloads = fetch::Aggregate::new(&report);
+        let progress = downloads.transfer();
         let report = conda::install(
             &spec.path,
             packages,

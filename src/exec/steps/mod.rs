@@ -5,9 +5,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use super::graph::{Owned, RuntimeJob, Step};
 use super::journal::{ClaimError, Journal, NewFile};

@@ -201,6 +201,10 @@ impl<'a> Run<'a> {
         options.reinstall = reinstall;
         let activity = self.activity(spec);
         options.activity = &activity;
+        // The wheels download in parallel: one figure for the environment.
+        let downloaded = self.downloading(&format!("env.{}", spec.name));
+        let downloads = crate::fetch::Aggregate::new(&downloaded);
+        options.progress = &downloads;
         let report = wheel::install(&target, &pins, &options).map_err(|e| match e {
             wheel::WheelError::Cancelled => StepError::Interrupted,
             other => self.interrupted_or(StepError::Wheel(other)),

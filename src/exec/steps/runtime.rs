@@ -12,17 +12,14 @@ impl Run<'_> {
         if installed {
             return Ok(());
         }
-        let progress = DownloadProgress {
-            address: &job.address,
-            settings: self.settings,
-            state: Mutex::new((0, None, None)),
-        };
+        let report = self.downloading(&job.address);
+        let downloads = fetch::Aggregate::new(&report);
         let cache = fetch::Cache::new(self.settings.home.cache_dir().join("downloads"));
         let archive = provision::download(
             spec,
             &cache,
             self.settings.installer.offline,
-            &progress,
+            &downloads.transfer(),
             self.settings.cancel,
         )
         .map_err(|e| self.interrupted_or(e.into()))?;
@@ -105,35 +102,19 @@ fn missing(job: &RuntimeJob<'_>, what: &'static str) -> StepError {
     })
 }
 
-/// Turns download progress into throttled [`Event::Downloading`]s (a
-/// runtime's archive, a conda environment's packages).
-pub(super) struct DownloadProgress<'a> {
-    pub(super) address: &'a str,
-    pub(super) settings: &'a Settings<'a>,
-    pub(super) state: Mutex<(u64, Option<u64>, Option<Instant>)>,
-}
-
-impl fetch::Progress for DownloadProgress<'_> {
-    fn started(&self, _url: &str, total: Option<u64>) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        *state = (0, total, None);
-    }
-
-    fn advanced(&self, bytes: u64) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.0 += bytes;
-        let due = state
-            .2
-            .is_none_or(|last| last.elapsed() >= Duration::from_millis(200));
-        if due {
-            state.2 = Some(Instant::now());
-            self.settings.progress.event(&Event::Downloading {
-                address: self.address.to_string(),
-                bytes: state.0,
-                total: state.1,
+impl<'a> Run<'a> {
+    /// Reports the sums of an [`fetch::Aggregate`] as `address`'s
+    /// [`Event::Downloading`] (a runtime's archive, a conda environment's
+    /// packages, an environment's wheels).
+    pub(super) fn downloading(&self, address: &str) -> impl Fn(fetch::Totals) + Sync + use<'a> {
+        let address = address.to_string();
+        let progress = self.settings.progress;
+        move |totals: fetch::Totals| {
+            progress.event(&Event::Downloading {
+                address: address.clone(),
+                bytes: totals.received,
+                total: totals.expected,
             });
         }
     }
-
-    fn finished(&self) {}
 }
