@@ -241,8 +241,8 @@ pub struct MachOLoader {
     pub executable_rpaths: Vec<String>,
 }
 
-/// A Mach-O load path, resolved: the file it names, [`Resolved::System`],
-/// or not found after looking at `searched`.
+/// A Mach-O load path or a DLL, resolved: the file it names,
+/// [`Resolved::System`], or not found after looking at `searched`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {
     At(PathBuf),
@@ -321,6 +321,19 @@ fn join(dir: &Path, rest: &str) -> PathBuf {
 /// what it loads, that `dyld` would not find. A file that is not Mach-O
 /// needs nothing.
 pub fn missing_macho(path: &Path, loader: &MachOLoader) -> Vec<Missing> {
+    walk(path, Kind::MachO, |name, binary, imports| {
+        resolve_macho(name, binary, &imports.rpaths, loader)
+    })
+}
+
+/// Walks what the binary at `path` (of `kind`) needs, and what those
+/// need in turn, each binary once, `resolve` deciding where each need is;
+/// returns the needs found nowhere.
+fn walk(
+    path: &Path,
+    kind: Kind,
+    mut resolve: impl FnMut(&str, &Path, &Imports) -> Resolved,
+) -> Vec<Missing> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     let mut queue = vec![path.to_path_buf()];
@@ -328,11 +341,12 @@ pub fn missing_macho(path: &Path, loader: &MachOLoader) -> Vec<Missing> {
         if !seen.insert(binary.clone()) {
             continue;
         }
-        let Ok(Some((Kind::MachO, imports))) = read(&binary) else {
-            continue;
+        let imports = match read(&binary) {
+            Ok(Some((found, imports))) if found == kind => imports,
+            Ok(_) | Err(_) => continue,
         };
         for name in &imports.needed {
-            match resolve_macho(name, &binary, &imports.rpaths, loader) {
+            match resolve(name, &binary, &imports) {
                 Resolved::At(found) => queue.push(found),
                 Resolved::System => {}
                 Resolved::Nowhere { searched } => out.push(Missing {
@@ -384,34 +398,24 @@ fn find_ignoring_case(dir: &Path, name: &str) -> Option<PathBuf> {
 /// it loads (outside the system's), that Windows would not find for a
 /// runtime in `runtime_dir`. A file that is not PE needs nothing.
 pub fn missing_pe(path: &Path, runtime_dir: &Path) -> Vec<Missing> {
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut queue = vec![path.to_path_buf()];
-    while let Some(binary) = queue.pop() {
-        if !seen.insert(binary.clone()) {
-            continue;
-        }
-        let Ok(Some((Kind::Pe, imports))) = read(&binary) else {
-            continue;
-        };
-        for name in &imports.needed {
-            if is_system_dll(name) {
-                continue;
-            }
-            let dirs = pe_search_dirs(&binary, runtime_dir);
-            match dirs.iter().find_map(|d| find_ignoring_case(d, name)) {
-                // What System32 holds is the system's: not walked.
-                Some(found) if system32().is_some_and(|s| found.starts_with(s)) => {}
-                Some(found) => queue.push(found),
-                None => out.push(Missing {
-                    library: name.clone(),
-                    needed_by: binary.clone(),
-                    searched: dirs,
-                }),
-            }
-        }
+    walk(path, Kind::Pe, |name, binary, _| {
+        resolve_pe(name, binary, runtime_dir)
+    })
+}
+
+/// Resolves DLL `name`, imported by the binary at `binary`, as Windows
+/// does for a runtime in `runtime_dir` (see the module docs). What
+/// `System32` holds counts as the system's (not walked).
+pub fn resolve_pe(name: &str, binary: &Path, runtime_dir: &Path) -> Resolved {
+    if is_system_dll(name) {
+        return Resolved::System;
     }
-    out
+    let dirs = pe_search_dirs(binary, runtime_dir);
+    match dirs.iter().find_map(|d| find_ignoring_case(d, name)) {
+        Some(found) if system32().is_some_and(|s| found.starts_with(s)) => Resolved::System,
+        Some(found) => Resolved::At(found),
+        None => Resolved::Nowhere { searched: dirs },
+    }
 }
 
 #[cfg(test)]
