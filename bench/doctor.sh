@@ -16,6 +16,10 @@
 #   - `doctor --deep`, for reference: every installed file hashed, each
 #     interpreter run once.
 #
+# Where strace is installed it also counts the inventory files one
+# `doctor` opens: one per environment (the plan's observation keeps what
+# it read for the checks).
+#
 # Goal: `doctor` <= 100 ms and no process started (the no-op plan's goal is
 # 50 ms; doctor reads every installed file's metadata on top of it).
 set -euo pipefail
@@ -60,6 +64,13 @@ if [[ "$healthy" != True || "$processes" != 0 || "$environments" != 20 ]]; then
     exit 1
 fi
 
+# Each environment's inventory is read once per run (the plan's
+# observation keeps it for the checks): counted where strace is installed.
+if command -v strace >/dev/null; then
+    (cd "$TMP/p" && strace -f -e trace=openat,open -o "$TMP/strace" $B doctor >/dev/null 2>&1) || true
+    inventory_reads="$(grep -c 'beep-python-inventory.json' "$TMP/strace" || true)"
+fi
+
 python3 bench/timing.py "$RUNS" \
     plan true "cd $TMP/p && $B plan --detailed-exitcode" \
     doctor true "cd $TMP/p && $B doctor" \
@@ -71,3 +82,6 @@ echo "installer $INSTALLER, python $PY, $RUNS runs (medians)"
 echo "no-op plan over 20 environments:       $(median plan) ms"
 echo "doctor over 20 environments:           $(median doctor) ms, no process started (goal <= 100 ms)"
 echo "doctor --deep over 20 environments:    $(median doctor-deep) ms"
+if [[ -n "${inventory_reads:-}" ]]; then
+    echo "inventory files opened by one doctor:  $inventory_reads (one per environment: 20)"
+fi

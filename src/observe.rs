@@ -8,13 +8,22 @@
 //! their marker. `plan`, `status`, `doctor`
 //! and `run` all observe through here and classify through
 //! [`crate::plan::health`].
+//!
+//! An environment's stored inventory is read once per observation: the
+//! plan needs only the verdict ([`Observation::damage`], by package), and
+//! drops the inventory; `doctor`, which names the damaged files and reads
+//! the inventory for its other checks, asks for [`Keep::Inventories`] and
+//! gets the inventory and the damaged files in
+//! [`Observation::inspections`] (kept only then: a plan over thousands of
+//! environments would otherwise hold every installed file's line).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::desired::Desired;
 use crate::files;
-use crate::inventory::{self, PackageDamage};
+use crate::inventory::{self, Damage, Inventory, PackageDamage};
 use crate::provision::{self, ObservedRuntime};
 use crate::registry::Registry;
 use crate::venv::{self, Observed};
@@ -27,6 +36,29 @@ pub struct Observation {
     /// files are missing or changed (none listed: all intact).
     pub damage: BTreeMap<PathBuf, Vec<PackageDamage>>,
     pub runtimes: BTreeMap<PathBuf, ObservedRuntime>,
+    /// With [`Keep::Inventories`]: per environment whose files were
+    /// compared with its stored inventory, that inventory and the damaged
+    /// files one by one (what [`Observation::damage`] sums up).
+    pub inspections: BTreeMap<PathBuf, Inspection>,
+}
+
+/// What an observation keeps besides its verdicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Keep {
+    /// The verdicts only (`plan`, `apply`, `status`).
+    #[default]
+    Verdicts,
+    /// The inventories read and the damaged files too (`doctor`).
+    Inventories,
+}
+
+/// An environment's files compared with its stored inventory.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// The inventory as read.
+    pub inventory: Arc<Inventory>,
+    /// The files that differ from it (none: intact).
+    pub files: Vec<Damage>,
 }
 
 /// How installed files are checked against each environment's inventory.
@@ -74,6 +106,17 @@ pub fn observe_to(
     owner: &Path,
     depth: Depth,
 ) -> Observation {
+    observe_keeping(desired, registry, owner, depth, Keep::Verdicts)
+}
+
+/// [`observe_to`], keeping what `keep` asks for.
+pub fn observe_keeping(
+    desired: &Desired,
+    registry: &Registry,
+    owner: &Path,
+    depth: Depth,
+    keep: Keep,
+) -> Observation {
     let mut paths: Vec<&Path> = desired
         .environments
         .iter()
@@ -93,7 +136,10 @@ pub fn observe_to(
         .clamp(1, 8)
         .min(paths.len().div_ceil(64).max(1));
     let chunk = paths.len().div_ceil(workers).max(1);
-    type Seen = (PathBuf, (Observed, Option<Vec<PackageDamage>>));
+    type Seen = (
+        PathBuf,
+        (Observed, Option<Vec<PackageDamage>>, Option<Inspection>),
+    );
     let seen: Vec<Seen> = std::thread::scope(|scope| {
         let handles: Vec<_> = paths
             .chunks(chunk)
@@ -102,8 +148,12 @@ pub fn observe_to(
                     part.iter()
                         .map(|p| {
                             let observed = environment(p);
-                            let damage = damage(p, &observed, depth);
-                            (p.to_path_buf(), (observed, damage))
+                            let (damage, inspection) = judge(p, &observed, depth);
+                            let inspection = match keep {
+                                Keep::Verdicts => None,
+                                Keep::Inventories => inspection,
+                            };
+                            (p.to_path_buf(), (observed, damage, inspection))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -118,9 +168,13 @@ pub fn observe_to(
     });
     let mut environments = BTreeMap::new();
     let mut damaged = BTreeMap::new();
-    for (path, (observed, damage)) in seen {
+    let mut inspections = BTreeMap::new();
+    for (path, (observed, damage, inspection)) in seen {
         if let Some(damage) = damage {
             damaged.insert(path.clone(), damage);
+        }
+        if let Some(inspection) = inspection {
+            inspections.insert(path.clone(), inspection);
         }
         environments.insert(path, observed);
     }
@@ -133,6 +187,7 @@ pub fn observe_to(
         environments,
         damage: damaged,
         runtimes,
+        inspections,
     }
 }
 
@@ -140,19 +195,48 @@ pub fn observe_to(
 /// its inventory; `None` when it has no inventory (built before there
 /// were inventories, or not ours). `__pycache__` is never damage.
 pub fn damage(path: &Path, observed: &Observed, depth: Depth) -> Option<Vec<PackageDamage>> {
-    observed.marker.as_ref()?;
-    if observed.conda.is_some() {
-        return conda_damage(path, depth);
+    judge(path, observed, depth).0
+}
+
+/// [`damage`], with the inspection it was summed up from (a venv's).
+fn judge(
+    path: &Path,
+    observed: &Observed,
+    depth: Depth,
+) -> (Option<Vec<PackageDamage>>, Option<Inspection>) {
+    if observed.marker.is_some() && observed.conda.is_some() {
+        return (conda_damage(path, depth), None);
     }
-    if !observed.is_venv {
-        return None;
+    if !compares_inventory(observed) {
+        return (None, None);
     }
-    let recorded = inventory::read(path).ok()??;
-    let found = match depth {
-        Depth::Cheap => inventory::check_cheap(path, &recorded),
-        Depth::Full => inventory::check_full(path, &recorded),
+    let Some(recorded) = inventory::read(path).ok().flatten() else {
+        return (None, None);
     };
-    Some(inventory::by_package(&found))
+    let files = compare(path, &recorded, depth);
+    let damage = inventory::by_package(&files);
+    (
+        Some(damage),
+        Some(Inspection {
+            inventory: Arc::new(recorded),
+            files,
+        }),
+    )
+}
+
+/// Whether [`damage`] compares the folder with a stored inventory (a
+/// venv of ours; a conda environment is compared with its `conda-meta/`).
+pub fn compares_inventory(observed: &Observed) -> bool {
+    observed.marker.is_some() && observed.conda.is_none() && observed.is_venv
+}
+
+/// The installed files of the environment at `path` that differ from
+/// `recorded`, checked to `depth`.
+pub fn compare(path: &Path, recorded: &Inventory, depth: Depth) -> Vec<Damage> {
+    match depth {
+        Depth::Cheap => inventory::check_cheap(path, recorded),
+        Depth::Full => inventory::check_full(path, recorded),
+    }
 }
 
 /// A conda environment's damaged packages: its files against the `paths`

@@ -47,7 +47,7 @@ pub struct DoctorArgs {
     pub auto_approve: bool,
     /// Run the checks now and then every `--interval`, save each report in
     /// `<home>/health-reports/`, and print a line when health changes.
-    /// Ctrl-C stops it.
+    /// Ctrl-C or SIGTERM stops it (exit 0; a run in progress finishes).
     #[arg(long, conflicts_with = "report")]
     pub watch: bool,
     /// How often `--watch` runs: `15m`, `30s`, `1h30m`.
@@ -163,6 +163,9 @@ fn planned(
                 observe::Depth::Cheap
             },
         },
+        // The checks read the inventories the plan read, and name the
+        // files it found damaged.
+        observe::Keep::Inventories,
     )
     .map(|(desired, observation, changes)| doctor::Planned {
         desired,
@@ -384,8 +387,10 @@ pub(super) fn age(at: jiff::Timestamp) -> String {
 fn watch(ctx: &Context, options: &Options, interval: Duration) -> Result<Outcome, CliError> {
     let home = ctx.home()?;
     let (tx, rx) = std::sync::mpsc::channel();
-    // Ctrl-C (and SIGTERM) end the wait between runs; a run in progress
-    // finishes and its report is written whole.
+    // Ctrl-C (and SIGTERM, `ctrlc`'s `termination` feature) end the wait
+    // between runs; a run in progress finishes and its report is written
+    // whole. Stopping is how a watch ends, so it exits 0: the health is in
+    // the reports, not the exit status.
     let _ = ctrlc::set_handler(move || {
         let _ = tx.send(());
     });

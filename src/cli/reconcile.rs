@@ -200,15 +200,18 @@ pub(super) fn compute(
     loaded: &Loaded,
     request: &Request<'_>,
 ) -> Result<(Desired, Vec<Change>), CliError> {
-    compute_observed(ctx, loaded, request).map(|(desired, _, changes)| (desired, changes))
+    compute_observed(ctx, loaded, request, observe::Keep::Verdicts)
+        .map(|(desired, _, changes)| (desired, changes))
 }
 
 /// [`compute`], with the observation the plan was made from (`doctor`
-/// judges the same folders from it, never from a second look).
+/// judges the same folders from it, never from a second look), keeping
+/// what `keep` asks for.
 pub(super) fn compute_observed(
     ctx: &Context,
     loaded: &Loaded,
     request: &Request<'_>,
+    keep: observe::Keep,
 ) -> Result<(Desired, observe::Observation, Vec<Change>), CliError> {
     let desired = match request.mode {
         Mode::Destroy => Desired::default(),
@@ -242,7 +245,13 @@ pub(super) fn compute_observed(
         "observation started {probes_run} Python process{}",
         if probes_run == 1 { "" } else { "es" }
     ));
-    let observed = observe::observe_to(&desired, &loaded.registry, &loaded.owner, request.depth);
+    let observed = observe::observe_keeping(
+        &desired,
+        &loaded.registry,
+        &loaded.owner,
+        request.depth,
+        keep,
+    );
     let mut desired = desired;
     settle_conda(ctx, loaded, &mut desired, &observed)?;
     let changes = plan::diff(&plan::Inputs {

@@ -38,9 +38,8 @@
 //! Under musl (`PT_INTERP` names `ld-musl`), `/etc/ld-musl-<arch>.path` or
 //! musl's defaults replace the cache and the default folders.
 //!
-//! TODO: Mach-O (`LC_LOAD_DYLIB`, `@rpath`, `@loader_path`) and PE imports
-//! with the Windows DLL search order; until then the check says it ran on
-//! ELF only.
+//! Mach-O (macOS) and PE (Windows) binaries are read by
+//! [`super::imports`], whose [`Missing`] is this one.
 
 use fs_err::File;
 use std::collections::{BTreeSet, HashMap};

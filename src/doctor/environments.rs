@@ -530,7 +530,7 @@ pub(super) fn drift(scan: &Scan<'_>) -> Vec<Finding> {
 /// inventory when it has one (no folder walked), else found by walking
 /// `site`, not following links.
 fn extension_modules(env: &EnvView<'_>, site: &Path) -> Vec<PathBuf> {
-    let is_module = |p: &Path| p.extension().is_some_and(|e| e == "so");
+    let is_module = |p: &Path| super::is_extension_module(p);
     if let Some(inventory) = env.inventory() {
         let mut out: Vec<PathBuf> = inventory
             .distributions
@@ -585,22 +585,21 @@ fn owners(site: &Path) -> BTreeMap<PathBuf, String> {
 }
 
 pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
-    if !cfg!(target_os = "linux") {
-        return vec![super::runtimes::not_elf("env-libraries")];
-    }
     let mut out = Vec::new();
     for env in venvs(scan).filter(|e| e.observed.base_exists) {
         let (Some(site), Some(base)) = (site_packages(env), base_of(env)) else {
             continue;
         };
         let real = fs_err::canonicalize(&base).unwrap_or(base);
-        let loader = scan.elf.loader_of(&real);
+        let Some(libraries) = scan.libraries_of(&real) else {
+            return vec![super::runtimes::not_read("env-libraries")];
+        };
         let mut owner_map: Option<BTreeMap<PathBuf, String>> = None;
         // Per package that ships a missing library: how many are missing.
         let mut damaged: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut found = Vec::new();
         for module in extension_modules(env, &site) {
-            for missing in scan.elf.missing(&module, &loader) {
+            for missing in scan.missing_libraries(&module, &libraries, false) {
                 let owners = owner_map.get_or_insert_with(|| owners(&site));
                 let resolved = |p: &Path| {
                     p.strip_prefix(&site)
@@ -648,29 +647,34 @@ pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
                 ),
             )
             .at(&module);
-            out.push(match (&shipped_by, shipped_by.as_deref().and_then(|p| reinstall(env, p))) {
-                (Some(pkg), Some(packages)) => rebuild(
-                    scan,
-                    env,
-                    f.action(format!("reinstall `{pkg}`: the library is one it ships")),
-                    Remedy::Update {
-                        env: env.name.clone(),
-                        reason: Reason::FilesDamaged {
-                            package: pkg.clone(),
-                            missing: damaged.get(pkg).map_or(1, BTreeSet::len),
-                            changed: 0,
+            out.push(
+                match (
+                    &shipped_by,
+                    shipped_by.as_deref().and_then(|p| reinstall(env, p)),
+                ) {
+                    (Some(pkg), Some(packages)) => rebuild(
+                        scan,
+                        env,
+                        f.action(format!("reinstall `{pkg}`: the library is one it ships")),
+                        Remedy::Update {
+                            env: env.name.clone(),
+                            reason: Reason::FilesDamaged {
+                                package: pkg.clone(),
+                                missing: damaged.get(pkg).map_or(1, BTreeSet::len),
+                                changed: 0,
+                            },
+                            packages,
                         },
-                        packages,
-                    },
-                ),
-                (Some(pkg), None) => f.action(format!(
-                    "reinstall `{pkg}`: the library is one it ships"
-                )),
-                (None, _) => f.action(format!(
-                    "install the system package that provides `{0}` (`apt-file search {0}`, `dnf provides '*/{0}'`); until then importing it fails",
-                    missing.library
-                )),
-            });
+                    ),
+                    (Some(pkg), None) => {
+                        f.action(format!("reinstall `{pkg}`: the library is one it ships"))
+                    }
+                    (None, _) => f.action(format!(
+                        "{}; until then importing it fails",
+                        super::install_hint(&missing.library)
+                    )),
+                },
+            );
         }
     }
     out

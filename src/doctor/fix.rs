@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{Finding, ManifestState, Remedy};
+use crate::desired::EnvSpec;
 use crate::plan::{
     Change, EnvAction, EnvChange, HomeAction, HomeChange, PackageChanges, Reason, RuntimeAction,
     RuntimeChange,
@@ -226,6 +227,34 @@ fn requirement_name(line: &str) -> String {
     crate::venv::normalize_name(&line[..end])
 }
 
+/// The change doctor builds on for environment `env` of the manifest at
+/// hand, taken out of `resources`: the one doctor already made, else the
+/// plan's own, else a fresh one doing `fresh`. `None` when the manifest
+/// does not declare it (another manifest's environment is not ours to
+/// change). Returns its address too.
+fn env_change(
+    resources: &mut BTreeMap<String, Change>,
+    manifest: &ManifestState,
+    env: &str,
+    fresh: impl FnOnce(&EnvSpec) -> EnvAction,
+) -> Option<(String, EnvChange)> {
+    let spec = manifest.spec(env)?;
+    let address = format!("env.{env}");
+    let base = resources
+        .remove(&address)
+        .or_else(|| manifest.change(&address).cloned());
+    let change = match base {
+        Some(Change::Environment(c)) => c,
+        // `env.NAME` is never another kind's address.
+        None | Some(Change::Runtime(_) | Change::Home(_)) => EnvChange {
+            name: env.to_string(),
+            action: fresh(spec),
+            reasons: Vec::new(),
+        },
+    };
+    Some((address, change))
+}
+
 fn update(
     resources: &mut BTreeMap<String, Change>,
     manifest: &ManifestState,
@@ -233,24 +262,14 @@ fn update(
     reason: &Reason,
     packages: &PackageChanges,
 ) {
-    let Some(spec) = manifest.spec(env) else {
+    let Some((address, mut change)) =
+        env_change(resources, manifest, env, |spec| EnvAction::Update {
+            spec: spec.clone(),
+            packages: PackageChanges::default(),
+            renamed_from: None,
+        })
+    else {
         return;
-    };
-    let address = format!("env.{env}");
-    let base = resources
-        .remove(&address)
-        .or_else(|| manifest.change(&address).cloned());
-    let mut change = match base {
-        Some(Change::Environment(c)) => c,
-        _ => EnvChange {
-            name: env.to_string(),
-            action: EnvAction::Update {
-                spec: spec.clone(),
-                packages: PackageChanges::default(),
-                renamed_from: None,
-            },
-            reasons: Vec::new(),
-        },
     };
     change.action = match change.action {
         EnvAction::Update {
@@ -298,23 +317,13 @@ fn rebuild(
     env: &str,
     reason: &Reason,
 ) {
-    let Some(spec) = manifest.spec(env) else {
+    let Some((address, mut change)) =
+        env_change(resources, manifest, env, |spec| EnvAction::Replace {
+            spec: spec.clone(),
+            renamed_from: None,
+        })
+    else {
         return;
-    };
-    let address = format!("env.{env}");
-    let base = resources
-        .remove(&address)
-        .or_else(|| manifest.change(&address).cloned());
-    let mut change = match base {
-        Some(Change::Environment(c)) => c,
-        _ => EnvChange {
-            name: env.to_string(),
-            action: EnvAction::Replace {
-                spec: spec.clone(),
-                renamed_from: None,
-            },
-            reasons: Vec::new(),
-        },
     };
     change.action = match change.action {
         keep @ (EnvAction::Create { .. }

@@ -80,21 +80,21 @@ pub(super) fn files(scan: &Scan<'_>) -> Vec<Finding> {
         let Some(site) = super::environments::site_packages(env) else {
             continue;
         };
-        // Whether anything is damaged is the observation's verdict (the
-        // plan's, where it looked); only then is the folder read again, to
-        // name the files.
+        // Whether anything is damaged, and which files, is the
+        // observation's verdict (the plan's, where it looked: it kept the
+        // files it found; else the same comparison, made once).
         let (damage, against) = match env.damage(scan.depth()) {
             Some(packages) if packages.is_empty() => continue,
-            Some(_) => match env.inventory() {
-                Some(inventory) if scan.deep => (
-                    inventory::check_full(&env.path, inventory),
-                    "its inventory, hashed",
+            Some(_) => match env.damaged_files(scan.depth()) {
+                Some(files) => (
+                    files.to_vec(),
+                    if scan.deep {
+                        "its inventory, hashed"
+                    } else {
+                        "its inventory"
+                    },
                 ),
-                Some(inventory) => (
-                    inventory::check_cheap(&env.path, inventory),
-                    "its inventory",
-                ),
-                None => continue, // gone since it was observed
+                None => continue, // the same comparison: unreachable
             },
             None => (
                 record_damage(&env.path, &site, scan.deep),

@@ -24,7 +24,8 @@
 //! [`crate::plan::health::classify`]; drift against the manifest and the
 //! lock is the plan's own changes; installed files are compared by
 //! [`crate::inventory`] (by the packages' `RECORD` for an environment built
-//! before inventories existed); shared libraries are read by [`elf`],
+//! before inventories existed); shared libraries are read by [`elf`]
+//! (Linux) and [`imports`] (Mach-O on macOS, PE on Windows),
 //! dependencies by [`deps`]; our debris is what [`crate::exec::sweep`]
 //! says, an interrupted apply is what [`crate::exec::journal::inspect`]
 //! reads.
@@ -88,6 +89,7 @@ pub mod elf;
 mod environments;
 pub mod fix;
 mod home;
+pub mod imports;
 mod installed;
 pub mod render;
 pub mod reports;
@@ -96,15 +98,15 @@ pub mod watch;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::desired::{Desired, EnvSpec};
 use crate::exec::journal::{self, Inspection};
-use crate::inventory::{Inventory, PackageDamage};
+use crate::inventory::{Damage, Inventory, PackageDamage};
 use crate::observe::{Depth, Observation};
 use crate::plan::{Change, HomeChange, PackageChanges, Reason};
 use crate::registry::model::{EnvironmentRecord, Registry};
@@ -214,7 +216,7 @@ static CHECKS: &[Check] = &[
     Check {
         id: "runtime-libraries",
         group: Group::Runtimes,
-        looks_at: "the shared libraries each runtime and its lib-dynload modules need resolve (ELF read natively)",
+        looks_at: "the shared libraries each runtime and its lib-dynload (Windows: DLLs) modules need resolve (ELF, Mach-O and PE headers read natively)",
         fix: Some("reinstalls this manifest's managed runtime when a library it ships is gone"),
         deep_only: false,
         python: None,
@@ -313,7 +315,7 @@ static CHECKS: &[Check] = &[
     Check {
         id: "env-libraries",
         group: Group::Environments,
-        looks_at: "the shared libraries of every extension module in site-packages resolve (ELF read natively), with the package that needs them",
+        looks_at: "the shared libraries of every extension module in site-packages resolve (ELF, Mach-O and PE headers read natively), with the package that needs them",
         fix: Some("reinstalls the package when the library is one it ships"),
         deep_only: false,
         python: None,
@@ -681,8 +683,12 @@ pub struct EnvView<'a> {
     /// observation covered it: `Some(None)` it has no inventory to compare
     /// with; `None` the plan did not look (another manifest's).
     pub planned_damage: Option<Option<Vec<PackageDamage>>>,
-    /// Its stored inventory, read once for every check that needs it.
-    inventory: std::sync::OnceLock<Option<Inventory>>,
+    /// Its stored inventory, for every check that needs it: the one the
+    /// plan's observation read, else read here once.
+    inventory: OnceLock<Option<Arc<Inventory>>>,
+    /// Its files that differ from that inventory, one by one: as the
+    /// plan's observation found them, else compared here once.
+    damaged_files: OnceLock<Option<Vec<Damage>>>,
 }
 
 impl EnvView<'_> {
@@ -692,17 +698,42 @@ impl EnvView<'_> {
 
     /// Its stored inventory, if it has a readable one (read once).
     pub fn inventory(&self) -> Option<&Inventory> {
+        self.inventory_arc().map(Arc::as_ref)
+    }
+
+    fn inventory_arc(&self) -> Option<&Arc<Inventory>> {
         self.inventory
-            .get_or_init(|| crate::inventory::read(&self.path).ok().flatten())
+            .get_or_init(|| {
+                crate::inventory::read(&self.path)
+                    .ok()
+                    .flatten()
+                    .map(Arc::new)
+            })
             .as_ref()
+    }
+
+    /// Its installed files that differ from its inventory, checked to
+    /// `depth` ([`crate::observe::compare`]): as the plan's observation
+    /// found them, else compared now. `None`: no inventory.
+    pub fn damaged_files(&self, depth: Depth) -> Option<&[Damage]> {
+        self.damaged_files
+            .get_or_init(|| {
+                let inventory = self.inventory_arc()?;
+                Some(crate::observe::compare(&self.path, inventory, depth))
+            })
+            .as_deref()
     }
 
     /// Its damaged packages as [`crate::observe::damage`] sees them: the
     /// plan's observation when it covered this folder, else the same
-    /// function run now. `None`: no inventory to compare with.
+    /// comparison made now (with the inventory read once). `None`: no
+    /// inventory to compare with.
     pub fn damage(&self, depth: Depth) -> Option<Vec<PackageDamage>> {
         match &self.planned_damage {
             Some(damage) => damage.clone(),
+            None if crate::observe::compares_inventory(&self.observed) => {
+                self.damaged_files(depth).map(crate::inventory::by_package)
+            }
             None => crate::observe::damage(&self.path, &self.observed, depth),
         }
     }
@@ -849,27 +880,64 @@ fn scan<'a>(
     // The plan's observation, where it looked; the same functions
     // elsewhere (another manifest's folders).
     let planned = manifest.and_then(ManifestState::observation);
-    let observe = |path: &Path| match planned.and_then(|o| o.environments.get(path)) {
-        Some(observed) => (
-            observed.clone(),
-            Some(planned.and_then(|o| o.damage.get(path).cloned())),
-        ),
-        None => (crate::observe::environment(path), None),
+    let view = |name: &str,
+                owner: Option<PathBuf>,
+                path: &Path,
+                record: Option<&'a EnvironmentRecord>,
+                spec: Option<&'a EnvSpec>| {
+        let (observed, planned_damage, inventory, damaged_files) =
+            match planned.and_then(|o| Some((o, o.environments.get(path)?))) {
+                // What the plan's observation read, the inventory included
+                // (it was asked to keep it): nothing is read twice.
+                Some((o, observed)) => {
+                    let (inventory, files) = match o.inspections.get(path) {
+                        Some(i) => (
+                            OnceLock::from(Some(i.inventory.clone())),
+                            OnceLock::from(Some(i.files.clone())),
+                        ),
+                        // It compared nothing: no inventory, or not a
+                        // folder it compares.
+                        None if crate::observe::compares_inventory(observed) => {
+                            (OnceLock::from(None), OnceLock::from(None))
+                        }
+                        None => (OnceLock::new(), OnceLock::new()),
+                    };
+                    (
+                        observed.clone(),
+                        Some(o.damage.get(path).cloned()),
+                        inventory,
+                        files,
+                    )
+                }
+                None => (
+                    crate::observe::environment(path),
+                    None,
+                    OnceLock::new(),
+                    OnceLock::new(),
+                ),
+            };
+        EnvView {
+            name: name.to_string(),
+            owner,
+            path: path.to_path_buf(),
+            record,
+            spec,
+            observed,
+            planned_damage,
+            inventory,
+            damaged_files,
+        }
     };
     let mut environments: Vec<EnvView<'a>> = records
         .iter()
         .map(|r| {
-            let (observed, planned_damage) = observe(&r.path);
-            EnvView {
-                name: r.name.clone(),
-                owner: r.owner.clone(),
-                path: r.path.clone(),
-                record: Some(r),
-                spec: spec_of(&r.name, r.owner.as_deref()),
-                observed,
-                planned_damage,
-                inventory: std::sync::OnceLock::new(),
-            }
+            view(
+                &r.name,
+                r.owner.clone(),
+                &r.path,
+                Some(r),
+                spec_of(&r.name, r.owner.as_deref()),
+            )
         })
         .collect();
     // This manifest's environments that are on disk but not recorded.
@@ -881,18 +949,15 @@ fn scan<'a>(
             if recorded {
                 continue;
             }
-            let (observed, planned_damage) = observe(&spec.path);
-            if observed.exists {
-                environments.push(EnvView {
-                    name: spec.name.clone(),
-                    owner: owner.map(Path::to_path_buf),
-                    path: spec.path.clone(),
-                    record: None,
-                    spec: Some(spec),
-                    observed,
-                    planned_damage,
-                    inventory: std::sync::OnceLock::new(),
-                });
+            let env = view(
+                &spec.name,
+                owner.map(Path::to_path_buf),
+                &spec.path,
+                None,
+                Some(spec),
+            );
+            if env.observed.exists {
+                environments.push(env);
             }
         }
     }
@@ -909,6 +974,82 @@ fn scan<'a>(
         elf: elf::Resolver::default(),
         processes: AtomicUsize::new(0),
         probes: Mutex::new(HashMap::new()),
+    }
+}
+
+/// How the shared libraries of a binary are resolved on this OS: the
+/// loader an interpreter is for what it loads ([`elf`] on Linux,
+/// [`imports`] on macOS and Windows).
+pub(crate) enum Libraries {
+    Elf(elf::Loader),
+    MachO(imports::MachOLoader),
+    /// The runtime's folder (`python.exe`'s).
+    Pe(PathBuf),
+}
+
+impl Scan<'_> {
+    /// The loader the interpreter at `executable` (its real path) is for
+    /// its extension modules; `None` on an OS whose binaries are not read.
+    pub(crate) fn libraries_of(&self, executable: &Path) -> Option<Libraries> {
+        if cfg!(target_os = "linux") {
+            Some(Libraries::Elf(self.elf.loader_of(executable)))
+        } else if cfg!(target_os = "macos") {
+            let rpaths = match imports::read(executable) {
+                Ok(Some((imports::Kind::MachO, found))) => found.rpaths,
+                Ok(Some((imports::Kind::Pe, _)) | None) | Err(_) => Vec::new(),
+            };
+            Some(Libraries::MachO(imports::MachOLoader {
+                executable: Some(executable.to_path_buf()),
+                executable_rpaths: rpaths,
+            }))
+        } else if cfg!(windows) {
+            Some(Libraries::Pe(
+                executable.parent().unwrap_or(Path::new("")).to_path_buf(),
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// What the binary at `object`, loaded by `libraries`' interpreter,
+    /// needs and the loader would not find. `as_executable`: `object` is
+    /// the interpreter itself (on Linux, nothing is loaded before it).
+    pub(crate) fn missing_libraries(
+        &self,
+        object: &Path,
+        libraries: &Libraries,
+        as_executable: bool,
+    ) -> Vec<elf::Missing> {
+        match libraries {
+            Libraries::Elf(_) if as_executable => self.elf.missing(object, &elf::Loader::default()),
+            Libraries::Elf(loader) => self.elf.missing(object, loader),
+            Libraries::MachO(loader) => imports::missing_macho(object, loader),
+            Libraries::Pe(runtime) => imports::missing_pe(object, runtime),
+        }
+    }
+}
+
+/// Whether `path` is a compiled extension module on this OS (`.so`;
+/// `.pyd` on Windows).
+pub(crate) fn is_extension_module(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "so" || (cfg!(windows) && e.eq_ignore_ascii_case("pyd")))
+}
+
+/// What to do about a system library `library` that is missing, on this
+/// OS.
+pub(crate) fn install_hint(library: &str) -> String {
+    let lower = library.to_ascii_lowercase();
+    if cfg!(windows) && (lower.starts_with("vcruntime") || lower.starts_with("msvcp")) {
+        format!("install the Microsoft Visual C++ Redistributable (it provides `{library}`)")
+    } else if cfg!(windows) {
+        format!("install what provides `{library}`, or put it next to the module")
+    } else if cfg!(target_os = "macos") {
+        format!("install what provides `{library}` (often a Homebrew formula: `brew install`)")
+    } else {
+        format!(
+            "install the system package that provides `{library}` (`apt-file search {library}`, `dnf provides '*/{library}'`)"
+        )
     }
 }
 

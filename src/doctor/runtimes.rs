@@ -317,8 +317,13 @@ fn same_release(a: &str, b: &str) -> bool {
     release(a) == release(b)
 }
 
-/// The `lib-dynload` folder of an interpreter whose real path is `real`.
+/// The `lib-dynload` folder of an interpreter whose real path is `real`
+/// (on Windows, the `DLLs` folder next to `python.exe`).
 fn lib_dynload(real: &Path, version: &str) -> Option<PathBuf> {
+    if cfg!(windows) {
+        let dir = real.parent()?.join("DLLs");
+        return dir.is_dir().then_some(dir);
+    }
     let base = crate::venv::base_layout(
         crate::venv::Platform::CURRENT,
         real,
@@ -328,7 +333,7 @@ fn lib_dynload(real: &Path, version: &str) -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-/// Files ending in `.so` in `dir` (not below it), sorted.
+/// The extension modules in `dir` (not below it), sorted.
 fn shared_objects(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs_err::read_dir(dir) else {
         return Vec::new();
@@ -336,31 +341,25 @@ fn shared_objects(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "so"))
+        .filter(|p| super::is_extension_module(p))
         .collect();
     out.sort();
     out
 }
 
 pub(super) fn libraries(scan: &Scan<'_>) -> Vec<Finding> {
-    if !cfg!(target_os = "linux") {
-        return vec![not_elf("runtime-libraries")];
-    }
     let mut out = Vec::new();
     for (record, real) in present(scan) {
-        let loader = scan.elf.loader_of(&real);
+        let Some(libraries) = scan.libraries_of(&real) else {
+            return vec![not_read("runtime-libraries")];
+        };
         let mut objects = vec![real.clone()];
         if let Some(dir) = lib_dynload(&real, &record.version) {
             objects.extend(shared_objects(&dir));
         }
         for object in objects {
             let as_executable = object == real;
-            let missing = if as_executable {
-                scan.elf.missing(&object, &elf::Loader::default())
-            } else {
-                scan.elf.missing(&object, &loader)
-            };
-            for m in missing {
+            for m in scan.missing_libraries(&object, &libraries, as_executable) {
                 out.push(library_finding(scan, record, &object, &m));
             }
         }
@@ -421,8 +420,8 @@ fn library_finding(
         format!("`import {module}` fails")
     };
     f.action(format!(
-        "install the system package that provides `{0}` (`apt-file search {0}`, `dnf provides '*/{0}'`); until then {import}",
-        missing.library
+        "{}; until then {import}",
+        super::install_hint(&missing.library)
     ))
 }
 
@@ -440,13 +439,14 @@ pub(super) fn searched(dirs: &[PathBuf]) -> String {
     }
 }
 
-pub(super) fn not_elf(check: &'static str) -> Finding {
+/// The note of a libraries check on an OS whose binaries are not read.
+pub(super) fn not_read(check: &'static str) -> Finding {
     finding(
         check,
         Severity::Info,
         "home",
         format!(
-            "not checked on {}: shared libraries are read from ELF headers (Linux) only so far",
+            "not checked on {}: shared libraries are read from ELF (Linux), Mach-O (macOS) and PE (Windows) headers only",
             std::env::consts::OS
         ),
     )

@@ -1068,13 +1068,10 @@ fn a_record_of_another_manifest_whose_folder_vanished_is_pruned() {
     assert_clean(&p);
 }
 
-#[test]
-fn watch_writes_rotated_reports_prints_only_changes_and_stops_on_sigint() {
-    let Some(p) = Project::new() else { return };
-    p.manifest("pip", BETA);
-    p.apply();
-    // 105 reports from two months ago: rotation keeps the newest 100
-    // (counting the new ones) and every one of the last 30 days.
+/// 105 reports from two months ago in `<home>/health-reports`: rotation
+/// keeps the newest 100 (counting the new ones) and every one of the last
+/// 30 days. Returns the folder.
+fn seed_old_reports(p: &Project) -> PathBuf {
     let dir = p.home().join("health-reports");
     fs_err::create_dir_all(&dir).unwrap();
     let template = stdout(&p.run(&["--format", "json", "doctor"]));
@@ -1082,21 +1079,59 @@ fn watch_writes_rotated_reports_prints_only_changes_and_stops_on_sigint() {
         let name = format!("20000101T{:02}{:02}00.000Z.json", i / 60, i % 60);
         std::fs::write(dir.join(name), &template).unwrap();
     }
-    let child = p
-        .cmd()
+    dir
+}
+
+/// `doctor --watch --interval 1s`, its output piped.
+fn start_watch(p: &Project) -> std::process::Child {
+    p.cmd()
         .args(["doctor", "--watch", "--interval", "1s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let new_reports = || {
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with("2000"))
-            .count()
-    };
-    wait_for("two reports", || new_reports() >= 2);
+        .unwrap()
+}
+
+/// The reports `--watch` wrote (not the seeded ones).
+fn new_reports(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("2000"))
+        .count()
+}
+
+/// Rotated to 100, each one whole JSON, and no temporary file left
+/// (reports are written to a temporary file and renamed).
+#[track_caller]
+fn assert_rotated_and_whole(dir: &Path) {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 100, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.ends_with(".json") && !n.starts_with('.')),
+        "{names:?}"
+    );
+    for name in names.iter().filter(|n| !n.starts_with("2000")) {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        let _: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"));
+    }
+}
+
+#[test]
+fn watch_writes_rotated_reports_prints_only_changes_and_stops_on_sigint() {
+    let Some(p) = Project::new() else { return };
+    p.manifest("pip", BETA);
+    p.apply();
+    let dir = seed_old_reports(&p);
+    let child = start_watch(&p);
+    let count = || new_reports(&dir);
+    wait_for("two reports", || count() >= 2);
     // Health changes between runs.
     let site = p.path(".venvs/web/lib/python3.11/site-packages");
     for entry in std::fs::read_dir(&site).unwrap() {
@@ -1110,8 +1145,8 @@ fn watch_writes_rotated_reports_prints_only_changes_and_stops_on_sigint() {
             fs_err::remove_dir_all(path).unwrap();
         }
     }
-    let before = new_reports();
-    wait_for("two more reports", || new_reports() >= before + 2);
+    let before = count();
+    wait_for("two more reports", || count() >= before + 2);
     // SAFETY: a signal to the child we started.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -1131,21 +1166,7 @@ fn watch_writes_rotated_reports_prints_only_changes_and_stops_on_sigint() {
             && lines[1].contains("env.web env-dependencies (error)"),
         "{lines:?}"
     );
-    // Rotated, whole, and nothing half-written.
-    let names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names.len(), 100, "{names:?}");
-    assert!(
-        names
-            .iter()
-            .all(|n| n.ends_with(".json") && !n.starts_with('.'))
-    );
-    for name in names.iter().filter(|n| !n.starts_with("2000")) {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap();
-        let _: serde_json::Value = serde_json::from_str(&text).unwrap();
-    }
+    assert_rotated_and_whole(&dir);
     // The newest report is shown again, and by status.
     let shown = expect_exit(p.cmd(), &["doctor", "--report", "last"], 2);
     assert!(
@@ -1179,4 +1200,272 @@ fn the_report_document_has_a_stable_shape() {
         .collect::<Vec<_>>();
     keys.push(format!("findings[]: {}", finding.join(", ")));
     insta::assert_snapshot!("doctor_report", keys.join("\n"));
+}
+
+#[test]
+fn a_base_interpreter_upgraded_in_place_to_another_release_is_found_by_its_version_and_rebuilt() {
+    let Some(p) = Project::new() else { return };
+    // The release the upgrade installs: another 3.11 than the 3.11.2 the
+    // environment is built on (on a fresh machine, pyenv's 3.11.7).
+    let other = require!(
+        "a Python 3.11 other than 3.11.2 that seeds pip",
+        python_where(|py| py.short() == "3.11"
+            && py.version != pbs::DEBIAN_VERSION
+            && py.pip_wheel.is_some())
+    );
+    let prefix = p.path("py/base");
+    let exe = relocatable_python(&prefix);
+    manifest_on_link(
+        &p,
+        &prefix,
+        "\n[environments.web]\npath = \".venvs/web\"\npackages = [\"gamma\"]\n",
+    );
+    p.apply();
+    let cfg = std::fs::read_to_string(p.path(".venvs/web/pyvenv.cfg")).unwrap();
+    assert!(
+        cfg.contains(&format!("version = {}", pbs::DEBIAN_VERSION)),
+        "{cfg}"
+    );
+    let report = doctor(&p, &["--deep", "env-version"], 0);
+    assert!(findings(&report, "env-version").is_empty(), "{report:#}");
+
+    // The upgrade replaces the interpreter at the same path with a link to
+    // the new build, as Homebrew's `bin/python3.11` links into its Cellar.
+    fs_err::remove_file(&exe).unwrap();
+    std::os::unix::fs::symlink(&other.path, &exe).unwrap();
+
+    // The version is the interpreter's own answer: `--deep` runs it.
+    let report = doctor(&p, &["--deep", "env-version"], 0);
+    let found = findings(&report, "env-version");
+    assert_eq!(found.len(), 1, "{report:#}");
+    assert_eq!(found[0]["resource"], "env.web");
+    // Another release of the same minor keeps the ABI and the layout: a
+    // note, not a problem.
+    assert_eq!(found[0]["severity"], "info", "{found:?}");
+    let text = found[0]["found"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "upgraded in place ({} -> {})",
+            pbs::DEBIAN_VERSION,
+            other.version
+        )),
+        "{text}"
+    );
+    // The plan rebuilds it for the new release, and `--fix` is that plan.
+    assert_eq!(found[0]["fixable"], true, "{found:?}");
+    assert!(
+        found[0]["action"]
+            .as_str()
+            .unwrap()
+            .contains("the plan rebuilds it"),
+        "{found:?}"
+    );
+    let out = p.run(&["doctor", "--deep", "--fix", "--auto-approve"]);
+    assert!(stdout(&out).contains("-/+ env.web"), "{}", stdout(&out));
+    let report = doctor(&p, &["--deep", "env-version"], 0);
+    assert!(findings(&report, "env-version").is_empty(), "{report:#}");
+    assert_clean(&p);
+    let cfg = std::fs::read_to_string(p.path(".venvs/web/pyvenv.cfg")).unwrap();
+    assert!(
+        cfg.contains(&format!("version = {}", other.version)),
+        "{cfg}"
+    );
+}
+
+#[test]
+fn a_corrupt_newest_backup_is_reported_skipped_and_the_registry_restored_from_an_older_one() {
+    let Some(p) = Project::new() else { return };
+    p.manifest("pip", BETA);
+    p.apply();
+    p.manifest(
+        "pip",
+        &format!("{BETA}\n[environments.two]\npath = \".venvs/two\"\npackages = [\"gamma\"]\n"),
+    );
+    p.apply();
+    // Each write keeps the registry it replaces: three writes, two backups.
+    p.manifest(
+        "pip",
+        &format!("{BETA}\n[environments.two]\npath = \".venvs/two\"\npackages = [\"gamma\"]\n\n[environments.three]\npath = \".venvs/three\"\npackages = [\"gamma\"]\n"),
+    );
+    p.apply();
+    let backups = p.home().join("backups");
+    let numbered = || {
+        let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(&backups)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter_map(|path| {
+                let name = path.file_name()?.to_str()?.to_string();
+                let n = name.strip_prefix("registry.")?.strip_suffix(".json")?;
+                Some((n.parse().ok()?, path))
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let kept = numbered();
+    assert!(kept.len() >= 2, "two applies keep backups: {kept:?}");
+    let report = doctor(&p, &["registry-backups"], 0);
+    assert!(
+        findings(&report, "registry-backups").is_empty(),
+        "{report:#}"
+    );
+
+    // The same disk hiccup truncates the registry and its newest backup.
+    let (_, newest) = kept.last().unwrap().clone();
+    let (_, older) = kept[kept.len() - 2].clone();
+    let registry = p.home().join("registry.json");
+    for file in [&registry, &newest] {
+        let good = std::fs::read_to_string(file).unwrap();
+        std::fs::write(file, &good[..good.len() / 2]).unwrap();
+    }
+    let report = doctor(&p, &["registry-readable", "registry-backups"], 2);
+    let broken = findings(&report, "registry-backups");
+    assert_eq!(broken.len(), 1, "{report:#}");
+    assert_eq!(broken[0]["severity"], "warning");
+    assert_eq!(broken[0]["path"], newest.display().to_string());
+    assert!(
+        broken[0]["found"]
+            .as_str()
+            .unwrap()
+            .contains("recovery skips it"),
+        "{broken:?}"
+    );
+    let unreadable = findings(&report, "registry-readable");
+    assert_eq!(unreadable.len(), 1, "{report:#}");
+    assert!(
+        unreadable[0]["action"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("`{}`", older.display())),
+        "restored from the newest *valid* backup: {unreadable:?}"
+    );
+    // `--fix` restores the registry; the damaged backup is left (it is
+    // not doctor's to delete), so what is left is a warning: exit 2.
+    let out = expect_exit(p.cmd(), &["doctor", "--fix", "--auto-approve"], 2);
+    let after = stdout(&out);
+    let after = after.split("After the repairs").nth(1).unwrap_or_default();
+    assert!(
+        after.contains("registry-backups") && !after.contains("registry-readable"),
+        "{}",
+        stdout(&out)
+    );
+    // Restored, the unreadable registry kept as evidence (a note).
+    let restored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&registry).unwrap()).unwrap();
+    assert!(restored["environments"].is_array(), "{restored:#}");
+    let report = doctor(&p, &["registry-readable", "registry-backups"], 2);
+    assert!(
+        findings(&report, "registry-readable").is_empty(),
+        "{report:#}"
+    );
+    let notes: Vec<_> = findings(&report, "registry-backups")
+        .into_iter()
+        .filter(|f| f["severity"] == "info")
+        .collect();
+    assert_eq!(notes.len(), 1, "the corrupt registry, kept: {report:#}");
+    // The finding's command removes the damaged backup, and doctor is
+    // clean.
+    let still = findings(&report, "registry-backups")
+        .into_iter()
+        .find(|f| f["severity"] == "warning")
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .clone();
+    let command = still["command"].as_str().unwrap();
+    assert_eq!(command, format!("rm {}", newest.display()));
+    let status = Command::new("sh").args(["-c", command]).status().unwrap();
+    assert!(status.success());
+    let report = assert_clean(&p);
+    let left: Vec<_> = findings(&report, "registry-backups")
+        .into_iter()
+        .map(|f| f["found"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        left,
+        ["an unreadable `registry.json`, kept as evidence when it was replaced"]
+    );
+}
+
+#[test]
+fn a_lock_note_left_by_a_killed_apply_names_the_dead_process_and_the_next_command_replaces_it() {
+    let Some(p) = Project::new() else { return };
+    p.manifest("pip", BETA);
+    p.apply();
+    p.manifest(
+        "pip",
+        &format!("{BETA}\n[environments.two]\npath = \".venvs/two\"\npackages = [\"gamma\"]\n"),
+    );
+    // `kill -9` at the first step of the transaction, the lock held.
+    let child = p
+        .cmd()
+        .env("BEEP_PYTHON_CRASH_AT", "1")
+        .args(["apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(libc::SIGKILL),
+        "{}",
+        crate::common::stderr(&out)
+    );
+    let note = std::fs::read_to_string(p.home().join(".lock")).unwrap();
+    assert!(note.contains(&format!("\"pid\":{pid}")), "{note}");
+
+    let report = doctor(&p, &["lock-holder"], 0);
+    let found = findings(&report, "lock-holder");
+    assert_eq!(found.len(), 1, "{report:#}");
+    assert_eq!(found[0]["severity"], "info", "the OS lock died with it");
+    let text = found[0]["found"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("pid {pid} (`")) && text.contains("no longer running"),
+        "{text}"
+    );
+    assert_eq!(found[0]["fixable"], false);
+    // Nothing is blocked: the next mutating command takes the lock (and
+    // recovers the killed apply), and leaves no note behind.
+    fix(&p);
+    let report = doctor(&p, &["lock-holder"], 0);
+    assert!(findings(&report, "lock-holder").is_empty(), "{report:#}");
+    assert_clean(&p);
+}
+
+#[test]
+fn watch_stops_cleanly_on_sigterm_with_its_reports_rotated_and_whole() {
+    let Some(p) = Project::new() else { return };
+    p.manifest("pip", BETA);
+    p.apply();
+    let dir = seed_old_reports(&p);
+    let child = start_watch(&p);
+    wait_for("two reports", || new_reports(&dir) >= 2);
+    // As a service manager stops it (`systemctl stop`, `docker stop`).
+    // SAFETY: a signal to the child we started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    // Stopping is the way a watch ends: exit 0, not death by the signal.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?}: {}",
+        out.status,
+        crate::common::stderr(&out)
+    );
+    let err = crate::common::stderr(&out);
+    let runs: usize = err
+        .lines()
+        .find_map(|l| l.split("stopped after ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `stopped after N runs`: {err}"));
+    assert!(runs >= 2, "{err}");
+    assert_eq!(runs, new_reports(&dir), "one report per run: {err}");
+    assert_rotated_and_whole(&dir);
+    // Healthy throughout: one line, for the first run.
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("healthy"), "{lines:?}");
 }
