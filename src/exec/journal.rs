@@ -83,17 +83,22 @@ pub enum Entry {
     /// every file, made complete under a `.partial` name first. Undo puts
     /// the snapshot back in place of whatever `path` became; the commit
     /// removes it.
-    ///
-    /// `scoped` (version 3): the snapshot holds a listing of the whole
-    /// environment and only the files the update may change, linked before
-    /// they change ([`super::restore`]); undo merges it back.
     Snapshot {
         path: PathBuf,
         snapshot: PathBuf,
         #[serde(default)]
         within: bool,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        scoped: bool,
+    },
+    /// Version 3: a scoped restore point ([`super::restore`]), named as
+    /// [`Entry::Snapshot`]: a listing of the whole environment and only
+    /// the files the update may change, linked before they change; undo
+    /// merges it back. Its own `op`, so that an older beep-python, which
+    /// would restore it as if it were whole, cannot read it at all.
+    ScopedSnapshot {
+        path: PathBuf,
+        snapshot: PathBuf,
+        #[serde(default)]
+        within: bool,
     },
     /// Version 1's unproven entry: undone only while empty.
     Creating { path: PathBuf },
@@ -120,7 +125,8 @@ impl Entry {
                 aside.display()
             ),
             Entry::Replaced { path, .. } => format!("replace `{}`", path.display()),
-            Entry::Snapshot { path, snapshot, .. } => format!(
+            Entry::Snapshot { path, snapshot, .. }
+            | Entry::ScopedSnapshot { path, snapshot, .. } => format!(
                 "restore `{}` from its snapshot `{}`",
                 path.display(),
                 snapshot.display()
@@ -543,7 +549,6 @@ impl Journal {
             path: path.to_path_buf(),
             snapshot: snapshot.clone(),
             within,
-            scoped: false,
         })
         .map_err(|e| match e {
             JournalError::Io(io) => io,
@@ -571,19 +576,21 @@ impl Journal {
             aside_of(path, &short)
         };
         let partial = partial_of(&snapshot);
-        self.record(Entry::Snapshot {
+        let entry = Entry::ScopedSnapshot {
             path: path.to_path_buf(),
             snapshot: snapshot.clone(),
             within,
-            scoped: true,
-        })
-        .map_err(journal_io_error)?;
+        };
+        self.record(entry.clone()).map_err(journal_io_error)?;
         files::remove_tree(&partial)?;
         match super::restore::take(path, deep, &partial, &[&snapshot, &partial]) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                // Nothing was linked under the snapshot's name: forget
+                // exactly this entry (other workers record theirs
+                // meanwhile), then take a whole one.
                 files::remove_tree(&partial)?;
-                self.unrecord_last();
+                self.unrecord(&entry).map_err(journal_io_error)?;
                 return self.snapshot(path);
             }
             Err(e) => return Err(e),
@@ -598,11 +605,8 @@ impl Journal {
     /// one.
     fn scoped_snapshot_of(&self, path: &Path) -> Option<PathBuf> {
         self.lock().entries.iter().rev().find_map(|e| match e {
-            Entry::Snapshot {
-                path: p,
-                snapshot,
-                scoped: true,
-                ..
+            Entry::ScopedSnapshot {
+                path: p, snapshot, ..
             } if p == path => Some(snapshot.clone()),
             _ => None,
         })
@@ -625,13 +629,6 @@ impl Journal {
             Some(snapshot) => super::restore::widen(path, &snapshot),
             None => Ok(0),
         }
-    }
-
-    /// Forgets the newest entry, which was recorded but not acted on.
-    fn unrecord_last(&self) {
-        let mut data = self.lock();
-        data.entries.pop();
-        let _ = self.write(&data);
     }
 
     /// Marks the commit point: the registry is about to be written with
@@ -892,8 +889,13 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
             path,
             snapshot,
             within,
-            scoped,
+        }
+        | Entry::ScopedSnapshot {
+            path,
+            snapshot,
+            within,
         } => {
+            let scoped = matches!(entry, Entry::ScopedSnapshot { .. });
             let expected = if *within {
                 path.join(format!(".beep-old-{short}"))
             } else {
@@ -911,7 +913,7 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
             };
             // A snapshot never completed: the environment was not touched.
             let _ = files::remove_tree(&partial_of(snapshot));
-            if *scoped {
+            if scoped {
                 if !snapshot.exists() {
                     return Settled::Done;
                 }
@@ -1013,7 +1015,11 @@ fn finish(entry: &Entry, id: &Uuid) -> Settled {
             path,
             snapshot,
             within,
-            ..
+        }
+        | Entry::ScopedSnapshot {
+            path,
+            snapshot,
+            within,
         } if *snapshot
             == if *within {
                 path.join(format!(".beep-old-{short}"))
@@ -1024,12 +1030,14 @@ fn finish(entry: &Entry, id: &Uuid) -> Settled {
             let _ = files::remove_tree(&partial_of(snapshot));
             remove(snapshot)
         }
-        Entry::Snapshot { snapshot, .. } => Settled::NotOurs(Leftover {
-            what: format!("remove `{}`", snapshot.display()),
-            why: "its name is not this apply's snapshot name".into(),
-            paths: vec![snapshot.clone()],
-            retried: false,
-        }),
+        Entry::Snapshot { snapshot, .. } | Entry::ScopedSnapshot { snapshot, .. } => {
+            Settled::NotOurs(Leftover {
+                what: format!("remove `{}`", snapshot.display()),
+                why: "its name is not this apply's snapshot name".into(),
+                paths: vec![snapshot.clone()],
+                retried: false,
+            })
+        }
         Entry::MovedAside { to: path, .. } | Entry::ContentsAside { aside: path, .. } => {
             Settled::NotOurs(Leftover {
                 what: format!("remove `{}`", path.display()),
@@ -1493,7 +1501,9 @@ fn entry_paths(entry: &Entry) -> Vec<PathBuf> {
         Entry::MovedAside { from, to } => vec![to.clone(), from.clone()],
         Entry::ContentsAside { dir, aside } => vec![aside.clone(), dir.clone()],
         Entry::Replaced { path, aside } => vec![aside.clone(), path.clone()],
-        Entry::Snapshot { path, snapshot, .. } => vec![snapshot.clone(), path.clone()],
+        Entry::Snapshot { path, snapshot, .. } | Entry::ScopedSnapshot { path, snapshot, .. } => {
+            vec![snapshot.clone(), path.clone()]
+        }
     }
 }
 

@@ -17,23 +17,19 @@
 //! and the registry is not written (its serial does not move). On success
 //! the registry is written, then the asides are removed.
 //!
-//! Updates happen in place, after a restore point (issue 12). Before a
-//! venv is changed, [`journal::Journal::snapshot_scoped`] lists every entry
-//! of it and hard-links its shell (everything outside `site-packages`) into
-//! `<path>.beep-old-<run>`; the files of `site-packages` are linked there
-//! just before the installer removes or replaces them
-//! ([`journal::Journal::preserve`]): the native installer says exactly
-//! which, and pip and uv get every distribution the plan does not name as a
-//! constraint, so only the named ones can change. When the constraints
-//! refuse the install before anything changed (the new package needs
-//! another version of one already there), the restore point is made whole
-//! ([`journal::Journal::widen`]) and the installer runs free. Rollback and
-//! crash recovery merge the snapshot back ([`restore`]). A conda
-//! environment's restore point is whole ([`journal::Journal::snapshot`]):
-//! its packages write anywhere in it. Why scoped: a whole snapshot costs a
-//! link per file and an unlink per file after the commit, 0.3 to 1.5 s for
-//! an environment of 5,000 files, many times the work of adding one
-//! package (`bench/update.sh`). A hard-link snapshot is
+//! Updates happen in place, after a restore point (issue 12), in
+//! `<path>.beep-old-<run>`. With the native installer (a locked venv) it is
+//! scoped ([`journal::Journal::snapshot_scoped`], [`restore`]): a listing of
+//! every entry, the shell (everything outside `site-packages`) hard-linked,
+//! and the files of `site-packages` linked just before the installer
+//! removes or replaces them ([`journal::Journal::preserve`]); rollback and
+//! crash recovery merge it back. With pip or uv, and for conda
+//! environments, it is whole ([`journal::Journal::snapshot`]): every file
+//! hard-linked, and renamed back over whatever the path became, because
+//! they may write where no plan names (see [`restore`]). Why scoped: a
+//! whole snapshot costs a link per file and an unlink per file after the
+//! commit, 0.3 to 1.5 s for an environment of 5,000 files, many times the
+//! work of adding one package (`bench/update.sh`). A hard-link snapshot is
 //! only a restore point if nothing ever writes into an installed file in
 //! place, since the snapshot shares its inodes: the native installer never
 //! does (every write is a new file renamed over, [`crate::wheel`]), and for

@@ -16,16 +16,23 @@
 //!   inventory, `include/`, `share/`): the update's own rewrites
 //!   (`Reconfigure`, launchers, scripts) land there. Links in
 //!   `site-packages` are recreated too (they are few and cost no inode).
-//! - **The rest, linked just before it changes.** The installer says which
-//!   existing files it is about to remove or replace, and
-//!   [`preserve`] links them into the snapshot first: the native
-//!   installer knows exactly (the `RECORD`s of the distributions it removes
-//!   or replaces, and every destination that already holds a file), pip and
-//!   uv are given every other installed distribution as a constraint, so
-//!   that only the distributions the plan names can change, and those are
-//!   preserved by their `RECORD`s (see `exec/steps/packages.rs`).
-//!   Preserving is idempotent: a file already in the snapshot is kept (it
-//!   is the older one).
+//! - **The rest, linked just before it changes.** The native installer
+//!   says, once everything is prepared and before it touches the
+//!   environment, which existing files it will remove or replace (the
+//!   `RECORD`s and `.dist-info` folders of the distributions it removes or
+//!   replaces, and every destination that already holds a file), and
+//!   [`preserve`] links them into the snapshot first. Preserving is
+//!   idempotent: a file already in the snapshot is kept (it is the older
+//!   one).
+//!
+//! Only the native installer gets a scoped restore point. pip and uv can
+//! write where no plan names: a package that ships another's files
+//! (`psycopg2` over `psycopg2-binary`), a local requirement they reinstall
+//! on every run, pip upgrading itself, `PIP_FORCE_REINSTALL`. A constraint
+//! does not stop any of these, so their updates keep a whole restore point
+//! (a hostile review found each case). When what will change cannot be
+//! known after all (a pip without `RECORD` about to be seeded over),
+//! [`widen`] makes the scoped one whole.
 //!
 //! **Restoring** ([`restore`]) moves every file of the snapshot back over
 //! its path, then removes what the listing does not name (what the update
@@ -71,8 +78,14 @@ struct Listing {
 
 /// Walks `env`, skipping `skip` (a snapshot made inside it), and returns
 /// every entry by relative path. A name that is not UTF-8 cannot be
-/// listed: the caller takes a full restore point instead.
-fn walk(env: &Path, skip: &[&Path]) -> io::Result<Vec<(Kind, String)>> {
+/// listed: without `unlisted` that is an error (the caller takes a whole
+/// restore point instead); with it, such entries (never in a listing, so
+/// made since) are collected there, not descended into.
+fn walk(
+    env: &Path,
+    skip: &[&Path],
+    mut unlisted: Option<&mut Vec<PathBuf>>,
+) -> io::Result<Vec<(Kind, String)>> {
     let mut out = Vec::new();
     let mut stack = vec![(env.to_path_buf(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
@@ -83,6 +96,10 @@ fn walk(env: &Path, skip: &[&Path]) -> io::Result<Vec<(Kind, String)>> {
                 continue;
             }
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                if let Some(unlisted) = unlisted.as_deref_mut() {
+                    unlisted.push(path);
+                    continue;
+                }
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
                     format!("`{}` is not a UTF-8 name", path.display()),
@@ -112,7 +129,7 @@ fn walk(env: &Path, skip: &[&Path]) -> io::Result<Vec<(Kind, String)>> {
 /// recreated. `skip` are paths inside `env` to leave out (the snapshot
 /// itself when it lives inside a mount point).
 pub fn take(env: &Path, deep: &Path, to: &Path, skip: &[&Path]) -> io::Result<()> {
-    let entries = walk(env, skip)?;
+    let entries = walk(env, skip, None)?;
     let deep_rel = deep
         .strip_prefix(env)
         .ok()
@@ -228,7 +245,7 @@ pub fn restore(env: &Path, snapshot: &Path, skip: &[&Path]) -> io::Result<Vec<Pa
         Err(e) => return Err(e),
     };
     // 1. What the snapshot keeps goes back over whatever is there now.
-    let mut saved = walk(snapshot, &[])?;
+    let mut saved = walk(snapshot, &[], None)?;
     saved.retain(|(kind, rel)| *kind != Kind::Dir && rel != LISTING);
     for (_, rel) in &saved {
         let dest = env.join(rel);
@@ -248,7 +265,11 @@ pub fn restore(env: &Path, snapshot: &Path, skip: &[&Path]) -> io::Result<Vec<Pa
     crate::failpoint::crash_point("snapshot-files-restored");
     // 2. What the update added goes; folders deepest first.
     let listed: HashSet<&str> = listing.entries.iter().map(|(_, r)| r.as_str()).collect();
-    let mut now = walk(env, skip)?;
+    let mut foreign = Vec::new();
+    let mut now = walk(env, skip, Some(&mut foreign))?;
+    for path in &foreign {
+        files::remove_tree(path)?;
+    }
     now.sort_by_key(|(_, rel)| std::cmp::Reverse(rel.len()));
     for (kind, rel) in &now {
         if listed.contains(rel.as_str()) {
@@ -370,6 +391,23 @@ mod tests {
         );
         assert_eq!(read(&env, "bin/tool").as_deref(), Some("old tool"));
         assert!(!snap.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_name_that_is_not_utf8_made_by_the_update_goes_at_restore() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join("env");
+        let sp = env.join("sp");
+        tree(&env, &[("sp/a.py", "a")]);
+        let snap = dir.path().join("snap");
+        take(&env, &sp, &snap, &[]).unwrap();
+        let odd = sp.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+        fs::create_dir_all(odd.join("inner")).unwrap();
+        assert!(restore(&env, &snap, &[]).unwrap().is_empty());
+        assert!(!odd.exists());
+        assert_eq!(read(&env, "sp/a.py").as_deref(), Some("a"));
     }
 
     #[test]

@@ -142,19 +142,6 @@ pub enum InstallError {
         argument: String,
     },
 
-    #[error("could not write the constraints file for environment `{environment}`")]
-    #[diagnostic(
-        code("installer::constraints-io"),
-        help(
-            "the constraints file goes to the temporary folder (TMPDIR): check that it is writable"
-        )
-    )]
-    Constraints {
-        environment: String,
-        #[source]
-        source: std::io::Error,
-    },
-
     #[error("could not start {installer} for environment `{environment}` (`{}`)", program.display())]
     #[diagnostic(
         code("installer::spawn"),
@@ -352,21 +339,6 @@ pub fn install_observed(
     cancel: &AtomicBool,
     on_line: Option<OnLine<'_>>,
 ) -> Result<Outcome, InstallError> {
-    install_constrained(sel, config, req, &[], cancel, on_line)
-}
-
-/// [`install_observed`], with `constraints` (`name==version` lines) that
-/// the installer may not move: an in-place update pins every distribution
-/// the plan does not change, so that only those it names can be replaced
-/// (their files are what the restore point preserves).
-pub fn install_constrained(
-    sel: &Selected,
-    config: &Config,
-    req: &Request,
-    constraints: &[String],
-    cancel: &AtomicBool,
-    on_line: Option<OnLine<'_>>,
-) -> Result<Outcome, InstallError> {
     refuse_options(sel.kind, req.environment, req.requirements)?;
     if req.requirements.is_empty() {
         return Ok(Outcome {
@@ -376,29 +348,6 @@ pub fn install_constrained(
         });
     }
     let mut command = install_command(sel, config, req)?;
-    // Both `pip install` and `uv pip install` read `-c FILE`; the file
-    // lives until the installer has finished.
-    let constraints_file = if constraints.is_empty() {
-        None
-    } else {
-        let mut file = tempfile::Builder::new()
-            .prefix("beep-python-constraints-")
-            .suffix(".txt")
-            .tempfile()
-            .map_err(|source| InstallError::Constraints {
-                environment: req.environment.to_string(),
-                source,
-            })?;
-        std::io::Write::write_all(&mut file, (constraints.join("\n") + "\n").as_bytes()).map_err(
-            |source| InstallError::Constraints {
-                environment: req.environment.to_string(),
-                source,
-            },
-        )?;
-        command.arg("-c").arg(file.path());
-        Some(file)
-    };
-    let _keep = &constraints_file;
 
     let shown = show(&command);
     let started = Instant::now();

@@ -287,63 +287,43 @@ fn a_locked_url_requirement_installed_natively_records_its_direct_url() {
     );
 }
 
-/// `delta` 1.0.0, which needs `alpha>=2`, into the project's wheelhouse.
-fn add_delta(p: &Project) {
-    crate::wheels::wheelhouse(
-        &p.path("wheels"),
-        &[crate::wheels::WheelSpec {
-            name: "delta",
-            version: "1.0.0",
-            requires: &["alpha>=2"],
-        }],
-    );
-}
-
-/// site-packages' files and their hashes, bytecode left out.
-fn site_hashes(p: &Project, env: &str) -> BTreeMap<PathBuf, String> {
+/// site-packages' files and their contents, bytecode left out.
+fn site_files(p: &Project, env: &str) -> BTreeMap<PathBuf, String> {
     hashes(&site(p, env))
         .into_iter()
         .filter(|(path, _)| !path.components().any(|c| c.as_os_str() == "__pycache__"))
         .collect()
 }
 
-fn an_update_that_moves_an_unnamed_package_widens_its_restore_point(installer: &str) {
-    let Some(p) = Project::new() else { return };
-    add_delta(&p);
-    let env = |packages: &str| {
-        format!("\n[environments.app]\npath = \".venvs/app\"\npackages = [{packages}]\n")
-    };
-    p.manifest(installer, &env("\"alpha==1.0.0\", \"gamma\""));
-    p.apply();
-    std::fs::write(site(&p, "app").join("user-notes.txt"), "mine").unwrap();
-    let before = site_hashes(&p, "app");
-    // `alpha` is satisfied as it is, so the plan does not name it; `delta`
-    // needs it moved: held as a constraint the install is refused, then
-    // the whole environment goes into the restore point and it may move.
-    p.manifest(installer, &env("\"alpha\", \"gamma\", \"delta\""));
-    let plan = p.plan();
-    assert!(
-        plan.contains("+ delta") && !plan.contains("alpha"),
-        "{plan}"
+/// A locked environment `app` holding `packages`, built or updated by the
+/// native installer.
+fn locked_app(p: &Project, packages: &str) {
+    p.manifest(
+        "pip",
+        &format!("\n[environments.app]\npath = \".venvs/app\"\npackages = [{packages}]\n"),
     );
+    p.run(&["lock"]);
+}
 
-    // Killed at every point of that update, it converges to exactly the
-    // old files or exactly the new state.
+#[test]
+fn a_native_update_killed_at_every_point_gives_back_exactly_the_old_files() {
+    let Some(p) = Project::new() else { return };
+    locked_app(&p, "\"gamma\", \"click\"");
+    p.run(&["apply", "--auto-approve", "--locked"]);
+    std::fs::write(site(&p, "app").join("user-notes.txt"), "mine").unwrap();
+    let before = site_files(&p, "app");
+    // click goes, beta and alpha come; gamma stays.
     let mut point = 1u64;
     let mut rolled_back = 0;
     loop {
+        locked_app(&p, "\"gamma\", \"beta\"");
         let out = p
             .cmd()
             .env("BEEP_PYTHON_CRASH_AT", point.to_string())
-            .args(["apply", "--auto-approve", "--format", "json"])
+            .args(["apply", "--auto-approve", "--locked"])
             .output()
             .unwrap();
         if out.status.success() {
-            assert!(
-                stdout(&out).contains("keeping the whole environment in the restore point"),
-                "{}",
-                stdout(&out)
-            );
             break;
         }
         assert_eq!(
@@ -354,24 +334,22 @@ fn an_update_that_moves_an_unnamed_package_widens_its_restore_point(installer: &
         );
         p.run(&["recover"]);
         assert!(p.asides().is_empty(), "point {point}: {:?}", p.asides());
-        if p.installed(".venvs/app") == ["alpha==1.0.0", "gamma==3.1.0"] {
-            assert_eq!(
-                site_hashes(&p, "app"),
-                before,
-                "point {point}: every file back"
+        if p.installed(".venvs/app") == ["click==8.1.7", "gamma==3.1.0"] {
+            assert!(
+                site_files(&p, "app") == before,
+                "crash point {point}: every file of the old environment is back, and only those"
             );
             rolled_back += 1;
         } else {
             assert_eq!(
                 p.installed(".venvs/app"),
-                ["alpha==2.0.0", "delta==1.0.0", "gamma==3.1.0"],
+                ["alpha==2.0.0", "beta==0.5.0", "gamma==3.1.0"],
                 "point {point}"
             );
             // Back to the old state for the next point.
-            p.manifest(installer, &env("\"alpha==1.0.0\", \"gamma\""));
-            p.apply();
-            assert_eq!(site_hashes(&p, "app"), before, "point {point}");
-            p.manifest(installer, &env("\"alpha\", \"gamma\", \"delta\""));
+            locked_app(&p, "\"gamma\", \"click\"");
+            p.run(&["apply", "--auto-approve", "--locked"]);
+            assert!(site_files(&p, "app") == before, "point {point}");
         }
         point += 1;
         assert!(point < 100, "the apply never completed");
@@ -379,74 +357,67 @@ fn an_update_that_moves_an_unnamed_package_widens_its_restore_point(installer: &
     assert!(rolled_back >= 3, "only {rolled_back} points rolled back");
     assert_eq!(
         p.installed(".venvs/app"),
-        ["alpha==2.0.0", "delta==1.0.0", "gamma==3.1.0"]
+        ["alpha==2.0.0", "beta==0.5.0", "gamma==3.1.0"]
     );
     assert_eq!(
         std::fs::read_to_string(site(&p, "app").join("user-notes.txt")).unwrap(),
         "mine"
     );
     assert!(p.asides().is_empty(), "{:?}", p.asides());
-    assert!(p.plan().contains("No changes"));
 }
 
 #[test]
-fn an_update_with_pip_that_moves_an_unnamed_package_widens_its_restore_point() {
-    an_update_that_moves_an_unnamed_package_widens_its_restore_point("pip");
-}
-
-#[test]
-fn an_update_with_uv_that_moves_an_unnamed_package_widens_its_restore_point() {
-    if uv_available() {
-        an_update_that_moves_an_unnamed_package_widens_its_restore_point("uv");
-    }
-}
-
-#[test]
-fn an_update_keeps_only_what_it_changes_in_its_restore_point() {
+fn a_native_update_keeps_only_what_it_changes_in_its_restore_point() {
     let Some(p) = Project::new() else { return };
-    let env = |packages: &str| {
-        format!("\n[environments.app]\npath = \".venvs/app\"\npackages = [{packages}]\n")
+    locked_app(&p, "\"gamma\", \"click\"");
+    p.run(&["apply", "--auto-approve", "--locked"]);
+    // Killed right after the installer said what it changes (click goes,
+    // tabulate comes): the restore point lists everything but holds only
+    // the shell and click's files.
+    locked_app(&p, "\"gamma\", \"tabulate\"");
+    let mut point = 1u64;
+    let snapshot = loop {
+        let out = p
+            .cmd()
+            .env("BEEP_PYTHON_CRASH_AT", point.to_string())
+            .args(["apply", "--auto-approve", "--locked"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "no point after the restore point");
+        if stderr(&out).contains("(`snapshot-extended`)") {
+            break std::fs::read_dir(p.path(".venvs"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|path| {
+                    let name = path.file_name().unwrap().to_string_lossy();
+                    name.starts_with("app.beep-old-") && !name.ends_with(".partial")
+                })
+                .expect("the restore point");
+        }
+        p.run(&["recover"]);
+        point += 1;
+        assert!(point < 50, "never reached `snapshot-extended`");
     };
-    p.manifest("pip", &env("\"gamma\", \"click\""));
-    p.apply();
-    // Paused in the middle of the update (click goes, tabulate comes):
-    // the restore point lists everything but holds only the shell and
-    // click's files.
-    p.manifest("pip", &env("\"gamma\", \"tabulate\""));
-    let mut child = p
-        .cmd()
-        .env("BEEP_PYTHON_FAILPOINTS", "install-packages=pause")
-        .args(["apply", "--auto-approve"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut found = None;
-    crate::common::wait_for("the restore point", || {
-        found = std::fs::read_dir(p.path(".venvs"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|path| {
-                let name = path.file_name().unwrap().to_string_lossy();
-                name.starts_with("app.beep-old-") && !name.ends_with(".partial")
-            });
-        found.is_some()
-    });
-    let snapshot = found.unwrap();
     let sp = Path::new("lib/python3.11/site-packages");
     assert!(snapshot.join(".beep-listing.json").is_file());
     assert!(snapshot.join("pyvenv.cfg").is_file());
+    assert!(snapshot.join(sp).join("click/__init__.py").is_file());
+    assert!(
+        snapshot
+            .join(sp)
+            .join("click-8.1.7.dist-info/RECORD")
+            .is_file()
+    );
     assert!(
         !snapshot.join(sp).join("gamma").exists(),
         "gamma does not change, so it is not kept"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Recovery merges it back: exactly the old environment.
     p.run(&["recover"]);
-    // Run to the end: click's files were kept before it went.
-    let out = p.run(&["apply", "--auto-approve"]);
-    assert!(out.status.success());
+    assert!(!snapshot.exists());
+    assert_eq!(p.installed(".venvs/app"), ["click==8.1.7", "gamma==3.1.0"]);
+    p.run(&["apply", "--auto-approve", "--locked"]);
     assert_eq!(
         p.installed(".venvs/app"),
         ["gamma==3.1.0", "tabulate==0.9.0"]

@@ -39,11 +39,13 @@ impl Run<'_> {
                 path: spec.path.clone(),
             });
         }
-        // A venv's restore point is scoped: its shell now, the files of
-        // `site-packages` as the installer is about to change them
-        // (`exec::restore`). A conda environment's is whole: its packages
-        // write anywhere in it.
-        let taken = if spec.conda.is_some() {
+        // With the native installer (a locked venv) the restore point is
+        // scoped: the shell now, the files of `site-packages` as the
+        // installer is about to change them (`exec::restore`). pip and uv
+        // may write where no plan says (a clashing package, a reinstalled
+        // local requirement, pip itself), and a conda package anywhere:
+        // theirs is whole.
+        let taken = if spec.conda.is_some() || spec.locked.is_none() {
             self.journal.snapshot(&spec.path)
         } else {
             let layout = venv::layout(&spec.path, &spec.python_version);
@@ -90,6 +92,20 @@ impl Run<'_> {
         let layout = venv::layout(&spec.path, &spec.python_version);
         // Unpacked once into the cache, then hard-linked: creating ~600
         // files is most of the cost of seeding (uv does the same).
+        // A pip left without `RECORD` (an interrupted upgrade) is written
+        // over where it lies: a scoped restore point cannot know its files,
+        // so it takes them all.
+        if crate::wheel::installed(&layout.site_packages)
+            .iter()
+            .any(|d| d.name == "pip" && !d.complete)
+        {
+            self.journal
+                .widen(&spec.path)
+                .map_err(|source| StepError::RestorePoint {
+                    path: spec.path.clone(),
+                    source,
+                })?;
+        }
         let cache = self.settings.home.cache_dir().join("unpacked");
         match venv::seed_pip_cached(&layout, &base_of(spec), Some(&cache))? {
             Seeded::Wheel { .. } | Seeded::Ensurepip => {

@@ -25,23 +25,6 @@ impl<'a> Run<'a> {
         if spec.locked.is_some() {
             return self.install_native(spec, reinstall, true);
         }
-        // Only what the plan names may change: those distributions' files
-        // go into the restore point first, and every other distribution is
-        // a constraint the installer may not move.
-        let changing: std::collections::BTreeSet<String> = packages
-            .remove
-            .iter()
-            .chain(&packages.reinstall)
-            .map(|l| name_of(l))
-            .chain(packages.add.iter().map(|l| requirement_name(l)))
-            .chain(
-                packages
-                    .change
-                    .iter()
-                    .map(|c| venv::normalize_name(&c.name)),
-            )
-            .collect();
-        self.preserve_dists(spec, &layout, &changing)?;
         let mut removed = Vec::new();
         for line in packages.remove.iter().chain(&packages.reinstall) {
             let name = name_of(line);
@@ -75,32 +58,7 @@ impl<'a> Run<'a> {
             || !packages.reinstall.is_empty();
         if needs_install && !requirements.is_empty() {
             self.seed_for_pip(spec)?;
-            let constraints: Vec<String> = wheel::installed(&layout.site_packages)
-                .iter()
-                .filter(|d| d.complete && !changing.contains(&d.name) && d.name != "pip")
-                .map(|d| format!("{}=={}", d.name, d.version))
-                .collect();
-            let before = top_level(&layout);
-            if let Err(first) =
-                self.install_constrained(spec, &layout.python, &requirements, &constraints)
-            {
-                // Refused before it changed anything (the new package needs
-                // another version of one already there): the restore point
-                // becomes whole, and the installer may move anything.
-                if constraints.is_empty() || self.cancelled() || top_level(&layout) != before {
-                    return Err(first);
-                }
-                self.activity(spec)(
-                    "the update moves other packages too: keeping the whole environment in the restore point",
-                );
-                self.journal
-                    .widen(&spec.path)
-                    .map_err(|source| StepError::RestorePoint {
-                        path: spec.path.clone(),
-                        source,
-                    })?;
-                self.install_with(spec, &layout.python, &requirements)?;
-            }
+            self.install_with(spec, &layout.python, &requirements)?;
             self.drop_pip_if_unwanted(spec)?;
         }
         self.settings.progress.event(&Event::Installed {
@@ -128,21 +86,9 @@ impl<'a> Run<'a> {
         python: &Path,
         requirements: &[String],
     ) -> Result<(), StepError> {
-        self.install_constrained(spec, python, requirements, &[])
-    }
-
-    /// [`Self::install_with`], the installed distributions `constraints`
-    /// (`name==version`) held where they are.
-    fn install_constrained(
-        &self,
-        spec: &EnvSpec,
-        python: &Path,
-        requirements: &[String],
-        constraints: &[String],
-    ) -> Result<(), StepError> {
         let settings = self.settings;
         let activity = self.activity(spec);
-        installer::install_constrained(
+        installer::install_observed(
             settings.selected,
             settings.installer,
             &installer::Request {
@@ -150,7 +96,6 @@ impl<'a> Run<'a> {
                 requirements,
                 environment: &spec.name,
             },
-            constraints,
             settings.cancel,
             Some(&activity),
         )
@@ -159,7 +104,8 @@ impl<'a> Run<'a> {
     }
 
     /// Links the files of the installed distributions `names` into the
-    /// environment's restore point, before they are removed or replaced.
+    /// environment's scoped restore point, before they are removed or
+    /// replaced (a no-op with a whole one).
     fn preserve_dists(
         &self,
         spec: &EnvSpec,
@@ -170,7 +116,6 @@ impl<'a> Run<'a> {
             .iter()
             .filter(|d| names.contains(&d.name))
             .flat_map(|d| wheel::files_of(layout, d))
-            .chain(shared_top_level(layout))
             .collect();
         self.journal
             .preserve(&spec.path, &paths)
@@ -293,6 +238,8 @@ impl<'a> Run<'a> {
         let downloaded = self.downloading(&format!("env.{}", spec.name));
         let downloads = crate::fetch::Aggregate::new(&downloaded);
         options.progress = &downloads;
+        // The restore point keeps each file the installer will remove or
+        // replace, just before it does.
         let keep =
             |paths: &[std::path::PathBuf]| self.journal.preserve(&spec.path, paths).map(|_| ());
         options.before_change = &keep;
@@ -338,85 +285,5 @@ impl<'a> Run<'a> {
         self.drop_pip_if_unwanted(spec)?;
         crate::failpoint::crash_point("installed-packages");
         Ok(())
-    }
-}
-
-/// The names and kinds at the top of `site-packages` and `bin/`: an
-/// installer that failed without changing any of them changed nothing.
-fn top_level(layout: &venv::Layout) -> Vec<(std::ffi::OsString, bool)> {
-    let mut out = Vec::new();
-    for dir in [&layout.site_packages, &layout.bin] {
-        if let Ok(entries) = fs_err::read_dir(dir) {
-            out.extend(
-                entries
-                    .filter_map(Result::ok)
-                    .map(|e| (e.file_name(), e.file_type().is_ok_and(|t| t.is_dir()))),
-            );
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Files a new distribution could overwrite without any plan naming
-/// them: those directly in `site-packages` (`.pth` files, single-module
-/// distributions) and those of the top-level folders that more than one
-/// distribution's `RECORD` shares (namespace packages).
-fn shared_top_level(layout: &venv::Layout) -> Vec<std::path::PathBuf> {
-    let site = &layout.site_packages;
-    let mut owners: std::collections::BTreeMap<String, usize> = Default::default();
-    for dist in wheel::installed(site) {
-        let Ok(text) = fs_err::read_to_string(dist.dist_info.join("RECORD")) else {
-            continue;
-        };
-        let tops: std::collections::BTreeSet<String> = wheel::record::parse(&text)
-            .iter()
-            .filter_map(|line| {
-                let (top, rest) = line.path.split_once('/')?;
-                (!rest.is_empty() && !top.ends_with(".dist-info") && top != "..")
-                    .then(|| top.to_string())
-            })
-            .collect();
-        for top in tops {
-            *owners.entry(top).or_default() += 1;
-        }
-    }
-    let mut out = Vec::new();
-    let Ok(entries) = fs_err::read_dir(site) else {
-        return out;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if !is_dir {
-            out.push(entry.path());
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if owners.get(&name).is_some_and(|n| *n > 1) {
-            let mut stack = vec![entry.path()];
-            while let Some(dir) = stack.pop() {
-                for e in fs_err::read_dir(&dir).into_iter().flatten().flatten() {
-                    if e.file_type().is_ok_and(|t| t.is_dir()) {
-                        stack.push(e.path());
-                    } else {
-                        out.push(e.path());
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The normalized name a requirement line (`rich>=13`, `pkg @ url`)
-/// names.
-fn requirement_name(line: &str) -> String {
-    match pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(line) {
-        Ok(r) => venv::normalize_name(r.name.as_ref()),
-        Err(_) => venv::normalize_name(
-            line.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
-                .next()
-                .unwrap_or_default(),
-        ),
     }
 }
