@@ -305,6 +305,15 @@ fn locked_app(p: &Project, packages: &str) {
     p.run(&["lock"]);
 }
 
+/// `apply --locked`, killed (SIGKILL) at its `point`th crash point.
+fn apply_locked_killed_at(p: &Project, point: u64) -> std::process::Output {
+    p.cmd()
+        .env("BEEP_PYTHON_CRASH_AT", point.to_string())
+        .args(["apply", "--auto-approve", "--locked"])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_native_update_killed_at_every_point_gives_back_exactly_the_old_files() {
     let Some(p) = Project::new() else { return };
@@ -317,12 +326,7 @@ fn a_native_update_killed_at_every_point_gives_back_exactly_the_old_files() {
     let mut rolled_back = 0;
     loop {
         locked_app(&p, "\"gamma\", \"beta\"");
-        let out = p
-            .cmd()
-            .env("BEEP_PYTHON_CRASH_AT", point.to_string())
-            .args(["apply", "--auto-approve", "--locked"])
-            .output()
-            .unwrap();
+        let out = apply_locked_killed_at(&p, point);
         if out.status.success() {
             break;
         }
@@ -377,12 +381,7 @@ fn a_native_update_keeps_only_what_it_changes_in_its_restore_point() {
     locked_app(&p, "\"gamma\", \"tabulate\"");
     let mut point = 1u64;
     let snapshot = loop {
-        let out = p
-            .cmd()
-            .env("BEEP_PYTHON_CRASH_AT", point.to_string())
-            .args(["apply", "--auto-approve", "--locked"])
-            .output()
-            .unwrap();
+        let out = apply_locked_killed_at(&p, point);
         assert!(!out.status.success(), "no point after the restore point");
         if stderr(&out).contains("(`snapshot-extended`)") {
             break std::fs::read_dir(p.path(".venvs"))
