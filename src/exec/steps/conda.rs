@@ -20,7 +20,7 @@ use crate::desired::CondaSpec;
 use crate::desired::conda::{SolveSettings, solve};
 use crate::exec::{Event, StepError};
 use crate::plan::{EnvSpec, PackageChanges};
-use crate::venv::{self, Marker};
+use crate::venv;
 use crate::{fetch, installer, wheel};
 
 impl Run<'_> {
@@ -30,7 +30,7 @@ impl Run<'_> {
         let packages = self.conda_packages(conda, None)?;
         crate::failpoint::pause("install-packages", self.settings.cancel);
         self.link_conda(spec, conda, &packages, &[])?;
-        self.write_conda_marker(spec, jiff::Timestamp::now())?;
+        self.write_marker(spec, jiff::Timestamp::now())?;
         crate::failpoint::crash_point("created-conda");
         Ok(())
     }
@@ -66,7 +66,7 @@ impl Run<'_> {
         }
         let created_at =
             venv::read_marker(&spec.path).map_or_else(jiff::Timestamp::now, |m| m.created_at);
-        self.write_conda_marker(spec, created_at)?;
+        self.write_marker(spec, created_at)?;
         crate::failpoint::crash_point("updated-conda");
         Ok(())
     }
@@ -178,25 +178,6 @@ impl Run<'_> {
             removed,
         });
         crate::failpoint::crash_point("linked-conda");
-        Ok(())
-    }
-
-    fn write_conda_marker(
-        &self,
-        spec: &EnvSpec,
-        created_at: jiff::Timestamp,
-    ) -> Result<(), StepError> {
-        venv::write_marker(
-            &spec.path,
-            &Marker {
-                version: venv::MARKER_VERSION,
-                name: spec.name.clone(),
-                owner: self.settings.owner.to_path_buf(),
-                spec_hash: spec.spec_hash(),
-                created_at,
-                built: Some(spec.built_from()),
-            },
-        )?;
         Ok(())
     }
 

@@ -16,6 +16,18 @@ impl Run<'_> {
                 env_vars: &spec.env,
             },
         )?;
+        self.write_marker(spec, jiff::Timestamp::now())?;
+        crate::failpoint::crash_point("created-venv");
+        Ok(())
+    }
+
+    /// Our marker for `spec`'s environment (a venv or a conda one): the
+    /// owner, the spec it was built from, and when it was first created.
+    pub(super) fn write_marker(
+        &self,
+        spec: &EnvSpec,
+        created_at: jiff::Timestamp,
+    ) -> Result<(), StepError> {
         venv::write_marker(
             &spec.path,
             &Marker {
@@ -23,11 +35,10 @@ impl Run<'_> {
                 name: spec.name.clone(),
                 owner: self.settings.owner.to_path_buf(),
                 spec_hash: spec.spec_hash(),
-                created_at: jiff::Timestamp::now(),
+                created_at,
                 built: Some(spec.built_from()),
             },
         )?;
-        crate::failpoint::crash_point("created-venv");
         Ok(())
     }
 
@@ -73,17 +84,7 @@ impl Run<'_> {
         )?;
         let created_at =
             venv::read_marker(&spec.path).map_or_else(jiff::Timestamp::now, |m| m.created_at);
-        venv::write_marker(
-            &spec.path,
-            &Marker {
-                version: venv::MARKER_VERSION,
-                name: spec.name.clone(),
-                owner: self.settings.owner.to_path_buf(),
-                spec_hash: spec.spec_hash(),
-                created_at,
-                built: Some(spec.built_from()),
-            },
-        )?;
+        self.write_marker(spec, created_at)?;
         crate::failpoint::crash_point("reconfigured");
         Ok(())
     }
