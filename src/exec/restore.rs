@@ -162,8 +162,17 @@ pub fn take(env: &Path, deep: Option<&Path>, to: &Path, skip: &[&Path]) -> io::R
                     .is_some_and(|r| r.starts_with('/'))
         }
     };
+    // The listing first: a snapshot killed while it is linked is still
+    // known by it (the sweep finds our marker through it).
     fs::create_dir(to)?;
-    let now: Vec<(PathBuf, PathBuf)> = entries
+    let listing = Listing {
+        version: LISTING_VERSION,
+        entries,
+    };
+    let text = serde_json::to_vec(&listing).map_err(io::Error::other)?;
+    files::write_atomic(&to.join(LISTING), &text, files::Durability::Durable, None)?;
+    let now: Vec<(PathBuf, PathBuf)> = listing
+        .entries
         .iter()
         .enumerate()
         .filter(|(_, (kind, rel))| match kind {
@@ -174,12 +183,21 @@ pub fn take(env: &Path, deep: Option<&Path>, to: &Path, skip: &[&Path]) -> io::R
         .map(|(i, (_, rel))| (env.join(rel), slot(to, i)))
         .collect();
     link_all(&now)?;
-    let listing = Listing {
-        version: LISTING_VERSION,
-        entries,
-    };
-    let text = serde_json::to_vec(&listing).map_err(io::Error::other)?;
-    files::write_atomic(&to.join(LISTING), &text, files::Durability::Durable, None)
+    files::sync_dir(to)
+}
+
+/// Where the snapshot `snapshot` keeps the entry `rel` (relative to the
+/// environment, with `/`), if its listing names it.
+pub fn kept(snapshot: &Path, rel: &str) -> Option<PathBuf> {
+    let listing = read_listing(snapshot).ok()?;
+    match listing.version {
+        1 => Some(snapshot.join(rel)),
+        _ => listing
+            .entries
+            .iter()
+            .position(|(kind, r)| *kind != Kind::Dir && r == rel)
+            .map(|i| slot(snapshot, i)),
+    }
 }
 
 /// Where the snapshot keeps the listing's entry `index`.
@@ -412,9 +430,7 @@ mod tests {
 
     /// Where the snapshot keeps `rel`.
     fn kept(snap: &Path, rel: &str) -> PathBuf {
-        let listing = read_listing(snap).unwrap();
-        let i = listing.entries.iter().position(|(_, r)| r == rel).unwrap();
-        slot(snap, i)
+        super::kept(snap, rel).unwrap()
     }
 
     fn read(root: &Path, rel: &str) -> Option<String> {

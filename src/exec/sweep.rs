@@ -81,8 +81,12 @@ fn snapshot_of(name: &str) -> Option<&str> {
         .map(|(original, _)| original)
 }
 
+/// Whether `dir` holds our marker: at its root, or kept by a restore
+/// point stored flat (`exec::restore`, found through its listing).
 fn carries_marker(dir: &Path) -> bool {
-    dir.join(MARKER_FILE).is_file() || dir.join(RUNTIME_MARKER).is_file()
+    [MARKER_FILE, RUNTIME_MARKER].iter().any(|marker| {
+        dir.join(marker).is_file() || super::restore::kept(dir, marker).is_some_and(|p| p.is_file())
+    })
 }
 
 /// What the thing at `path` is, if it is our debris (see the module docs).
@@ -104,7 +108,7 @@ pub fn classify(path: &Path, home: &Home, named: &[PathBuf]) -> Option<Debris> {
         if let Some(original) = snapshot_of(name)
             && !original.is_empty()
             && !named.iter().any(|n| n == &parent.join(original))
-            && path.join(MARKER_FILE).is_file()
+            && carries_marker(path)
         {
             return Some(Debris::Snapshot);
         }

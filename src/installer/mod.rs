@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use crate::manifest::Installer;
 
-pub use run::{OnLine, TAIL_LINES};
+pub use run::{Gate, OnLine, TAIL_LINES};
 pub use sync::sync;
 pub(crate) use sync::{run_captured, tool_command};
 
@@ -183,6 +183,20 @@ pub enum InstallError {
         failing_requirement: Option<String>,
         /// The installer's last lines of output (at most [`TAIL_LINES`]).
         last_lines: Vec<String>,
+    },
+
+    #[error(
+        "{installer} was stopped before it changed environment `{environment}`: what had to be done first failed"
+    )]
+    #[diagnostic(
+        code("installer::not-released"),
+        help("the cause is below; nothing was installed")
+    )]
+    NotReleased {
+        environment: String,
+        installer: Kind,
+        #[source]
+        source: std::io::Error,
     },
 
     #[error("{installer} could not uninstall {} from environment `{environment}` ({})", names.join(", "), crate::process::describe(*status))]
@@ -339,6 +353,21 @@ pub fn install_observed(
     cancel: &AtomicBool,
     on_line: Option<OnLine<'_>>,
 ) -> Result<Outcome, InstallError> {
+    install_gated(sel, config, req, cancel, on_line, None)
+}
+
+/// [`install_observed`], the installer changing nothing before `gate`
+/// succeeded. pip imports itself meanwhile and waits (`-c` [`PIP_GATE`]
+/// instead of `-m pip`), so the gate's work is hidden behind pip's
+/// start-up; uv, which starts in milliseconds, is started after it.
+pub fn install_gated(
+    sel: &Selected,
+    config: &Config,
+    req: &Request,
+    cancel: &AtomicBool,
+    on_line: Option<OnLine<'_>>,
+    gate: Option<Gate<'_>>,
+) -> Result<Outcome, InstallError> {
     refuse_options(sel.kind, req.environment, req.requirements)?;
     if req.requirements.is_empty() {
         return Ok(Outcome {
@@ -347,9 +376,25 @@ pub fn install_observed(
             command: String::new(),
         });
     }
+    let not_released = |source| InstallError::NotReleased {
+        environment: req.environment.to_string(),
+        installer: sel.kind,
+        source,
+    };
     let mut command = install_command(sel, config, req)?;
-
     let shown = show(&command);
+    let gate = match (gate, sel.kind) {
+        (Some(gate), Kind::Uv) => {
+            gate().map_err(not_released)?;
+            None
+        }
+        (Some(gate), Kind::Pip) => {
+            command = gated_pip(command);
+            Some(gate)
+        }
+        (None, _) => None,
+    };
+
     let started = Instant::now();
     let finished = run_tool(
         sel,
@@ -358,6 +403,7 @@ pub fn install_observed(
         req.environment,
         cancel,
         on_line,
+        gate,
     )?;
     if finished.status.success() {
         return Ok(Outcome {
@@ -381,6 +427,51 @@ pub fn install_observed(
     })
 }
 
+/// pip, held at its start until it reads `1` on stdin ([`run::Gate`]):
+/// it drops the current folder from `sys.path` as `python -m pip` does,
+/// imports its command line and `install` (the slow part of its
+/// start-up), then waits. A pip too old for those modules is run as
+/// `-m pip` would run it, after the go. Never told to go, it exits 3.
+pub const PIP_GATE: &str = "\
+import os, sys
+if sys.path and sys.path[0] in ('', os.getcwd()):
+    sys.path.pop(0)
+try:
+    from pip._internal.cli.main import main
+    import pip._internal.commands.install
+except Exception:
+    main = None
+if sys.stdin.read(1) != '1':
+    sys.exit(3)
+if main is None:
+    import runpy
+    sys.argv[0] = 'pip'
+    runpy.run_module('pip', run_name='__main__', alter_sys=True)
+else:
+    sys.exit(main(sys.argv[1:]))
+";
+
+/// `<python> -m pip ARGS` as `<python> -c PIP_GATE ARGS`, same
+/// environment and folder.
+fn gated_pip(command: Command) -> Command {
+    let mut gated = Command::new(command.get_program());
+    let mut args = command.get_args();
+    // `-m`, `pip`: the rest is pip's own arguments.
+    let _ = args.next();
+    let _ = args.next();
+    gated.arg("-c").arg(PIP_GATE).args(args);
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => gated.env(key, value),
+            None => gated.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        gated.current_dir(dir);
+    }
+    gated
+}
+
 /// Runs the installer to its end (or until `cancel`), turning a failure to
 /// start it and a cancellation into errors; the caller judges the exit.
 fn run_tool(
@@ -390,16 +481,23 @@ fn run_tool(
     environment: &str,
     cancel: &AtomicBool,
     on_line: Option<OnLine<'_>>,
+    gate: Option<Gate<'_>>,
 ) -> Result<run::Finished, InstallError> {
-    let ended =
-        run::run(command, sel.kind, cancel, on_line).map_err(|source| InstallError::Spawn {
+    let ended = run::run(command, sel.kind, cancel, on_line, gate).map_err(|source| {
+        InstallError::Spawn {
             environment: environment.to_string(),
             installer: sel.kind,
             program: program_of(sel, python),
             source,
-        })?;
+        }
+    })?;
     match ended {
         run::Ended::Cancelled => Err(InstallError::Cancelled),
+        run::Ended::NotReleased(source) => Err(InstallError::NotReleased {
+            environment: environment.to_string(),
+            installer: sel.kind,
+            source,
+        }),
         run::Ended::Exited(finished) => Ok(finished),
     }
 }
@@ -430,6 +528,7 @@ pub fn uninstall(
         python,
         environment,
         &AtomicBool::new(false),
+        None,
         None,
     )?;
     if finished.status.success() {

@@ -24,6 +24,12 @@
 //!   bounded channel to a scoped thread that calls it; when that channel is
 //!   full a line is dropped for the listener, never for the tail. The
 //!   listener hears nothing once the run has returned.
+//! - A *gate* ([`Gate`]) holds the child back until the caller is ready
+//!   for it to write (apply's restore point): pip starts, imports itself
+//!   (most of its start-up) and waits for one byte on its stdin, while the
+//!   gate runs; it is told to go only when the gate succeeded. A gate that
+//!   fails closes stdin, and the child exits without doing anything (and
+//!   its group is killed). The child only ever reads that one byte.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
@@ -52,6 +58,10 @@ const PENDING_LINES: usize = 256;
 /// Hears each line of output (cleaned, never blank) as it arrives.
 pub type OnLine<'a> = &'a (dyn Fn(&str) + Sync);
 
+/// What must be done before the child may change anything (see the module
+/// doc); runs while it starts.
+pub type Gate<'a> = &'a dyn Fn() -> std::io::Result<()>;
+
 /// How long the pipes may stay open after the child exited (a grandchild
 /// may hold them) before the tail is taken as it is.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -70,6 +80,8 @@ pub struct Finished {
 pub enum Ended {
     Exited(Finished),
     Cancelled,
+    /// The gate failed: the child was stopped before it changed anything.
+    NotReleased(std::io::Error),
 }
 
 #[derive(Debug, Default)]
@@ -99,12 +111,15 @@ impl Capture {
 }
 
 /// Runs `command` to completion, or until `cancel` is set; `on_line`, if
-/// given, hears each line as it arrives.
+/// given, hears each line as it arrives. With a `gate`, the command must
+/// wait for one byte on its stdin before it changes anything (see the
+/// module doc); it gets it once `gate` succeeded.
 pub fn run(
     command: &mut Command,
     kind: Kind,
     cancel: &AtomicBool,
     on_line: Option<OnLine<'_>>,
+    gate: Option<Gate<'_>>,
 ) -> std::io::Result<Ended> {
     if cancel.load(Ordering::SeqCst) {
         return Ok(Ended::Cancelled);
@@ -115,7 +130,11 @@ pub fn run(
     // error on stderr and push it out of the tail.)
     let (reader, writer) = std::io::pipe()?;
     command
-        .stdin(Stdio::null())
+        .stdin(if gate.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(writer.try_clone()?)
         .stderr(writer);
     // Its own process group, so that cancelling kills whatever the
@@ -127,6 +146,20 @@ pub fn run(
     // they must go, or the pipe never reports its end.
     command.stdout(Stdio::null()).stderr(Stdio::null());
     let mut group = spawned?;
+    if let Some(gate) = gate {
+        let stdin = group.child().stdin.take();
+        if let Err(e) = gate() {
+            // Its stdin closes unread: it exits having changed nothing;
+            // dropping the group kills whatever is left of it.
+            drop(stdin);
+            drop(group);
+            return Ok(Ended::NotReleased(e));
+        }
+        if let Some(mut stdin) = stdin {
+            // A child that died meanwhile is judged by its exit below.
+            let _ = std::io::Write::write_all(&mut stdin, b"1");
+        }
+    }
 
     let capture = Arc::new(Mutex::new(Capture::default()));
     let shared = Arc::clone(&capture);

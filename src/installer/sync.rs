@@ -107,7 +107,7 @@ pub fn sync(
     };
     if let Some(mut command) = install {
         shown.push(show(&command));
-        let finished = run_tool(sel, &mut command, python, environment, cancel, None)?;
+        let finished = run_tool(sel, &mut command, python, environment, cancel, None, None)?;
         if !finished.status.success() {
             if sel.kind == Kind::Pip && finished.pip_missing {
                 return Err(InstallError::PipMissing {
@@ -140,7 +140,7 @@ pub fn sync(
         }
         command.args(&extra);
         shown.push(show(&command));
-        let finished = run_tool(sel, &mut command, python, environment, cancel, None)?;
+        let finished = run_tool(sel, &mut command, python, environment, cancel, None, None)?;
         if !finished.status.success() {
             if sel.kind == Kind::Pip && finished.pip_missing {
                 return Err(InstallError::PipMissing {
@@ -296,7 +296,7 @@ pub(crate) fn run_captured(
     environment: &str,
     cancel: &AtomicBool,
 ) -> Result<ToolRun, InstallError> {
-    let finished = run_tool(sel, command, python, environment, cancel, None)?;
+    let finished = run_tool(sel, command, python, environment, cancel, None, None)?;
     if sel.kind == Kind::Pip && !finished.status.success() && finished.pip_missing {
         return Err(InstallError::PipMissing {
             environment: environment.to_string(),

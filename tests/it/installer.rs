@@ -756,3 +756,112 @@ fn output_is_bounded_and_a_failure_without_a_known_message_still_shows_it() {
     assert!(rendered.contains("exit status 3"), "{rendered}");
     assert!(rendered.contains("something broke"), "{rendered}");
 }
+
+/// Whether `beep_it_gamma` is in the environment of `python` (its folder in
+/// `site-packages`, looked at without starting Python).
+fn has_gamma(python: &Path) -> bool {
+    let venv = python.parent().unwrap().parent().unwrap();
+    std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .flatten()
+        .any(|d| d.path().join("site-packages/beep_it_gamma").exists())
+}
+
+#[test]
+fn a_gated_installer_changes_nothing_until_the_gate_succeeded() {
+    let base = require!(BASE_PYTHON, base_python());
+    let uv = require!(UV, uv());
+    for (selected, which) in kinds(uv) {
+        let tmp = tempfile::tempdir().unwrap();
+        let house = house(tmp.path());
+        let python = make_venv(base, &tmp.path().join("venv"));
+        let config = offline(which, &house);
+        let requirements = strings(&["beep-it-gamma"]);
+        let request = Request {
+            python: &python,
+            requirements: &requirements,
+            environment: "gated",
+        };
+        let never = AtomicBool::new(false);
+
+        // A gate that fails: the installer is stopped, nothing installed.
+        // It waits first, long enough for a pip that was not held to have
+        // installed the wheel meanwhile.
+        let refuse = || {
+            std::thread::sleep(Duration::from_secs(3));
+            Err(std::io::Error::other(
+                "the restore point could not be taken",
+            ))
+        };
+        let err =
+            installer::install_gated(&selected, &config, &request, &never, None, Some(&refuse))
+                .expect_err("a failed gate stops the install");
+        assert!(
+            matches!(&err, InstallError::NotReleased { environment, .. } if environment == "gated"),
+            "{}: {err:?}",
+            selected.kind
+        );
+        assert!(!has_gamma(&python), "{}: installed anyway", selected.kind);
+
+        // A gate that succeeds: it saw nothing installed while it ran
+        // (pip was started and held), and the install then happens.
+        let seen_during = AtomicBool::new(true);
+        let watch = || {
+            for _ in 0..30 {
+                if has_gamma(&python) {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            seen_during.store(false, Ordering::SeqCst);
+            Ok(())
+        };
+        installer::install_gated(&selected, &config, &request, &never, None, Some(&watch))
+            .unwrap_or_else(|e| panic!("{}: {}", selected.kind, report::render(&e, false)));
+        assert!(
+            !seen_during.load(Ordering::SeqCst),
+            "{}: the installer wrote before the gate let it",
+            selected.kind
+        );
+        assert_eq!(
+            installed(&python),
+            vec![("beep-it-gamma".to_string(), "0.3".to_string())],
+            "{}",
+            selected.kind
+        );
+    }
+}
+
+#[test]
+fn a_gated_pip_that_is_missing_is_still_its_own_error() {
+    let base = require!(BASE_PYTHON, base_python());
+    let tmp = tempfile::tempdir().unwrap();
+    let house = house(tmp.path());
+    let venv = tmp.path().join("venv");
+    let out = Command::new(&base.path)
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let python = venv.join("bin/python");
+    let requirements = strings(&["beep-it-gamma"]);
+    let opened = || Ok(());
+    let err = installer::install_gated(
+        &pip(),
+        &offline(Installer::Pip, &house),
+        &Request {
+            python: &python,
+            requirements: &requirements,
+            environment: "bare",
+        },
+        &AtomicBool::new(false),
+        None,
+        Some(&opened),
+    )
+    .expect_err("no pip, no install");
+    assert!(
+        matches!(&err, InstallError::PipMissing { environment, .. } if environment == "bare"),
+        "{err:?}"
+    );
+}

@@ -50,14 +50,17 @@ impl Run<'_> {
                 path: spec.path.clone(),
             });
         }
-        // With the native installer (a locked venv) the restore point is
-        // scoped: the shell now, the files of `site-packages` as the
-        // installer is about to change them (`exec::restore`). pip and uv
-        // may write where no plan says (a clashing package, a reinstalled
-        // local requirement, pip itself), and a conda package anywhere:
-        // theirs keeps every file from the start.
+        // A venv's restore point is scoped: the shell now, the files of
+        // `site-packages` just before they change (`exec::restore`). The
+        // native installer says which; pip and uv may write where no plan
+        // says (a clashing package, a reinstalled local requirement, pip
+        // itself), so every file is linked before they start
+        // (`update_packages`). A conda package may write anywhere: every
+        // file now.
         let layout = venv::layout(&spec.path, &spec.python_version);
-        let scope = (spec.conda.is_none() && spec.locked.is_some())
+        let scope = spec
+            .conda
+            .is_none()
             .then_some(layout.site_packages.as_path());
         let taken = self.journal.snapshot_scoped(&spec.path, scope);
         taken.map(|_| ()).map_err(|source| StepError::MoveAside {

@@ -25,6 +25,16 @@ impl<'a> Run<'a> {
         if spec.locked.is_some() {
             return self.install_native(spec, reinstall, true);
         }
+        // The restore point is scoped (`exec::restore`): what this step
+        // removes is kept first; pip and uv, which may write anywhere in
+        // the environment, start only once it keeps every file.
+        let leaving = packages
+            .remove
+            .iter()
+            .chain(&packages.reinstall)
+            .map(|l| name_of(l))
+            .collect();
+        self.preserve_dists(spec, &layout, &leaving)?;
         let mut removed = Vec::new();
         for line in packages.remove.iter().chain(&packages.reinstall) {
             let name = name_of(line);
@@ -58,7 +68,9 @@ impl<'a> Run<'a> {
             || !packages.reinstall.is_empty();
         if needs_install && !requirements.is_empty() {
             self.seed_for_pip(spec)?;
-            self.install_with(spec, &layout.python, &requirements)?;
+            // pip imports itself while every file is linked aside.
+            let whole = || self.journal.widen(&spec.path).map(|_| ());
+            self.install_with(spec, &layout.python, &requirements, Some(&whole))?;
             self.drop_pip_if_unwanted(spec)?;
         }
         self.settings.progress.event(&Event::Installed {
@@ -80,15 +92,17 @@ impl<'a> Run<'a> {
 
     /// `requirements` into the environment by pip or uv, each line of
     /// their output reported as the environment's [`Event::Activity`].
+    /// With `gate`, the installer changes nothing before it succeeded.
     pub(super) fn install_with(
         &self,
         spec: &EnvSpec,
         python: &Path,
         requirements: &[String],
+        gate: Option<installer::Gate<'_>>,
     ) -> Result<(), StepError> {
         let settings = self.settings;
         let activity = self.activity(spec);
-        installer::install_observed(
+        installer::install_gated(
             settings.selected,
             settings.installer,
             &installer::Request {
@@ -98,8 +112,15 @@ impl<'a> Run<'a> {
             },
             settings.cancel,
             Some(&activity),
+            gate,
         )
-        .map_err(|e| self.interrupted_or(StepError::Install(e)))?;
+        .map_err(|e| match e {
+            installer::InstallError::NotReleased { source, .. } => StepError::RestorePoint {
+                path: spec.path.clone(),
+                source,
+            },
+            other => self.interrupted_or(StepError::Install(other)),
+        })?;
         Ok(())
     }
 
@@ -280,7 +301,7 @@ impl<'a> Run<'a> {
         }
         let layout = venv::layout(&spec.path, &spec.python_version);
         if !spec.packages.is_empty() {
-            self.install_with(spec, &layout.python, &spec.packages)?;
+            self.install_with(spec, &layout.python, &spec.packages, None)?;
         }
         self.drop_pip_if_unwanted(spec)?;
         crate::failpoint::crash_point("installed-packages");
