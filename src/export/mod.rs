@@ -45,6 +45,7 @@
 //! anything is written, and the lock's inputs hashes are computed from it,
 //! so the pair matches (`apply --locked` accepts it).
 
+mod conda;
 pub mod dist;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,6 +99,18 @@ pub enum ExportError {
         help("name the folder that holds `pyvenv.cfg` (the one above `bin/`)")
     )]
     NotAnEnvironment { path: PathBuf },
+
+    #[error("cannot read the conda environment `{}`", path.display())]
+    #[diagnostic(
+        code("export::conda"),
+        help("a `conda-meta/*.json` record is unreadable; `beep-python doctor` checks the environment")
+    )]
+    Conda {
+        path: PathBuf,
+        #[source]
+        #[diagnostic_source]
+        source: crate::conda::CondaError,
+    },
 
     #[error("there is nothing to export: the registry records no environment")]
     #[diagnostic(
@@ -183,7 +196,11 @@ struct EnvOut {
     system_site_packages: bool,
     pip: bool,
     python_version: String,
+    /// For a venv, its pins; for a conda environment, its PyPI pins.
     pins: Vec<LockedPackage>,
+    /// A conda environment's conda part (`packages` then holds its match
+    /// specs, `runtime` is empty).
+    conda: Option<conda::CondaOut>,
 }
 
 /// Everything the export is built from, gathered once.
@@ -263,6 +280,9 @@ impl Gathered<'_> {
         folder: &Path,
         record: Option<&EnvironmentRecord>,
     ) -> Result<(), ExportError> {
+        if conda::is_conda(folder, record) {
+            return self.conda_environment(folder, record);
+        }
         let observed = crate::venv::observe(folder);
         let marker = observed.marker.clone();
         let built: Option<BuiltFrom> = marker
@@ -379,7 +399,37 @@ impl Gathered<'_> {
                 ..fetch::Options::default()
             },
         );
-        let reached = closure(&roots, &dists);
+        let pins = self.pins(&roots, &dists, &locked_before, &sources);
+
+        let path = self.exported_path(folder, &name);
+        self.envs.push(EnvOut {
+            name,
+            path,
+            runtime,
+            packages,
+            env: built.as_ref().map(|b| b.env.clone()).unwrap_or_default(),
+            system_site_packages: built
+                .as_ref()
+                .map_or(cfg.include_system_site_packages, |b| b.system_site_packages),
+            pip: built.as_ref().is_none_or(|b| b.pip),
+            python_version,
+            pins,
+            conda: None,
+        });
+        Ok(())
+    }
+
+    /// The pins of an environment: every installed distribution the
+    /// `roots` reach, each with the hashes found for it (see the module
+    /// docs).
+    fn pins(
+        &mut self,
+        roots: &[String],
+        dists: &[Dist],
+        locked_before: &[LockedPackage],
+        sources: &ArtifactSources,
+    ) -> Vec<LockedPackage> {
+        let reached = closure(roots, dists);
         let mut pins = Vec::new();
         for d in dists.iter().filter(|d| reached.contains(&d.name)) {
             let mut pin = LockedPackage::new(&d.name, &d.version, Vec::new());
@@ -439,9 +489,15 @@ impl Gathered<'_> {
             pins.push(pin);
         }
         pins.sort();
+        pins
+    }
 
-        let default_path = self.req.home.environments_dir().join(&name);
-        let path = if resolve::normalize(folder) == resolve::normalize(&default_path) {
+    /// How the exported manifest names the folder of environment `name`:
+    /// nothing for the home's default place, relative inside the output
+    /// folder, else absolute.
+    fn exported_path(&self, folder: &Path, name: &str) -> Option<String> {
+        let default_path = self.req.home.environments_dir().join(name);
+        if resolve::normalize(folder) == resolve::normalize(&default_path) {
             None
         } else if let Ok(rel) = folder.strip_prefix(self.req.out_dir) {
             Some(
@@ -452,21 +508,7 @@ impl Gathered<'_> {
             )
         } else {
             Some(folder.display().to_string())
-        };
-        self.envs.push(EnvOut {
-            name,
-            path,
-            runtime,
-            packages,
-            env: built.as_ref().map(|b| b.env.clone()).unwrap_or_default(),
-            system_site_packages: built
-                .as_ref()
-                .map_or(cfg.include_system_site_packages, |b| b.system_site_packages),
-            pip: built.as_ref().is_none_or(|b| b.pip),
-            python_version,
-            pins,
-        });
-        Ok(())
+        }
     }
 
     /// The requirements of an environment and the names they start from
@@ -771,6 +813,22 @@ impl Gathered<'_> {
             let Some(resolved) = resolved.iter().find(|r| r.name == env.name) else {
                 continue;
             };
+            let locked_conda = match &env.conda {
+                None => None,
+                Some(conda) => match &conda.locked {
+                    Ok(locked) => Some(locked.clone()),
+                    Err(unpinned) => {
+                        // No entry: `apply --locked` then asks for `lock`,
+                        // which pins them from the channels.
+                        unhashed.extend(
+                            unpinned
+                                .iter()
+                                .map(|p| format!("conda package `{p}` (env.{})", env.name)),
+                        );
+                        continue;
+                    }
+                },
+            };
             for pin in env.pins.iter().filter(|p| p.hashes.is_empty()) {
                 unhashed.push(format!(
                     "`{}=={}` (env.{})",
@@ -787,9 +845,7 @@ impl Gathered<'_> {
                         checked.manifest.runtimes.get(&env.runtime),
                     ),
                     packages: env.pins.clone(),
-                    // TODO: export carries venvs only; a conda environment
-                    // found on the machine is not exported yet.
-                    conda: None,
+                    conda: locked_conda,
                 },
             );
         }
@@ -1155,18 +1211,22 @@ fn render(settings: &[(String, String)], runtimes: &[RuntimeOut], envs: &[EnvOut
     }
     for env in envs {
         let _ = writeln!(out, "\n[environments.{}]", key(&env.name));
-        let _ = writeln!(out, "runtime = {}", quote(&env.runtime));
+        if env.conda.is_some() {
+            out.push_str("kind = \"conda\"\n");
+        } else {
+            let _ = writeln!(out, "runtime = {}", quote(&env.runtime));
+        }
         if let Some(path) = &env.path {
             let _ = writeln!(out, "path = {}", quote(path));
         }
-        if env.packages.is_empty() {
-            out.push_str("packages = []\n");
-        } else {
-            out.push_str("packages = [\n");
-            for p in &env.packages {
-                let _ = writeln!(out, "    {},", quote(p));
-            }
-            out.push_str("]\n");
+        if let Some(conda) = &env.conda {
+            render_list(&mut out, "channels", &conda.channels);
+        }
+        render_list(&mut out, "packages", &env.packages);
+        if let Some(conda) = &env.conda
+            && !conda.pypi_packages.is_empty()
+        {
+            render_list(&mut out, "pypi-packages", &conda.pypi_packages);
         }
         if !env.env.is_empty() {
             let vars: Vec<String> = env
@@ -1184,6 +1244,19 @@ fn render(settings: &[(String, String)], runtimes: &[RuntimeOut], envs: &[EnvOut
         }
     }
     out
+}
+
+/// `key = [...]`, one item per line (`[]` when empty).
+fn render_list(out: &mut String, key: &str, items: &[String]) {
+    if items.is_empty() {
+        let _ = writeln!(out, "{key} = []");
+        return;
+    }
+    let _ = writeln!(out, "{key} = [");
+    for item in items {
+        let _ = writeln!(out, "    {},", quote(item));
+    }
+    out.push_str("]\n");
 }
 
 /// The artifacts `export --format pylock` writes for `package`: each file
