@@ -394,6 +394,8 @@ fn folder_channels(manifest: &manifest::Manifest) -> Vec<(PathBuf, String)> {
         for channel in channels.iter() {
             if channel.url.scheme() == "file"
                 && let Ok(folder) = channel.url.to_file_path()
+                // Without the URL's trailing slash, for messages.
+                && let folder = folder.components().collect::<PathBuf>()
                 && !out.iter().any(|(f, _)| *f == folder)
             {
                 out.push((folder, channel.written.clone()));
