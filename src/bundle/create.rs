@@ -9,6 +9,9 @@
 //! looks for; a pin no listed wheel fits on one of those platforms is an
 //! error naming it and the platform. A lock written before `files` gives
 //! one artifact per pin, any with one of its hashes.
+//!
+//! Conda packages: every one the lock pins, by its sha256 (see
+//! `conda_packages`), each stored once however many environments pin it.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Write};
@@ -20,9 +23,8 @@ use sha2::{Digest, Sha256};
 use super::artifacts::{ArtifactSources, Lookup, url_file_name};
 use super::{
     BUNDLE_VERSION, BUNDLE_VERSION_WITHOUT_CONDA, BundleError, CONDA_DIR, CondaArtifact,
-    IMPLEMENTATION, INDEX_FILE, INPUTS_DIR, Index, InputFile,
-    RESTORE_FILE, RUNTIMES_DIR, RuntimeArtifact, SUMS_FILE, WHEELS_DIR, WheelArtifact, restore,
-    sha256_file, unhashed_pins,
+    IMPLEMENTATION, INDEX_FILE, INPUTS_DIR, Index, InputFile, RESTORE_FILE, RUNTIMES_DIR,
+    RuntimeArtifact, SUMS_FILE, WHEELS_DIR, WheelArtifact, restore, sha256_file, unhashed_pins,
 };
 use crate::fetch;
 use crate::lockfile::{LOCK_FILE, Lock, LockedFile, LockedPackage};

@@ -14,6 +14,7 @@
 //! inputs/<n>-<file>     each environment's `pylock` file (part of the lock's inputs)
 //! runtimes/<file>       every interpreter archive the lock names, per platform asked for
 //! wheels/<file>         per locked package, its wheel for each platform (by the lock's file name)
+//! conda/<file>          every conda package the lock pins (by the lock's file name)
 //! ```
 //!
 //! Invariants:
@@ -54,6 +55,23 @@
 //!   `apply --bundle` writes the manifest, the lock and these files only
 //!   where no file is; one that exists with other bytes is refused before
 //!   anything is written.
+//! - Conda packages: each one the lock pins (one platform's: a lock pins
+//!   its conda environments for the platform it was made on), found by
+//!   its sha256 in the download cache or fetched from its url (a folder
+//!   channel's `file://` URL, or `https://` through the manifest's conda
+//!   mirrors), into `conda/<file>` and [`Index::conda`], with the channel
+//!   as the manifest writes it. Opening checks each like a wheel (listed,
+//!   its digest, one the lock pins under that file name) and that none the
+//!   lock pins is missing; `apply --bundle` refuses a conda platform other
+//!   than this machine's ([`Opened::conda_gaps`]), links the packages into
+//!   the download cache by sha256 ([`Opened::import_conda`]), where the
+//!   locked conda install finds them before it looks at a url (the lock's
+//!   `file://` URLs name folders of the machine the bundle was made on),
+//!   and remakes each folder channel the manifest names that is missing
+//!   here, holding the bundle's packages from it and a `repodata.json`
+//!   ([`Opened::restore_conda_channels`]): the restored manifest validates
+//!   and solves as where it was made. A bundle holding conda packages is
+//!   format 2 ([`BUNDLE_VERSION`]); one without stays format 1.
 //! - The bundle file is written to a temporary file beside `--out` and
 //!   renamed into place; an existing file is replaced only with `--force`.
 //!

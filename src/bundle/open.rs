@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     BUNDLE_VERSION, BundleError, CONDA_DIR, IMPLEMENTATION, INDEX_FILE, INPUTS_DIR, Index,
-    RuntimeArtifact,
-    SUMS_FILE, WHEELS_DIR, is_plain_relative, sha256_file,
+    RuntimeArtifact, SUMS_FILE, WHEELS_DIR, is_plain_relative, sha256_file,
 };
 use crate::archive::{self, Format, Limits};
 use crate::diagnostic::{Diagnostics, Severity, SourceFile};

@@ -63,7 +63,13 @@ pub fn requested_specs(prefix: &Path) -> Result<Vec<String>, CondaError> {
         .collect();
     let mut leaves: Vec<String> = records
         .iter()
-        .map(|r| r.repodata_record.package_record.name.as_normalized().to_owned())
+        .map(|r| {
+            r.repodata_record
+                .package_record
+                .name
+                .as_normalized()
+                .to_owned()
+        })
         .filter(|name| !needed.contains(name))
         .collect();
     leaves.sort();
@@ -201,7 +207,10 @@ pub fn write_channel(
 
 /// The repodata record of `package`, from its archive's `info/index.json`
 /// and the lock's digests.
-fn record_of(package: &LockedCondaPackage, archive: &Path) -> Result<serde_json::Value, CondaError> {
+fn record_of(
+    package: &LockedCondaPackage,
+    archive: &Path,
+) -> Result<serde_json::Value, CondaError> {
     let bad = |reason: String| CondaError::Extract {
         file: package.file_name.clone(),
         reason,

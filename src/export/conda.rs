@@ -94,12 +94,14 @@ impl Gathered<'_> {
             .flat_map(|p| p.files.iter())
             .filter_map(|f| dist_info_name(&f.path))
             .collect();
-        let dists: Vec<Dist> =
-            dist::site_packages(folder, Some(python_version.as_str()).filter(|v| !v.is_empty()))
-                .iter()
-                .flat_map(|s| dist::read(s))
-                .filter(|d| !conda_owned.contains(&d.name))
-                .collect();
+        let dists: Vec<Dist> = dist::site_packages(
+            folder,
+            Some(python_version.as_str()).filter(|v| !v.is_empty()),
+        )
+        .iter()
+        .flat_map(|s| dist::read(s))
+        .filter(|d| !conda_owned.contains(&d.name))
+        .collect();
         let pypi_built = built.as_ref().map(|b| BuiltFrom {
             conda: None,
             ..b.clone()
@@ -204,13 +206,16 @@ fn archive_sha256(folder: &Path, package: &LockedCondaPackage) -> Option<String>
     {
         candidates.push(path);
     }
-    candidates.into_iter().filter(|c| c.is_file()).find_map(|c| {
-        let (sha256, md5) = conda::digests_of(&c).ok()?;
-        match &package.md5 {
-            Some(expected) if !expected.eq_ignore_ascii_case(&md5) => None,
-            Some(_) | None => Some(sha256),
-        }
-    })
+    candidates
+        .into_iter()
+        .filter(|c| c.is_file())
+        .find_map(|c| {
+            let (sha256, md5) = conda::digests_of(&c).ok()?;
+            match &package.md5 {
+                Some(expected) if !expected.eq_ignore_ascii_case(&md5) => None,
+                Some(_) | None => Some(sha256),
+            }
+        })
 }
 
 /// The channels packages came from, the one most came from first.

@@ -41,6 +41,33 @@
 //!   manifests that own the exported environments, where they agree (and
 //!   the folders above added to `find-links`).
 //!
+//! # Conda environments
+//!
+//! A folder with `conda-meta/` (ours, or made by conda, mamba, micromamba,
+//! pixi) is exported as `kind = "conda"` (`export/conda.rs`):
+//!
+//! - **Channels**: ours as built (the marker's `built.conda.channels`);
+//!   another's, each package's channel, from its recorded `url` (conda
+//!   writes `channel` with the subdir appended), the one most packages
+//!   came from first.
+//! - **Packages** (match specs): ours as built (`built.conda.specs`, with
+//!   the `python X.Y.*` a runtime added: the export names no runtime, a
+//!   conda environment brings its own python); another's, what
+//!   `conda-meta/history` leaves in force, else the records'
+//!   `requested_spec(s)`, else the packages no other package depends on
+//!   ([`crate::conda::requested_specs`]).
+//! - **PyPI packages on top**: the distributions in `site-packages` that no
+//!   conda package's `paths` hold, as `pypi-packages` (chosen and pinned as
+//!   a venv's requirements are, above).
+//! - **Pins**: every conda package from its `conda-meta/*.json` record,
+//!   exactly as `lock` pins it (name, version, build, subdir, channel,
+//!   file name, url, sha256, md5, size), with the lock's `conda-platform`.
+//!   A record with no sha256 (older conda records only an md5) gets it
+//!   from the archive in conda's `pkgs/` folder or at its `file://` url,
+//!   checked against the md5. A package still without one leaves the
+//!   environment out of the lock (named with the unhashed pins): `lock`
+//!   pins it from the channels.
+//!
 //! The manifest text is checked by the same checker as `validate` before
 //! anything is written, and the lock's inputs hashes are computed from it,
 //! so the pair matches (`apply --locked` accepts it).
@@ -103,7 +130,9 @@ pub enum ExportError {
     #[error("cannot read the conda environment `{}`", path.display())]
     #[diagnostic(
         code("export::conda"),
-        help("a `conda-meta/*.json` record is unreadable; `beep-python doctor` checks the environment")
+        help(
+            "a `conda-meta/*.json` record is unreadable; `beep-python doctor` checks the environment"
+        )
     )]
     Conda {
         path: PathBuf,

@@ -1020,8 +1020,15 @@ fn a_conda_bundle_rebuilds_the_environment_offline_after_its_channel_is_gone() {
             .unwrap_or_else(|| panic!("no `{inside}` in the bundle"));
         assert_eq!(sha256_of(bytes), built.sha256, "{inside}");
     }
-    let sums = String::from_utf8(files.iter().find(|(n, _)| n == "SHA256SUMS").unwrap().1.clone())
-        .unwrap();
+    let sums = String::from_utf8(
+        files
+            .iter()
+            .find(|(n, _)| n == "SHA256SUMS")
+            .unwrap()
+            .1
+            .clone(),
+    )
+    .unwrap();
     assert!(sums.contains("  conda/beta-1.0-0.conda\n"), "{sums}");
     // The channel, the machine's caches, everything but the bundle: gone.
     std::fs::remove_dir_all(p.path("channel")).unwrap();
@@ -1068,7 +1075,12 @@ fn a_conda_bundle_rebuilds_the_environment_offline_after_its_channel_is_gone() {
     );
     // The folder channel the manifest names is back, as a channel: the
     // restored project plans, locks and applies with no bundle.
-    assert!(target.path().join("channel/linux-64/repodata.json").is_file());
+    assert!(
+        target
+            .path()
+            .join("channel/linux-64/repodata.json")
+            .is_file()
+    );
     assert!(
         target
             .path()
@@ -1101,7 +1113,10 @@ fn a_conda_bundle_missing_a_package_is_refused_naming_it() {
     repack(&files, &path);
     let err = refused(&path);
     assert!(err.contains("lacks one artifact"), "{err}");
-    assert!(err.contains("conda package `beta-1.0-0` (env.sci)"), "{err}");
+    assert!(
+        err.contains("conda package `beta-1.0-0` (env.sci)"),
+        "{err}"
+    );
 
     // `bundle create` with a package nowhere to be found (not in the
     // channel, not in the download cache): refused, naming it, no file.
@@ -1109,7 +1124,10 @@ fn a_conda_bundle_missing_a_package_is_refused_naming_it() {
     std::fs::remove_dir_all(p.home().join("cache")).unwrap();
     let out = p.path("never.tar.zst");
     let err = p.fails(&["bundle", "create", "--out", out.to_str().unwrap()]);
-    assert!(err.contains("conda package `beta-1.0-0` (env.sci)"), "{err}");
+    assert!(
+        err.contains("conda package `beta-1.0-0` (env.sci)"),
+        "{err}"
+    );
     assert!(err.contains("nothing was written"), "{err}");
     assert!(!out.exists());
 }

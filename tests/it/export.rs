@@ -455,7 +455,12 @@ fn sci_with_gamma() -> String {
 #[track_caller]
 fn toml_list(manifest: &str, key: &str) -> Vec<String> {
     let table: toml::Table = toml::from_str(manifest).unwrap();
-    let env = table["environments"].as_table().unwrap().values().next().unwrap();
+    let env = table["environments"]
+        .as_table()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
     env.get(key)
         .and_then(|v| v.as_array())
         .map(|items| {
@@ -472,12 +477,11 @@ fn toml_list(manifest: &str, key: &str) -> Vec<String> {
 #[track_caller]
 fn assert_pins_every_package(lock: &str, p: &crate::conda_env::CondaProject, names: &[&str]) {
     assert!(lock.contains("conda-platform = \"linux-64\""), "{lock}");
-    for built in p
-        .channel
-        .built
-        .iter()
-        .filter(|b| names.iter().any(|n| b.file_name.starts_with(&format!("{n}-"))))
-    {
+    for built in p.channel.built.iter().filter(|b| {
+        names
+            .iter()
+            .any(|n| b.file_name.starts_with(&format!("{n}-")))
+    }) {
         let url = format!("{}{}/{}", p.channel.url(), built.subdir, built.file_name);
         assert!(
             lock.contains(&format!("url = \"{url}\", sha256 = \"{}\"", built.sha256)),
@@ -499,7 +503,10 @@ fn export_of_our_conda_environment_then_apply_locked_rebuilds_the_same_packages(
     );
     p.apply();
     let before = p.conda_list(".conda/sci");
-    assert_eq!(before, ["alpha=1.0", "beta=1.0", "gamma=1.0", "python=3.11.2"]);
+    assert_eq!(
+        before,
+        ["alpha=1.0", "beta=1.0", "gamma=1.0", "python=3.11.2"]
+    );
     // The output folder holds the user's own file: export adds its two
     // files beside it and touches nothing else.
     std::fs::create_dir(p.path("exported")).unwrap();
@@ -518,7 +525,11 @@ fn export_of_our_conda_environment_then_apply_locked_rebuilds_the_same_packages(
     );
     assert_pins_every_package(&lock, &p, &["python", "alpha", "beta", "gamma"]);
     assert!(lock.contains("python-version = \"3.11.2\""), "{lock}");
-    assert!(stderr(&out).contains("1 environment, 0 runtimes"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 environment, 0 runtimes"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         std::fs::read_to_string(p.path("exported/notes.txt")).unwrap(),
         "mine"
@@ -541,8 +552,11 @@ fn export_of_our_conda_environment_then_apply_locked_rebuilds_the_same_packages(
     expect_exit(fresh(), &["apply", "--locked", "--auto-approve"], 0);
     assert_eq!(p.conda_list(".conda/sci"), before);
     assert_eq!(
-        p.python(".conda/sci", "import alpha, beta; print(beta.partner(), beta.VERSION)")
-            .trim(),
+        p.python(
+            ".conda/sci",
+            "import alpha, beta; print(beta.partner(), beta.VERSION)"
+        )
+        .trim(),
         "alpha 1.0"
     );
     let plan = stdout(&expect_exit(fresh(), &["plan", "--locked"], 0));
