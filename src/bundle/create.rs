@@ -224,7 +224,7 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, BundleError> {
             }
         }
     }
-    let conda = conda_packages(req, &mut entries, &mut missing);
+    let conda = conda_packages(req, &mut entries, &mut missing)?;
     // The manifest's input files, as they are now (the lock's inputs hash
     // covers them: `bundle create` has checked that it matches).
     let mut inputs = Vec::new();
@@ -432,7 +432,7 @@ fn conda_packages(
     req: &CreateRequest<'_>,
     entries: &mut Vec<Entry>,
     missing: &mut Vec<String>,
-) -> Vec<CondaArtifact> {
+) -> Result<Vec<CondaArtifact>, BundleError> {
     let mut artifacts: BTreeMap<String, CondaArtifact> = BTreeMap::new();
     for (env, locked) in &req.lock.environments {
         let Some(conda) = &locked.conda else {
@@ -440,7 +440,7 @@ fn conda_packages(
         };
         for package in &conda.packages {
             if req.cancel.load(Ordering::SeqCst) {
-                return Vec::new();
+                return Err(BundleError::Cancelled);
             }
             let what = format!("conda package `{}` (env.{env})", package.dist_name());
             let file = format!("{CONDA_DIR}/{}", package.file_name);
@@ -502,7 +502,7 @@ fn conda_packages(
             );
         }
     }
-    artifacts.into_values().collect()
+    Ok(artifacts.into_values().collect())
 }
 
 fn expected_sha<'a>(index: &'a Index, file: &str) -> Option<&'a str> {

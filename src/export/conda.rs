@@ -116,8 +116,21 @@ impl Gathered<'_> {
             .and_then(|p| lockfile::read(&lockfile::path_for(p)).ok().flatten())
             .and_then(|l| l.environments.get(&wanted_name).map(|e| e.packages.clone()))
             .unwrap_or_default();
+        // The owning manifest's settings (mirrors, find-links) go into the
+        // export, as a venv's do.
+        let owner = owner_path.as_deref().and_then(|p| self.owner(p)).cloned();
+        let mut dirs = self.req.find_links.to_vec();
+        if let Some(owner) = &owner {
+            dirs.extend(
+                crate::desired::installer_config(owner)
+                    .find_links
+                    .into_iter()
+                    .filter(|l| !l.contains("://"))
+                    .map(PathBuf::from),
+            );
+        }
         let sources = ArtifactSources::new(
-            self.req.find_links.to_vec(),
+            dirs,
             fetch::Cache::new(self.req.home.cache_dir().join("downloads")),
             fetch::Options {
                 offline: true,

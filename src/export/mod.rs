@@ -893,7 +893,7 @@ impl Gathered<'_> {
     fn settings(&mut self) -> Vec<(String, String)> {
         let manifests: Vec<Manifest> = self.owners.values().flatten().cloned().collect();
         let mut out: Vec<(String, String)> = Vec::new();
-        let keys: [(&str, SettingOf); 6] = [
+        let keys: [(&str, SettingOf); 7] = [
             ("installer", |m| {
                 let text = match m.settings.installer {
                     manifest::Installer::Auto => return None,
@@ -923,6 +923,26 @@ impl Gathered<'_> {
                     .python_downloads
                     .as_ref()
                     .map(|v| quote(&absolute_location(m, &v.value)))
+            }),
+            // Exported conda channels are URLs (never names), so the alias
+            // does not matter; mirrors still decide where packages come
+            // from.
+            ("conda-mirrors", |m| {
+                (!m.settings.conda_mirrors.is_empty()).then(|| {
+                    let pairs: Vec<String> = m
+                        .settings
+                        .conda_mirrors
+                        .iter()
+                        .map(|(original, mirror)| {
+                            format!(
+                                "{} = {}",
+                                quote(original),
+                                quote(&absolute_location(m, &mirror.value))
+                            )
+                        })
+                        .collect();
+                    format!("{{ {} }}", pairs.join(", "))
+                })
             }),
         ];
         let disagree = |key: &str| {

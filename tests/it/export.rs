@@ -497,8 +497,12 @@ fn export_of_our_conda_environment_then_apply_locked_rebuilds_the_same_packages(
     let Some(mut p) = crate::conda_env::CondaProject::new() else {
         return;
     };
+    // A mirror for another channel: where packages come from, so it
+    // travels with the export.
+    let mirrors =
+        "conda-mirrors = { \"https://conda.example/forge\" = \"https://mirror.example/forge\" }\n";
     p.manifest(
-        "",
+        mirrors,
         &format!("{}env = {{ SCI_MODE = \"on\" }}\n", sci_with_gamma()),
     );
     p.apply();
@@ -518,6 +522,7 @@ fn export_of_our_conda_environment_then_apply_locked_rebuilds_the_same_packages(
     assert!(manifest.contains("kind = \"conda\""), "{manifest}");
     assert!(!manifest.contains("runtime ="), "no runtime: {manifest}");
     assert!(manifest.contains("SCI_MODE = \"on\""), "{manifest}");
+    assert!(manifest.contains(mirrors), "{manifest}");
     assert_eq!(toml_list(&manifest, "channels"), [p.channel.url()]);
     assert_eq!(
         toml_list(&manifest, "packages"),
