@@ -328,6 +328,15 @@ pub enum BundleError {
     )]
     InvalidManifest { rendered: String },
 
+    #[error("`{}` is where the manifest's conda channel goes, and it is not a folder", path.display())]
+    #[diagnostic(
+        code("bundle::channel-in-the-way"),
+        help(
+            "nothing was changed; move that file away (`apply --bundle` makes the channel there from the bundle's packages), or apply the bundle in another folder"
+        )
+    )]
+    ChannelInTheWay { path: PathBuf },
+
     #[error("cannot make the conda channel `{}` from the bundle's packages", path.display())]
     #[diagnostic(code("bundle::conda-channel"))]
     CondaChannel {

@@ -615,6 +615,22 @@ impl Opened {
             .collect()
     }
 
+    /// Refuses, before anything is written, a manifest folder channel
+    /// whose place holds something that is not a folder: it would be
+    /// neither restored nor usable, and is not ours to replace.
+    pub fn check_conda_channels(&self) -> Result<(), BundleError> {
+        for (folder, _) in &self.conda_channels {
+            if let Ok(meta) = fs_err::metadata(folder)
+                && !meta.is_dir()
+            {
+                return Err(BundleError::ChannelInTheWay {
+                    path: folder.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Makes each of the manifest's folder channels that does not exist,
     /// holding the bundle's conda packages from that channel and their
     /// `repodata.json` ([`crate::conda::write_channel`]): the manifest

@@ -309,6 +309,7 @@ pub fn apply(ctx: &Context, args: &ApplyArgs, file: &Path) -> Result<Outcome, Cl
         }
         .into());
     }
+    opened.check_conda_channels()?;
     restore_project(ctx, &opened, &manifest_path)?;
     for folder in opened.restore_find_links()? {
         ctx.printer.info(&format!(

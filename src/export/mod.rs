@@ -37,9 +37,9 @@
 //!   locked environments, finds such a file there by its name.
 //! - **Env vars** recorded by us (the marker's `built.env`), and
 //!   `system-site-packages` and `pip` as built.
-//! - **Settings** (installer, index, find-links, offline, mirrors) of the
-//!   manifests that own the exported environments, where they agree (and
-//!   the folders above added to `find-links`).
+//! - **Settings** (installer, index, find-links, offline, mirrors, conda
+//!   mirrors) of the manifests that own the exported environments, where
+//!   they agree (and the folders above added to `find-links`).
 //!
 //! # Conda environments
 //!

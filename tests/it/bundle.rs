@@ -1103,7 +1103,7 @@ fn a_conda_bundle_rebuilds_the_environment_offline_after_its_channel_is_gone() {
 
 #[cfg(unix)]
 #[test]
-fn a_conda_bundle_missing_a_package_is_refused_naming_it() {
+fn a_conda_bundle_missing_a_package_or_its_channel_s_place_is_refused_before_anything_changes() {
     let Some((p, bundle)) = conda_bundle() else {
         return;
     };
@@ -1117,6 +1117,30 @@ fn a_conda_bundle_missing_a_package_is_refused_naming_it() {
         err.contains("conda package `beta-1.0-0` (env.sci)"),
         "{err}"
     );
+
+    // Where the manifest's folder channel goes, the user keeps a file:
+    // refused before anything is written, the file as it was.
+    let target = tempfile::tempdir().unwrap();
+    std::fs::write(target.path().join("channel"), "my notes").unwrap();
+    let home = target.path().join("home");
+    let out = expect_exit(
+        cmd_in(target.path(), &home),
+        &[
+            "apply",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--auto-approve",
+        ],
+        1,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("bundle::channel-in-the-way"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(target.path().join("channel")).unwrap(),
+        "my notes"
+    );
+    assert!(!target.path().join("beep-python.toml").exists());
+    assert!(!target.path().join(".conda").exists());
 
     // `bundle create` with a package nowhere to be found (not in the
     // channel, not in the download cache): refused, naming it, no file.

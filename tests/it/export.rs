@@ -570,7 +570,8 @@ fn export_of_our_conda_environment_then_apply_locked_rebuilds_the_same_packages(
 
 #[cfg(unix)]
 #[test]
-fn export_of_a_foreign_conda_folder_takes_its_history_specs_and_pypi_packages_on_top() {
+fn export_of_a_foreign_conda_environment_takes_its_history_specs_pypi_packages_and_md5_only_records()
+ {
     let Some(p) = crate::conda_env::CondaProject::new() else {
         return;
     };
@@ -579,18 +580,29 @@ fn export_of_a_foreign_conda_folder_takes_its_history_specs_and_pypi_packages_on
     // history rewritten the way conda writes it.
     p.manifest(
         "",
-        &sci_with_gamma().replace("path = \".conda/sci\"", "path = \"foreign/sci\""),
+        &sci_with_gamma().replace("path = \".conda/sci\"", "path = \"miniconda/envs/sci\""),
     );
     p.apply();
     for ours in [".beep-python.json", ".beep-python-inventory.json"] {
-        let _ = std::fs::remove_file(p.path("foreign/sci").join(ours));
+        let _ = std::fs::remove_file(p.path("miniconda/envs/sci").join(ours));
     }
     std::fs::write(
-        p.path("foreign/sci/conda-meta/history"),
-        "==> 2024-05-01 10:00:00 <==\n# cmd: /opt/conda/bin/conda create -p foreign/sci python=3.11 alpha\n# conda version: 24.3.0\n# update specs: ['python 3.11.*', 'alpha', 'beta']\n==> 2024-05-02 10:00:00 <==\n# cmd: /opt/conda/bin/conda install 'gamma>=1.0'\n# update specs: [\"gamma >=1.0\"]\n==> 2024-05-03 10:00:00 <==\n# cmd: /opt/conda/bin/conda remove beta --force\n# remove specs: ['beta']\n",
+        p.path("miniconda/envs/sci/conda-meta/history"),
+        "==> 2024-05-01 10:00:00 <==\n# cmd: /opt/conda/bin/conda create -p miniconda/envs/sci python=3.11 alpha\n# conda version: 24.3.0\n# update specs: ['python 3.11.*', 'alpha', 'beta']\n==> 2024-05-02 10:00:00 <==\n# cmd: /opt/conda/bin/conda install 'gamma>=1.0'\n# update specs: [\"gamma >=1.0\"]\n==> 2024-05-03 10:00:00 <==\n# cmd: /opt/conda/bin/conda remove beta --force\n# remove specs: ['beta']\n",
     )
     .unwrap();
-    let before = p.conda_list("foreign/sci");
+    // An older conda recorded no sha256 for beta, only its md5; its
+    // archive is where conda keeps archives (`<root>/pkgs/`), and not in
+    // the channel while the export runs.
+    let meta = p.path("miniconda/envs/sci/conda-meta/beta-1.0-0.json");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+    record.as_object_mut().unwrap().remove("sha256");
+    std::fs::write(&meta, serde_json::to_string(&record).unwrap()).unwrap();
+    std::fs::create_dir_all(p.path("miniconda/pkgs")).unwrap();
+    let in_channel = p.path("channel/linux-64/beta-1.0-0.conda");
+    std::fs::rename(&in_channel, p.path("miniconda/pkgs/beta-1.0-0.conda")).unwrap();
+    let before = p.conda_list("miniconda/envs/sci");
     // A PyPI package pip put on top: unpacked from its wheel, marked as
     // pip marks what it installs.
     let wheels = p.path("wheels");
@@ -603,9 +615,9 @@ fn export_of_a_foreign_conda_folder_takes_its_history_specs_and_pypi_packages_on
         }],
     );
     let wheel = wheels.join("tabulate-0.9.0-py3-none-any.whl");
-    let site = p.path("foreign/sci/lib/python3.11/site-packages");
+    let site = p.path("miniconda/envs/sci/lib/python3.11/site-packages");
     p.python(
-        "foreign/sci",
+        "miniconda/envs/sci",
         &format!(
             "import zipfile; zipfile.ZipFile({:?}).extractall({:?})",
             wheel.display().to_string(),
@@ -627,7 +639,7 @@ fn export_of_a_foreign_conda_folder_takes_its_history_specs_and_pypi_packages_on
         cmd(p.dir.path(), &home),
         &[
             "export",
-            "foreign/sci",
+            "miniconda/envs/sci",
             "--out",
             "exported",
             "--find-links",
@@ -635,6 +647,7 @@ fn export_of_a_foreign_conda_folder_takes_its_history_specs_and_pypi_packages_on
         ],
         0,
     );
+    std::fs::copy(p.path("miniconda/pkgs/beta-1.0-0.conda"), &in_channel).unwrap();
     let manifest = std::fs::read_to_string(p.path("exported/beep-python.toml")).unwrap();
     let lock = std::fs::read_to_string(p.path("exported/beep-python.lock")).unwrap();
     assert!(manifest.contains("kind = \"conda\""), "{manifest}");
@@ -653,17 +666,21 @@ fn export_of_a_foreign_conda_folder_takes_its_history_specs_and_pypi_packages_on
     );
 
     // Rebuilt from the exported pair alone, after the folder is gone.
-    std::fs::rename(p.path("foreign/sci"), p.path("foreign/sci-before")).unwrap();
+    std::fs::rename(
+        p.path("miniconda/envs/sci"),
+        p.path("miniconda/envs/sci-before"),
+    )
+    .unwrap();
     let fresh = p.path("fresh-home");
     expect_exit(
         cmd(&p.path("exported"), &fresh),
         &["apply", "--locked", "--auto-approve"],
         0,
     );
-    assert_eq!(p.conda_list("foreign/sci"), before);
+    assert_eq!(p.conda_list("miniconda/envs/sci"), before);
     assert_eq!(
         p.python(
-            "foreign/sci",
+            "miniconda/envs/sci",
             "import tabulate, alpha, beta; print(tabulate.__name__, beta.partner())"
         )
         .trim(),
