@@ -186,6 +186,17 @@ fn relative(env: &Path, path: &Path) -> Option<String> {
 
 /// Builds the inventory of the environment at `env` from what is installed.
 pub fn record(env: &Path) -> Result<Inventory, InventoryError> {
+    record_since(env, None)
+}
+
+/// [`record()`], keeping from `previous` the entry of every distribution
+/// that is still installed untouched: same name and version, and its
+/// `RECORD` (listed in its entry) with the same size and modification
+/// time. Every installer writes a new `RECORD` for what it installs, a
+/// reinstall of the same version included, so an update costs a `stat`
+/// per unchanged distribution instead of one per file; and damage to a
+/// distribution the update did not reinstall stays visible.
+pub fn record_since(env: &Path, previous: Option<&Inventory>) -> Result<Inventory, InventoryError> {
     let site = site_packages(env).ok_or_else(|| InventoryError::NotAnEnvironment {
         path: env.to_path_buf(),
     })?;
@@ -193,6 +204,25 @@ pub fn record(env: &Path) -> Result<Inventory, InventoryError> {
     let mut distributions = Vec::new();
     for dist in wheel::installed(&site).into_iter().filter(|d| d.complete) {
         let record_path = dist.dist_info.join("RECORD");
+        let unchanged = previous.and_then(|previous| {
+            let old = previous
+                .distributions
+                .iter()
+                .find(|o| o.name == dist.name && o.version == dist.version)?;
+            let rel = relative(&root, &record_path)?;
+            let listed = old
+                .files
+                .binary_search_by(|f| f.path.as_str().cmp(rel.as_str()))
+                .ok()
+                .map(|i| &old.files[i])?;
+            let meta = fs_err::symlink_metadata(&record_path).ok()?;
+            (listed.size == meta.len() && listed.mtime_ns == wheel::unpack::mtime_ns(&meta))
+                .then(|| old.clone())
+        });
+        if let Some(old) = unchanged {
+            distributions.push(old);
+            continue;
+        }
         let text = fs_err::read_to_string(&record_path).map_err(io_error(&record_path))?;
         let installer = fs_err::read_to_string(dist.dist_info.join("INSTALLER"))
             .ok()
@@ -254,42 +284,15 @@ pub fn write(env: &Path, inventory: &Inventory) -> Result<(), InventoryError> {
     venv::write_atomic(&path, &json, false, true).map_err(io_error(&path))
 }
 
-/// [`record()`], then [`write()`]: what to call after any install.
+/// The inventory anew ([`record_since`] the stored one, which is kept for
+/// what the install did not touch), then [`write()`]: what to call after
+/// any install.
 pub fn update(env: &Path) -> Result<Inventory, InventoryError> {
-    let inventory = record(env)?;
+    // An unreadable or newer inventory is replaced by a whole new one.
+    let previous = read(env).ok().flatten();
+    let inventory = record_since(env, previous.as_ref())?;
     write(env, &inventory)?;
     Ok(inventory)
-}
-
-/// The inventory after reinstalling `packages` (normalized names): their
-/// entries (and those of distributions `previous` does not know) are
-/// recorded anew; every other distribution keeps its entry from `previous`,
-/// so that damage to a package not reinstalled stays visible. Distributions
-/// no longer installed are dropped.
-pub fn refresh(
-    env: &Path,
-    previous: &Inventory,
-    packages: &[String],
-) -> Result<Inventory, InventoryError> {
-    let current = record(env)?;
-    let distributions = current
-        .distributions
-        .into_iter()
-        .map(|now| {
-            let kept = previous
-                .distributions
-                .iter()
-                .find(|old| old.name == now.name && old.version == now.version);
-            match kept {
-                Some(old) if !packages.contains(&now.name) => old.clone(),
-                _ => now,
-            }
-        })
-        .collect();
-    Ok(Inventory {
-        version: INVENTORY_VERSION,
-        distributions,
-    })
 }
 
 /// The inventory stored in the environment at `env`; `None` if there is none.

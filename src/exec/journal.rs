@@ -562,12 +562,13 @@ impl Journal {
         Ok(snapshot)
     }
 
-    /// A scoped restore point of the environment at `path`
-    /// ([`super::restore`]): the listing of every entry and the files
-    /// outside `deep` (its `site-packages`) linked now; files inside `deep`
-    /// are linked by [`Journal::preserve`] before they change. A name that
-    /// cannot be listed (not UTF-8) falls back to a whole snapshot.
-    pub fn snapshot_scoped(&self, path: &Path, deep: &Path) -> std::io::Result<PathBuf> {
+    /// A restore point of the environment at `path` ([`super::restore`]):
+    /// the listing of every entry and the files outside `deep` (its
+    /// `site-packages`) linked now, stored flat; files inside `deep` are
+    /// linked by [`Journal::preserve`] before they change. Without `deep`,
+    /// every file is linked now (pip, uv and conda updates). A name that
+    /// cannot be listed (not UTF-8) falls back to [`Journal::snapshot`].
+    pub fn snapshot_scoped(&self, path: &Path, deep: Option<&Path>) -> std::io::Result<PathBuf> {
         let short = self.short_id();
         let within = files::is_mount_point(path);
         let snapshot = if within {
@@ -721,10 +722,12 @@ fn link_tree(from: &Path, to: &Path, skip: &Path) -> std::io::Result<()> {
         }
     }
     let link = |(path, target): &(PathBuf, PathBuf)| -> std::io::Result<()> {
-        if fs::hard_link(path, target).is_err() {
-            fs::copy(path, target)?;
+        match fs::hard_link(path, target) {
+            Ok(()) => Ok(()),
+            // Never copy over what is there (it may share the file).
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+            Err(_) => fs::copy(path, target).map(|_| ()),
         }
-        Ok(())
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())

@@ -85,9 +85,9 @@ fn check_cheap_names_the_package_of_a_deleted_and_a_changed_file() {
     let report = wheel::install(&target, &[fx.pin(&a), fx.pin(&b)], &opts).unwrap();
     assert_eq!(report.installed.len(), 1);
     assert_eq!(report.installed[0].name, "beep-a");
-    // The inventory is recorded again for what was reinstalled only: b's
-    // damage stays visible.
-    let inv = inventory::refresh(env, &inv, &["beep-a".to_string()]).unwrap();
+    // The inventory is recorded again for what was reinstalled only (its
+    // `RECORD` is new): b's entry is kept, so its damage stays visible.
+    let inv = inventory::record_since(env, Some(&inv)).unwrap();
     let damage = inventory::check_cheap(env, &inv);
     assert_eq!(
         inventory::by_package(&damage)

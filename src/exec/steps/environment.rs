@@ -55,14 +55,11 @@ impl Run<'_> {
         // installer is about to change them (`exec::restore`). pip and uv
         // may write where no plan says (a clashing package, a reinstalled
         // local requirement, pip itself), and a conda package anywhere:
-        // theirs is whole.
-        let taken = if spec.conda.is_some() || spec.locked.is_none() {
-            self.journal.snapshot(&spec.path)
-        } else {
-            let layout = venv::layout(&spec.path, &spec.python_version);
-            self.journal
-                .snapshot_scoped(&spec.path, &layout.site_packages)
-        };
+        // theirs keeps every file from the start.
+        let layout = venv::layout(&spec.path, &spec.python_version);
+        let scope = (spec.conda.is_none() && spec.locked.is_some())
+            .then_some(layout.site_packages.as_path());
+        let taken = self.journal.snapshot_scoped(&spec.path, scope);
         taken.map(|_| ()).map_err(|source| StepError::MoveAside {
             path: spec.path.clone(),
             source,
