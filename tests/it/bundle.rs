@@ -268,7 +268,8 @@ fn drop_artifact(files: &mut Vec<(String, Vec<u8>)>, file: &str) {
         if name == "bundle.json" {
             let mut index: serde_json::Value = serde_json::from_slice(bytes).unwrap();
             for kind in ["wheels", "conda"] {
-                if let Some(list) = index[kind].as_array_mut() {
+                // `get_mut`: indexing would add the key, as `null`.
+                if let Some(list) = index.get_mut(kind).and_then(|l| l.as_array_mut()) {
                     list.retain(|w| w["file"] != file);
                 }
             }
