@@ -120,5 +120,14 @@ pub(super) fn text(index: &Index, lock: &Lock) -> String {
          REQUIREMENTS lists `name==version --hash=sha256:...` for each package of that \
          environment in `beep-python.lock`."
     );
+    if !index.conda.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThe conda packages are in `conda/`, by the file names `beep-python.lock` gives them \
+             (`conda-packages`, with their sha256): put them in a folder as `<subdir>/<file>` \
+             (the lock says each package's subdir) and index it (`conda index`) to make a \
+             channel that conda, mamba or pixi install from offline."
+        );
+    }
     out
 }

@@ -1031,6 +1031,28 @@ fn a_conda_bundle_rebuilds_the_environment_offline_after_its_channel_is_gone() {
     )
     .unwrap();
     assert!(sums.contains("  conda/beta-1.0-0.conda\n"), "{sums}");
+    let text = |name: &str| {
+        String::from_utf8(files.iter().find(|(n, _)| n == name).unwrap().1.clone()).unwrap()
+    };
+    let index: serde_json::Value = serde_json::from_str(&text("bundle.json")).unwrap();
+    assert_eq!(
+        index["format_version"], 2,
+        "conda packages make it format 2"
+    );
+    assert_eq!(index["conda"].as_array().unwrap().len(), 4);
+    assert!(
+        index["conda"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["channel"] == "./channel"),
+        "each package's channel as the manifest writes it: {index:#}"
+    );
+    let restore = text("RESTORE.md");
+    assert!(
+        restore.contains("environment `sci`: conda (linux-64), Python 3.11.2, 4 conda packages"),
+        "{restore}"
+    );
     // The channel, the machine's caches, everything but the bundle: gone.
     std::fs::remove_dir_all(p.path("channel")).unwrap();
     std::fs::remove_dir_all(p.home()).unwrap();
