@@ -9,6 +9,9 @@
 //! looks for; a pin no listed wheel fits on one of those platforms is an
 //! error naming it and the platform. A lock written before `files` gives
 //! one artifact per pin, any with one of its hashes.
+//!
+//! Conda packages: every one the lock pins, by its sha256 (see
+//! `conda_packages`), each stored once however many environments pin it.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Write};
@@ -19,9 +22,9 @@ use sha2::{Digest, Sha256};
 
 use super::artifacts::{ArtifactSources, Lookup, url_file_name};
 use super::{
-    BUNDLE_VERSION, BundleError, IMPLEMENTATION, INDEX_FILE, INPUTS_DIR, Index, InputFile,
-    RESTORE_FILE, RUNTIMES_DIR, RuntimeArtifact, SUMS_FILE, WHEELS_DIR, WheelArtifact, restore,
-    sha256_file, unhashed_pins,
+    BUNDLE_VERSION, BUNDLE_VERSION_WITHOUT_CONDA, BundleError, CONDA_DIR, CondaArtifact,
+    IMPLEMENTATION, INDEX_FILE, INPUTS_DIR, Index, InputFile, RESTORE_FILE, RUNTIMES_DIR,
+    RuntimeArtifact, SUMS_FILE, WHEELS_DIR, WheelArtifact, restore, sha256_file, unhashed_pins,
 };
 use crate::fetch;
 use crate::lockfile::{LOCK_FILE, Lock, LockedFile, LockedPackage};
@@ -50,6 +53,12 @@ pub struct CreateRequest<'a> {
     /// The manifest's input files (`pylock`): as the manifest writes the
     /// path, and the file.
     pub inputs: &'a [(String, PathBuf)],
+    /// Conda channels: each channel URL the lock may record, to the channel
+    /// as the manifest writes it (see [`CondaArtifact::channel`]).
+    pub conda_channels: &'a BTreeMap<String, String>,
+    /// The manifest's conda mirrors, applied to a conda package's url
+    /// before it is fetched.
+    pub conda_mirrors: &'a [crate::conda::Mirror],
     /// The download cache and how to reach the network.
     pub cache: &'a fetch::Cache,
     pub fetch_options: &'a fetch::Options,
@@ -215,6 +224,7 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, BundleError> {
             }
         }
     }
+    let conda = conda_packages(req, &mut entries, &mut missing)?;
     // The manifest's input files, as they are now (the lock's inputs hash
     // covers them: `bundle create` has checked that it matches).
     let mut inputs = Vec::new();
@@ -247,13 +257,18 @@ pub fn create(req: &CreateRequest<'_>) -> Result<Created, BundleError> {
     platforms.sort();
 
     let index = Index {
-        format_version: BUNDLE_VERSION,
+        format_version: if conda.is_empty() {
+            BUNDLE_VERSION_WITHOUT_CONDA
+        } else {
+            BUNDLE_VERSION
+        },
         created_by: format!("beep-python {}", env!("CARGO_PKG_VERSION")),
         created_at: jiff::Timestamp::now(),
         platforms,
         runtimes,
         wheels: wheels.by_file.into_values().collect(),
         inputs,
+        conda,
     };
     let index_text = serde_json::to_string_pretty(&index).unwrap_or_default() + "\n";
     let restore_text = restore::text(&index, req.lock);
@@ -405,6 +420,91 @@ impl Wheels {
     }
 }
 
+/// Every conda package the lock pins, found by its sha256 in the download
+/// cache or fetched from its url (a folder channel's `file://` URL, or
+/// `https://` through the manifest's mirrors), each stored once under
+/// `conda/<file>`. What cannot be found goes into `missing`, by name.
+///
+/// The package cache (`<home>/cache/conda-pkgs/`) is not a source: it
+/// holds packages extracted, and an archive made again from those files
+/// would not have the sha256 the lock pins.
+fn conda_packages(
+    req: &CreateRequest<'_>,
+    entries: &mut Vec<Entry>,
+    missing: &mut Vec<String>,
+) -> Result<Vec<CondaArtifact>, BundleError> {
+    let mut artifacts: BTreeMap<String, CondaArtifact> = BTreeMap::new();
+    for (env, locked) in &req.lock.environments {
+        let Some(conda) = &locked.conda else {
+            continue;
+        };
+        for package in &conda.packages {
+            if req.cancel.load(Ordering::SeqCst) {
+                return Err(BundleError::Cancelled);
+            }
+            let what = format!("conda package `{}` (env.{env})", package.dist_name());
+            let file = format!("{CONDA_DIR}/{}", package.file_name);
+            if let Some(same) = artifacts.get_mut(&file) {
+                if same.sha256.eq_ignore_ascii_case(&package.sha256) {
+                    if !same.environments.iter().any(|e| e == env) {
+                        same.environments.push(env.clone());
+                    }
+                } else {
+                    missing.push(format!(
+                        "{what}: its file `{}` has other bytes than the one of the same name already bundled",
+                        package.file_name
+                    ));
+                }
+                continue;
+            }
+            let url = match url::Url::parse(&package.url) {
+                Ok(url) => crate::conda::mirrored_url(req.conda_mirrors, &url).to_string(),
+                Err(e) => {
+                    missing.push(format!("{what}: its url `{}`: {e}", package.url));
+                    continue;
+                }
+            };
+            (req.log)(&format!("env.{env}: {}", package.file_name));
+            let sha256 = package.sha256.to_ascii_lowercase();
+            let path = match fetch::fetch(
+                &url,
+                &sha256,
+                req.cache,
+                req.fetch_options,
+                &fetch::NoProgress,
+                req.cancel,
+            ) {
+                Ok(path) => path,
+                Err(e) => {
+                    missing.push(format!("{what}: {e}"));
+                    continue;
+                }
+            };
+            entries.push(Entry {
+                name: file.clone(),
+                source: Source::File(path),
+            });
+            let channel = req
+                .conda_channels
+                .get(&crate::conda::channel_of(package))
+                .cloned()
+                .unwrap_or_else(|| package.channel.clone());
+            artifacts.insert(
+                file.clone(),
+                CondaArtifact {
+                    file,
+                    sha256,
+                    dist: package.dist_name(),
+                    subdir: package.subdir.clone(),
+                    channel,
+                    environments: vec![env.clone()],
+                },
+            );
+        }
+    }
+    Ok(artifacts.into_values().collect())
+}
+
 fn expected_sha<'a>(index: &'a Index, file: &str) -> Option<&'a str> {
     index
         .runtimes
@@ -424,6 +524,13 @@ fn expected_sha<'a>(index: &'a Index, file: &str) -> Option<&'a str> {
                 .iter()
                 .find(|i| i.file == file)
                 .map(|i| i.sha256.as_str())
+        })
+        .or_else(|| {
+            index
+                .conda
+                .iter()
+                .find(|c| c.file == file)
+                .map(|c| c.sha256.as_str())
         })
 }
 

@@ -14,6 +14,7 @@
 //! inputs/<n>-<file>     each environment's `pylock` file (part of the lock's inputs)
 //! runtimes/<file>       every interpreter archive the lock names, per platform asked for
 //! wheels/<file>         per locked package, its wheel for each platform (by the lock's file name)
+//! conda/<file>          every conda package the lock pins (by the lock's file name)
 //! ```
 //!
 //! Invariants:
@@ -54,6 +55,23 @@
 //!   `apply --bundle` writes the manifest, the lock and these files only
 //!   where no file is; one that exists with other bytes is refused before
 //!   anything is written.
+//! - Conda packages: each one the lock pins (one platform's: a lock pins
+//!   its conda environments for the platform it was made on), found by
+//!   its sha256 in the download cache or fetched from its url (a folder
+//!   channel's `file://` URL, or `https://` through the manifest's conda
+//!   mirrors), into `conda/<file>` and [`Index::conda`], with the channel
+//!   as the manifest writes it. Opening checks each like a wheel (listed,
+//!   its digest, one the lock pins under that file name) and that none the
+//!   lock pins is missing; `apply --bundle` refuses a conda platform other
+//!   than this machine's ([`Opened::conda_gaps`]), links the packages into
+//!   the download cache by sha256 ([`Opened::import_conda`]), where the
+//!   locked conda install finds them before it looks at a url (the lock's
+//!   `file://` URLs name folders of the machine the bundle was made on),
+//!   and remakes each folder channel the manifest names that is missing
+//!   here, holding the bundle's packages from it and a `repodata.json`
+//!   ([`Opened::restore_conda_channels`]): the restored manifest validates
+//!   and solves as where it was made. A bundle holding conda packages is
+//!   format 2 ([`BUNDLE_VERSION`]); one without stays format 1.
 //! - The bundle file is written to a temporary file beside `--out` and
 //!   renamed into place; an existing file is replaced only with `--force`.
 //!
@@ -83,8 +101,14 @@ pub use artifacts::{ArtifactSources, Found, Lookup, sha256_file, url_file_name};
 pub use create::{CreateRequest, Created, create};
 pub use open::{Opened, open};
 
-/// The format of `bundle.json` this program reads and writes.
-pub const BUNDLE_VERSION: u32 = 1;
+/// The newest format of `bundle.json` this program reads. A bundle is
+/// written as format 1 unless it carries conda packages (format 2), so that
+/// a beep-python that does not know to restore them refuses it up front
+/// instead of failing half-way for want of a channel.
+pub const BUNDLE_VERSION: u32 = 2;
+
+/// The format of a bundle that carries no conda package.
+const BUNDLE_VERSION_WITHOUT_CONDA: u32 = 1;
 
 /// What is inside, with the sha256 of every artifact.
 pub const INDEX_FILE: &str = "bundle.json";
@@ -96,6 +120,8 @@ pub const RESTORE_FILE: &str = "RESTORE.md";
 pub const RUNTIMES_DIR: &str = "runtimes";
 /// The folder of wheels (and other package artifacts) inside a bundle.
 pub const WHEELS_DIR: &str = "wheels";
+/// The folder of conda packages inside a bundle.
+pub const CONDA_DIR: &str = "conda";
 /// The folder of the manifest's other input files (`pylock`) inside a
 /// bundle.
 pub const INPUTS_DIR: &str = "inputs";
@@ -119,6 +145,27 @@ pub struct Index {
     /// (`pylock`); absent from bundles made before they were carried.
     #[serde(default)]
     pub inputs: Vec<InputFile>,
+    /// The conda packages the lock pins (format 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conda: Vec<CondaArtifact>,
+}
+
+/// One conda package archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CondaArtifact {
+    /// Its path inside the bundle (`conda/<file>`, the lock's file name).
+    pub file: String,
+    pub sha256: String,
+    /// `name-version-build`.
+    pub dist: String,
+    /// `noarch`, `linux-64`, ...
+    pub subdir: String,
+    /// Its channel as the manifest writes it (`./channel`, `conda-forge`),
+    /// else the channel URL the lock records: a folder channel missing
+    /// where the bundle is restored is made again from these packages.
+    pub channel: String,
+    /// The environments that pin it.
+    pub environments: Vec<String>,
 }
 
 /// A file the manifest names, put back where it names it.
@@ -200,7 +247,7 @@ pub enum BundleError {
     #[diagnostic(
         code("bundle::missing-artifact"),
         help(
-            "nothing was written; an artifact is found by its sha256 in the download cache or in the manifest's `find-links` folders, or by the lock's `url`: add the folder that holds it to `settings.find-links`, or run `beep-python lock` again, which records every artifact with its url (uv lists the wheels of every platform)"
+            "nothing was written; an artifact is found by its sha256 in the download cache or in the manifest's `find-links` folders, or by the lock's `url` (a conda package: its channel, folder or `https://`): add the folder that holds it to `settings.find-links`, make its channel reachable, or run `beep-python lock` again, which records every artifact with its url (uv lists the wheels of every platform)"
         )
     )]
     Missing { missing: Vec<String> },
@@ -280,6 +327,24 @@ pub enum BundleError {
         help("the bundle was made by another beep-python, or altered; nothing was changed")
     )]
     InvalidManifest { rendered: String },
+
+    #[error("`{}` is where the manifest's conda channel goes, and it is not a folder", path.display())]
+    #[diagnostic(
+        code("bundle::channel-in-the-way"),
+        help(
+            "nothing was changed; move that file away (`apply --bundle` makes the channel there from the bundle's packages), or apply the bundle in another folder"
+        )
+    )]
+    ChannelInTheWay { path: PathBuf },
+
+    #[error("cannot make the conda channel `{}` from the bundle's packages", path.display())]
+    #[diagnostic(code("bundle::conda-channel"))]
+    CondaChannel {
+        path: PathBuf,
+        #[source]
+        #[diagnostic_source]
+        source: crate::conda::CondaError,
+    },
 
     #[error("making the bundle was cancelled; nothing was written")]
     #[diagnostic(code("bundle::cancelled"))]

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::{
-    BUNDLE_VERSION, BundleError, IMPLEMENTATION, INDEX_FILE, INPUTS_DIR, Index, RuntimeArtifact,
-    SUMS_FILE, WHEELS_DIR, is_plain_relative, sha256_file,
+    BUNDLE_VERSION, BundleError, CONDA_DIR, IMPLEMENTATION, INDEX_FILE, INPUTS_DIR, Index,
+    RuntimeArtifact, SUMS_FILE, WHEELS_DIR, is_plain_relative, sha256_file,
 };
 use crate::archive::{self, Format, Limits};
 use crate::diagnostic::{Diagnostics, Severity, SourceFile};
@@ -30,6 +30,11 @@ pub struct Opened {
     wheels: HashMap<String, PathBuf>,
     /// The manifest's local `find-links` folders, where it will be.
     pub find_links: Vec<PathBuf>,
+    /// Lowercase sha256 to the extracted conda package.
+    conda: HashMap<String, PathBuf>,
+    /// The manifest's folder channels, where it will be, each with the
+    /// channel as the manifest writes it.
+    pub conda_channels: Vec<(PathBuf, String)>,
 }
 
 /// How much a bundle may unpack to: far more than an interpreter archive
@@ -178,6 +183,36 @@ pub fn open(
         }
         wheels.insert(wheel.sha256.clone(), root.join(&wheel.file));
     }
+    let mut conda = HashMap::new();
+    for artifact in &index.conda {
+        if !artifact.file.starts_with(&format!("{CONDA_DIR}/")) {
+            return Err(tampered(&artifact.file, "is not under `conda/`".into()));
+        }
+        check_listed(&sums, &artifact.file, &artifact.sha256)
+            .map_err(|p| tampered(&artifact.file, p))?;
+        let named = lock
+            .environments
+            .values()
+            .filter_map(|e| e.conda.as_ref())
+            .flat_map(|c| c.packages.iter())
+            .any(|p| {
+                p.sha256.eq_ignore_ascii_case(&artifact.sha256)
+                    && format!("{CONDA_DIR}/{}", p.file_name) == artifact.file
+            });
+        if !named {
+            return Err(tampered(
+                &artifact.file,
+                format!(
+                    "is not a conda package `beep-python.lock` pins (sha256 {} for `{}`)",
+                    artifact.sha256, artifact.dist
+                ),
+            ));
+        }
+        conda.insert(
+            artifact.sha256.to_ascii_lowercase(),
+            root.join(&artifact.file),
+        );
+    }
     for runtime in &index.runtimes {
         check_listed(&sums, &runtime.file, &runtime.sha256)
             .map_err(|p| tampered(&runtime.file, p))?;
@@ -216,6 +251,16 @@ pub fn open(
                 missing.push(format!(
                     "`{}=={}` (env.{env})",
                     package.name, package.version
+                ));
+            }
+        }
+    }
+    for (env, locked) in &lock.environments {
+        for package in locked.conda.iter().flat_map(|c| c.packages.iter()) {
+            if !conda.contains_key(&package.sha256.to_ascii_lowercase()) {
+                missing.push(format!(
+                    "conda package `{}` (env.{env})",
+                    package.dist_name()
                 ));
             }
         }
@@ -261,7 +306,11 @@ pub fn open(
     let diagnostics = diagnostics.finish(&source);
     let errors: Vec<String> = diagnostics
         .iter()
-        .filter(|d| d.severity == Severity::Error && d.code != RESTORED_FIND_LINKS)
+        .filter(|d| {
+            d.severity == Severity::Error
+                && d.code != RESTORED_FIND_LINKS
+                && d.code != RESTORED_CONDA_CHANNEL
+        })
         .map(|d| crate::report::render(d, false))
         .collect();
     let Some(parsed) = parsed.filter(|_| errors.is_empty()) else {
@@ -307,6 +356,7 @@ pub fn open(
         .filter(|l| !l.contains("://"))
         .map(PathBuf::from)
         .collect();
+    let conda_channels = folder_channels(&parsed);
 
     Ok(Opened {
         dir,
@@ -317,12 +367,50 @@ pub fn open(
         lock,
         wheels,
         find_links,
+        conda,
+        conda_channels,
     })
+}
+
+/// The conda channels of the manifest's conda environments that are
+/// folders (relative ones where the manifest will be), each with the
+/// channel as written; every folder once.
+fn folder_channels(manifest: &manifest::Manifest) -> Vec<(PathBuf, String)> {
+    let settings = manifest::resolve::conda_channel_settings(manifest);
+    let mut out: Vec<(PathBuf, String)> = Vec::new();
+    for env in manifest.environments.values() {
+        if env.kind != manifest::EnvironmentKind::Conda {
+            continue;
+        }
+        let written: Vec<String> = env
+            .channels
+            .iter()
+            .map(|c| c.value.trim().to_string())
+            .collect();
+        let Ok(channels) = crate::conda::Channels::resolve(&written, &settings) else {
+            continue;
+        };
+        for channel in channels.iter() {
+            if channel.url.scheme() == "file"
+                && let Ok(folder) = channel.url.to_file_path()
+                // Without the URL's trailing slash, for messages.
+                && let folder = folder.components().collect::<PathBuf>()
+                && !out.iter().any(|(f, _)| *f == folder)
+            {
+                out.push((folder, channel.written.clone()));
+            }
+        }
+    }
+    out
 }
 
 /// The diagnostic of a `find-links` folder that does not exist: `apply
 /// --bundle` makes it, from the bundle's wheels.
 const RESTORED_FIND_LINKS: &str = "manifest::missing-find-links";
+
+/// The diagnostic of a conda channel folder that does not exist: `apply
+/// --bundle` makes it, from the bundle's conda packages.
+const RESTORED_CONDA_CHANNEL: &str = "manifest::missing-conda-channel";
 
 fn check_listed(sums: &BTreeMap<String, String>, file: &str, sha: &str) -> Result<(), String> {
     match sums.get(file) {
@@ -454,20 +542,51 @@ impl Opened {
     /// the restored machine installs them again with no bundle. Returns
     /// how many went in.
     pub fn import_wheels(&self, cache: &fetch::Cache) -> Result<usize, BundleError> {
+        self.link_into_cache(
+            cache,
+            self.index
+                .wheels
+                .iter()
+                .map(|w| (w.sha256.as_str(), w.file.as_str())),
+        )
+    }
+
+    /// Links every conda package into the download cache by its sha256,
+    /// as [`Opened::import_wheels`] does wheels: the locked conda install
+    /// finds each there before it looks at its url, so it never reaches
+    /// for a channel (whose `file://` URL in the lock may name a folder of
+    /// another machine). Returns how many went in.
+    pub fn import_conda(&self, cache: &fetch::Cache) -> Result<usize, BundleError> {
+        self.link_into_cache(
+            cache,
+            self.index
+                .conda
+                .iter()
+                .map(|c| (c.sha256.as_str(), c.file.as_str())),
+        )
+    }
+
+    /// Links each `(sha256, file inside the bundle)` into the download
+    /// cache, keeping an entry already there.
+    fn link_into_cache<'a>(
+        &self,
+        cache: &fetch::Cache,
+        artifacts: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Result<usize, BundleError> {
         let mut imported = 0;
-        for wheel in &self.index.wheels {
-            if cache.get(&wheel.sha256).is_some() {
+        for (sha256, file) in artifacts {
+            if cache.get(sha256).is_some() {
                 continue;
             }
             fs_err::create_dir_all(cache.root())
                 .map_err(BundleError::io("create", cache.root()))?;
-            let from = self.root().join(&wheel.file);
-            let partial = cache.partial_of(&wheel.sha256);
+            let from = self.root().join(file);
+            let partial = cache.partial_of(sha256);
             let _ = fs_err::remove_file(&partial);
             if fs_err::hard_link(&from, &partial).is_err() {
                 fs_err::copy(&from, &partial).map_err(BundleError::io("copy", &from))?;
             }
-            let to = cache.path_of(&wheel.sha256);
+            let to = cache.path_of(sha256);
             fs_err::rename(&partial, &to).map_err(BundleError::io("write", &to))?;
             imported += 1;
         }
@@ -475,6 +594,95 @@ impl Opened {
             crate::files::sync_dir(cache.root()).map_err(BundleError::io("sync", cache.root()))?;
         }
         Ok(imported)
+    }
+
+    /// The conda environments whose packages are for another platform
+    /// than this machine's (a lock pins one platform's conda packages).
+    pub fn conda_gaps(&self) -> Vec<String> {
+        let here = crate::conda::Platform::current().map(|p| p.to_string());
+        self.lock
+            .environments
+            .iter()
+            .filter_map(|(env, e)| Some((env, e.conda.as_ref()?)))
+            .filter(|(_, c)| here.as_deref() != Some(c.platform.as_str()))
+            .map(|(env, c)| {
+                format!(
+                    "the conda packages of env.{env} for {}: the bundle has them for `{}`, locked there",
+                    here.as_deref().unwrap_or("this machine"),
+                    c.platform
+                )
+            })
+            .collect()
+    }
+
+    /// Refuses, before anything is written, a manifest folder channel
+    /// whose place holds something that is not a folder: it would be
+    /// neither restored nor usable, and is not ours to replace.
+    pub fn check_conda_channels(&self) -> Result<(), BundleError> {
+        for (folder, _) in &self.conda_channels {
+            if let Ok(meta) = fs_err::metadata(folder)
+                && !meta.is_dir()
+            {
+                return Err(BundleError::ChannelInTheWay {
+                    path: folder.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes each of the manifest's folder channels that does not exist,
+    /// holding the bundle's conda packages from that channel and their
+    /// `repodata.json` ([`crate::conda::write_channel`]): the manifest
+    /// then validates here, and `plan`, `lock` and `apply` solve against
+    /// it as they did where the bundle was made. Folders that exist are
+    /// left alone. Returns the folders made.
+    pub fn restore_conda_channels(&self) -> Result<Vec<PathBuf>, BundleError> {
+        let mut made = Vec::new();
+        let platform = self
+            .lock
+            .environments
+            .values()
+            .find_map(|e| e.conda.as_ref())
+            .map(|c| c.platform.clone())
+            .unwrap_or_default();
+        for (folder, written) in &self.conda_channels {
+            if fs_err::symlink_metadata(folder).is_ok() {
+                continue;
+            }
+            let mut packages = Vec::new();
+            for artifact in self.index.conda.iter().filter(|c| c.channel == *written) {
+                let sha = artifact.sha256.to_ascii_lowercase();
+                let locked = self
+                    .lock
+                    .environments
+                    .values()
+                    .filter_map(|e| e.conda.as_ref())
+                    .flat_map(|c| c.packages.iter())
+                    .find(|p| p.sha256.eq_ignore_ascii_case(&sha));
+                if let (Some(locked), Some(path)) = (locked, self.conda.get(&sha)) {
+                    packages.push((locked.clone(), path.clone()));
+                }
+            }
+            // Filled beside, then renamed: a folder that exists is whole.
+            let parent = folder.parent().unwrap_or(Path::new("/"));
+            fs_err::create_dir_all(parent).map_err(BundleError::io("create", parent))?;
+            let temp = tempfile::Builder::new()
+                .prefix(".beep-python-conda-channel.")
+                .tempdir_in(parent)
+                .map_err(BundleError::io("create a folder in", parent))?;
+            crate::conda::write_channel(temp.path(), &packages, &platform).map_err(|source| {
+                BundleError::CondaChannel {
+                    path: folder.clone(),
+                    source,
+                }
+            })?;
+            let temp = temp.keep();
+            fs_err::rename(&temp, folder).map_err(BundleError::io("create", folder))?;
+            crate::files::sync_dir(parent).map_err(BundleError::io("sync", parent))?;
+            made.push(folder.clone());
+        }
+        Ok(made)
     }
 
     /// Makes each of the manifest's local `find-links` folders that does

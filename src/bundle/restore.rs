@@ -31,8 +31,9 @@ pub(super) fn text(index: &Index, lock: &Lock) -> String {
          manifest names there (if they are not there yet), makes the `find-links` folders \
          the manifest names that are missing (holding the wheels inside), installs the \
          interpreters from the archives inside and every environment from the wheels \
-         inside, exactly as locked, checking every sha256. Anything missing is named \
-         before anything changes.\n\
+         inside, and every conda environment from the conda packages inside (the \
+         folder channels the manifest names that are missing are made from them), exactly as \
+         locked, checking every sha256. Anything missing is named before anything changes.\n\
          5. `beep-python plan --locked` then shows no changes.\n"
     );
     let systems: Vec<String> = lock
@@ -88,6 +89,19 @@ pub(super) fn text(index: &Index, lock: &Lock) -> String {
         );
     }
     for (name, env) in &lock.environments {
+        if let Some(conda) = &env.conda {
+            let _ = writeln!(
+                out,
+                "- environment `{name}`: conda ({}), Python {}, {} conda package{} (in `conda/`), {} PyPI package{}",
+                conda.platform,
+                env.python_version,
+                conda.packages.len(),
+                if conda.packages.len() == 1 { "" } else { "s" },
+                env.packages.len(),
+                if env.packages.len() == 1 { "" } else { "s" }
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "- environment `{name}`: runtime `{}`, Python {}, {} package{}",
@@ -106,5 +120,14 @@ pub(super) fn text(index: &Index, lock: &Lock) -> String {
          REQUIREMENTS lists `name==version --hash=sha256:...` for each package of that \
          environment in `beep-python.lock`."
     );
+    if !index.conda.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThe conda packages are in `conda/`, by the file names `beep-python.lock` gives them \
+             (`conda-packages`, with their sha256): put them in a folder as `<subdir>/<file>` \
+             (the lock says each package's subdir) and index it (`conda index`) to make a \
+             channel that conda, mamba or pixi install from offline."
+        );
+    }
     out
 }

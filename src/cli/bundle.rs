@@ -156,6 +156,29 @@ fn create(ctx: &Context, args: &CreateArgs) -> Result<Outcome, CliError> {
         .collect::<std::collections::BTreeMap<_, _>>()
         .into_iter()
         .collect();
+    // Conda channels: the URL the lock records for each, to the channel
+    // as the manifest writes it; and the mirrors to fetch packages through.
+    let conda_settings = crate::manifest::resolve::conda_channel_settings(manifest);
+    let mut conda_channels = std::collections::BTreeMap::new();
+    for env in manifest
+        .environments
+        .values()
+        .filter(|e| e.kind == crate::manifest::EnvironmentKind::Conda)
+    {
+        let written: Vec<String> = env
+            .channels
+            .iter()
+            .map(|c| c.value.trim().to_string())
+            .collect();
+        if let Ok(channels) = crate::conda::Channels::resolve(&written, &conda_settings) {
+            for channel in channels.iter() {
+                conda_channels
+                    .entry(channel.url.to_string())
+                    .or_insert_with(|| channel.written.clone());
+            }
+        }
+    }
+    let conda_mirrors = conda_settings.normalized_mirrors();
     let printer = ctx.printer.clone();
     let log = move |line: &str| printer.debug(line);
     let _ =
@@ -170,6 +193,8 @@ fn create(ctx: &Context, args: &CreateArgs) -> Result<Outcome, CliError> {
         mirror: &mirrored,
         sources: &sources,
         inputs: &inputs,
+        conda_channels: &conda_channels,
+        conda_mirrors: &conda_mirrors,
         cache: &cache,
         fetch_options: &fetch_options,
         out: &out,
@@ -187,17 +212,19 @@ fn create(ctx: &Context, args: &CreateArgs) -> Result<Outcome, CliError> {
             "platforms": index.platforms,
             "runtimes": index.runtimes.iter().map(|r| json!({"name": r.name, "platform": r.platform, "file": r.file, "sha256": r.sha256})).collect::<Vec<_>>(),
             "wheels": index.wheels.len(),
+            "conda_packages": index.conda.len(),
             "environments": lock.environments.keys().collect::<Vec<_>>(),
         }))?,
         Format::Human => {
             ctx.printer.info(&format!(
-                "wrote `{}` ({}): {} runtime archive{}, {} wheel{} for {} environment{}; sha256 {}",
+                "wrote `{}` ({}): {} runtime archive{}, {} wheel{}{} for {} environment{}; sha256 {}",
                 created.path.display(),
                 human_size(created.size),
                 index.runtimes.len(),
                 plural(index.runtimes.len()),
                 index.wheels.len(),
                 plural(index.wheels.len()),
+                conda_count(index),
                 lock.environments.len(),
                 plural(lock.environments.len()),
                 created.sha256
@@ -227,10 +254,11 @@ fn verify(ctx: &Context, args: &VerifyArgs) -> Result<Outcome, CliError> {
             "platforms": index.platforms,
             "runtimes": index.runtimes.iter().map(|r| json!({"name": r.name, "version": r.version, "platform": r.platform, "sha256": r.sha256})).collect::<Vec<_>>(),
             "wheels": index.wheels.len(),
+            "conda_packages": index.conda.len(),
             "environments": opened.lock.environments.iter().map(|(name, e)| (name.clone(), json!(e.packages.len()))).collect::<serde_json::Map<_, _>>(),
         }))?,
         Format::Human => ctx.printer.data(&format!(
-            "`{}` is whole: every file matches SHA256SUMS, the manifest is valid, and every artifact the lock names is inside\n  made by {} at {}\n  interpreter builds for: {}\n  {} runtime archive{}, {} wheel{}, {} environment{}\n",
+            "`{}` is whole: every file matches SHA256SUMS, the manifest is valid, and every artifact the lock names is inside\n  made by {} at {}\n  interpreter builds for: {}\n  {} runtime archive{}, {} wheel{}{}, {} environment{}\n",
             opened.bundle.display(),
             index.created_by,
             index.created_at.strftime("%Y-%m-%d %H:%M UTC"),
@@ -243,6 +271,7 @@ fn verify(ctx: &Context, args: &VerifyArgs) -> Result<Outcome, CliError> {
             plural(index.runtimes.len()),
             index.wheels.len(),
             plural(index.wheels.len()),
+            conda_count(index),
             opened.lock.environments.len(),
             plural(opened.lock.environments.len()),
         ))?,
@@ -269,6 +298,7 @@ pub fn apply(ctx: &Context, args: &ApplyArgs, file: &Path) -> Result<Outcome, Cl
         .to_string();
     let mut gaps = opened.platform_gaps(&platform);
     gaps.extend(opened.wheel_gaps());
+    gaps.extend(opened.conda_gaps());
     if !gaps.is_empty() {
         return Err(BundleError::Incomplete {
             bundle: file.to_path_buf(),
@@ -279,6 +309,7 @@ pub fn apply(ctx: &Context, args: &ApplyArgs, file: &Path) -> Result<Outcome, Cl
         }
         .into());
     }
+    opened.check_conda_channels()?;
     restore_project(ctx, &opened, &manifest_path)?;
     for folder in opened.restore_find_links()? {
         ctx.printer.info(&format!(
@@ -286,6 +317,13 @@ pub fn apply(ctx: &Context, args: &ApplyArgs, file: &Path) -> Result<Outcome, Cl
             folder.display(),
             opened.index.wheels.len(),
             plural(opened.index.wheels.len())
+        ));
+    }
+
+    for folder in opened.restore_conda_channels()? {
+        ctx.printer.info(&format!(
+            "restored the conda channel `{}` with the bundle's packages from it",
+            folder.display()
         ));
     }
 
@@ -316,10 +354,12 @@ pub fn apply(ctx: &Context, args: &ApplyArgs, file: &Path) -> Result<Outcome, Cl
     let cache = fetch::Cache::new(opened_home.loaded.home.cache_dir().join("downloads"));
     let imported = opened.import_runtimes(&cache)?;
     let wheels = opened.import_wheels(&cache)?;
+    let conda = opened.import_conda(&cache)?;
     ctx.printer.debug(&format!(
-        "{imported} interpreter archive{} and {wheels} wheel{} put into the download cache",
+        "{imported} interpreter archive{}, {wheels} wheel{} and {conda} conda package{} put into the download cache",
         plural(imported),
-        plural(wheels)
+        plural(wheels),
+        plural(conda)
     ));
     let locked = ApplyArgs {
         lock: LockFlags {
@@ -409,6 +449,14 @@ fn restore_project(
             .info(&format!("wrote the bundle's `{}`", path.display()));
     }
     Ok(())
+}
+
+/// `, N conda package(s)` when the bundle carries any.
+fn conda_count(index: &bundle::Index) -> String {
+    match index.conda.len() {
+        0 => String::new(),
+        n => format!(", {n} conda package{}", plural(n)),
+    }
 }
 
 fn plural(n: usize) -> &'static str {

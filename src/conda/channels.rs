@@ -30,6 +30,21 @@ pub struct ChannelSettings {
     pub root_dir: PathBuf,
 }
 
+impl ChannelSettings {
+    /// The mirrors as [`Channels::resolve`] applies them (each URL ending
+    /// in `/`, so that a mirror of `.../forge` is no mirror of
+    /// `.../forge2`).
+    pub fn normalized_mirrors(&self) -> Vec<Mirror> {
+        self.mirrors
+            .iter()
+            .map(|m| Mirror {
+                original: with_trailing_slash(&m.original),
+                mirror: with_trailing_slash(&m.mirror),
+            })
+            .collect()
+    }
+}
+
 /// Packages under `original` are fetched from `mirror` instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mirror {
@@ -72,14 +87,7 @@ impl Channels {
         if let Some(alias) = &settings.alias {
             config.channel_alias = with_trailing_slash(alias);
         }
-        let mirrors: Vec<Mirror> = settings
-            .mirrors
-            .iter()
-            .map(|m| Mirror {
-                original: with_trailing_slash(&m.original),
-                mirror: with_trailing_slash(&m.mirror),
-            })
-            .collect();
+        let mirrors = settings.normalized_mirrors();
         let mut channels = Vec::with_capacity(written.len());
         for text in written {
             let invalid = |reason: String| CondaError::InvalidChannel {

@@ -194,7 +194,7 @@ pub fn diff(from: &[LockedCondaPackage], to: &[LockedCondaPackage]) -> Vec<Packa
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     pub(crate) fn package(name: &str, version: &str, sha: char) -> LockedCondaPackage {

@@ -14,7 +14,9 @@
 //! - [`observe`] / [`check`]: `conda-meta/*.json` read natively, and the
 //!   files checked against it;
 //! - [`activation`] / [`activated_environment`]: `conda activate`, for `run`
-//!   and `env`.
+//!   and `env`;
+//! - [`requested_specs`] / [`channel_of`] / [`write_channel`]: carrying an
+//!   environment elsewhere (`export`, `bundle`).
 //!
 //! # Decisions
 //!
@@ -86,6 +88,7 @@
 //! size matters to a distributor.
 
 mod activate;
+mod carry;
 mod channels;
 mod install;
 mod locked;
@@ -97,7 +100,8 @@ mod specs;
 use std::path::{Path, PathBuf};
 
 pub use activate::{Activation, ActivationShell, activated_environment, activation};
-pub use channels::{ChannelSettings, Channels, Mirror, ResolvedChannel};
+pub use carry::{channel_of, digests_of, requested_specs, write_channel};
+pub use channels::{ChannelSettings, Channels, Mirror, ResolvedChannel, apply as mirrored_url};
 pub use install::{InstallOptions, InstallReport, install, update};
 pub use locked::{LockedCondaPackage, PackageChange, Platform, diff};
 pub use observe::{

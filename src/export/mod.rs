@@ -37,14 +37,42 @@
 //!   locked environments, finds such a file there by its name.
 //! - **Env vars** recorded by us (the marker's `built.env`), and
 //!   `system-site-packages` and `pip` as built.
-//! - **Settings** (installer, index, find-links, offline, mirrors) of the
-//!   manifests that own the exported environments, where they agree (and
-//!   the folders above added to `find-links`).
+//! - **Settings** (installer, index, find-links, offline, mirrors, conda
+//!   mirrors) of the manifests that own the exported environments, where
+//!   they agree (and the folders above added to `find-links`).
+//!
+//! # Conda environments
+//!
+//! A folder with `conda-meta/` (ours, or made by conda, mamba, micromamba,
+//! pixi) is exported as `kind = "conda"` (`export/conda.rs`):
+//!
+//! - **Channels**: ours as built (the marker's `built.conda.channels`);
+//!   another's, each package's channel, from its recorded `url` (conda
+//!   writes `channel` with the subdir appended), the one most packages
+//!   came from first.
+//! - **Packages** (match specs): ours as built (`built.conda.specs`, with
+//!   the `python X.Y.*` a runtime added: the export names no runtime, a
+//!   conda environment brings its own python); another's, what
+//!   `conda-meta/history` leaves in force, else the records'
+//!   `requested_spec(s)`, else the packages no other package depends on
+//!   ([`crate::conda::requested_specs`]).
+//! - **PyPI packages on top**: the distributions in `site-packages` that no
+//!   conda package's `paths` hold, as `pypi-packages` (chosen and pinned as
+//!   a venv's requirements are, above).
+//! - **Pins**: every conda package from its `conda-meta/*.json` record,
+//!   exactly as `lock` pins it (name, version, build, subdir, channel,
+//!   file name, url, sha256, md5, size), with the lock's `conda-platform`.
+//!   A record with no sha256 (older conda records only an md5) gets it
+//!   from the archive in conda's `pkgs/` folder or at its `file://` url,
+//!   checked against the md5. A package still without one leaves the
+//!   environment out of the lock (named with the unhashed pins): `lock`
+//!   pins it from the channels.
 //!
 //! The manifest text is checked by the same checker as `validate` before
 //! anything is written, and the lock's inputs hashes are computed from it,
 //! so the pair matches (`apply --locked` accepts it).
 
+mod conda;
 pub mod dist;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,6 +126,20 @@ pub enum ExportError {
         help("name the folder that holds `pyvenv.cfg` (the one above `bin/`)")
     )]
     NotAnEnvironment { path: PathBuf },
+
+    #[error("cannot read the conda environment `{}`", path.display())]
+    #[diagnostic(
+        code("export::conda"),
+        help(
+            "a `conda-meta/*.json` record is unreadable; `beep-python doctor` checks the environment"
+        )
+    )]
+    Conda {
+        path: PathBuf,
+        #[source]
+        #[diagnostic_source]
+        source: crate::conda::CondaError,
+    },
 
     #[error("there is nothing to export: the registry records no environment")]
     #[diagnostic(
@@ -183,7 +225,11 @@ struct EnvOut {
     system_site_packages: bool,
     pip: bool,
     python_version: String,
+    /// For a venv, its pins; for a conda environment, its PyPI pins.
     pins: Vec<LockedPackage>,
+    /// A conda environment's conda part (`packages` then holds its match
+    /// specs, `runtime` is empty).
+    conda: Option<conda::CondaOut>,
 }
 
 /// Everything the export is built from, gathered once.
@@ -263,6 +309,9 @@ impl Gathered<'_> {
         folder: &Path,
         record: Option<&EnvironmentRecord>,
     ) -> Result<(), ExportError> {
+        if conda::is_conda(folder, record) {
+            return self.conda_environment(folder, record);
+        }
         let observed = crate::venv::observe(folder);
         let marker = observed.marker.clone();
         let built: Option<BuiltFrom> = marker
@@ -379,7 +428,37 @@ impl Gathered<'_> {
                 ..fetch::Options::default()
             },
         );
-        let reached = closure(&roots, &dists);
+        let pins = self.pins(&roots, &dists, &locked_before, &sources);
+
+        let path = self.exported_path(folder, &name);
+        self.envs.push(EnvOut {
+            name,
+            path,
+            runtime,
+            packages,
+            env: built.as_ref().map(|b| b.env.clone()).unwrap_or_default(),
+            system_site_packages: built
+                .as_ref()
+                .map_or(cfg.include_system_site_packages, |b| b.system_site_packages),
+            pip: built.as_ref().is_none_or(|b| b.pip),
+            python_version,
+            pins,
+            conda: None,
+        });
+        Ok(())
+    }
+
+    /// The pins of an environment: every installed distribution the
+    /// `roots` reach, each with the hashes found for it (see the module
+    /// docs).
+    fn pins(
+        &mut self,
+        roots: &[String],
+        dists: &[Dist],
+        locked_before: &[LockedPackage],
+        sources: &ArtifactSources,
+    ) -> Vec<LockedPackage> {
+        let reached = closure(roots, dists);
         let mut pins = Vec::new();
         for d in dists.iter().filter(|d| reached.contains(&d.name)) {
             let mut pin = LockedPackage::new(&d.name, &d.version, Vec::new());
@@ -439,9 +518,15 @@ impl Gathered<'_> {
             pins.push(pin);
         }
         pins.sort();
+        pins
+    }
 
-        let default_path = self.req.home.environments_dir().join(&name);
-        let path = if resolve::normalize(folder) == resolve::normalize(&default_path) {
+    /// How the exported manifest names the folder of environment `name`:
+    /// nothing for the home's default place, relative inside the output
+    /// folder, else absolute.
+    fn exported_path(&self, folder: &Path, name: &str) -> Option<String> {
+        let default_path = self.req.home.environments_dir().join(name);
+        if resolve::normalize(folder) == resolve::normalize(&default_path) {
             None
         } else if let Ok(rel) = folder.strip_prefix(self.req.out_dir) {
             Some(
@@ -452,21 +537,7 @@ impl Gathered<'_> {
             )
         } else {
             Some(folder.display().to_string())
-        };
-        self.envs.push(EnvOut {
-            name,
-            path,
-            runtime,
-            packages,
-            env: built.as_ref().map(|b| b.env.clone()).unwrap_or_default(),
-            system_site_packages: built
-                .as_ref()
-                .map_or(cfg.include_system_site_packages, |b| b.system_site_packages),
-            pip: built.as_ref().is_none_or(|b| b.pip),
-            python_version,
-            pins,
-        });
-        Ok(())
+        }
     }
 
     /// The requirements of an environment and the names they start from
@@ -771,6 +842,22 @@ impl Gathered<'_> {
             let Some(resolved) = resolved.iter().find(|r| r.name == env.name) else {
                 continue;
             };
+            let locked_conda = match &env.conda {
+                None => None,
+                Some(conda) => match &conda.locked {
+                    Ok(locked) => Some(locked.clone()),
+                    Err(unpinned) => {
+                        // No entry: `apply --locked` then asks for `lock`,
+                        // which pins them from the channels.
+                        unhashed.extend(
+                            unpinned
+                                .iter()
+                                .map(|p| format!("conda package `{p}` (env.{})", env.name)),
+                        );
+                        continue;
+                    }
+                },
+            };
             for pin in env.pins.iter().filter(|p| p.hashes.is_empty()) {
                 unhashed.push(format!(
                     "`{}=={}` (env.{})",
@@ -787,9 +874,7 @@ impl Gathered<'_> {
                         checked.manifest.runtimes.get(&env.runtime),
                     ),
                     packages: env.pins.clone(),
-                    // TODO: export carries venvs only; a conda environment
-                    // found on the machine is not exported yet.
-                    conda: None,
+                    conda: locked_conda,
                 },
             );
         }
@@ -808,7 +893,7 @@ impl Gathered<'_> {
     fn settings(&mut self) -> Vec<(String, String)> {
         let manifests: Vec<Manifest> = self.owners.values().flatten().cloned().collect();
         let mut out: Vec<(String, String)> = Vec::new();
-        let keys: [(&str, SettingOf); 6] = [
+        let keys: [(&str, SettingOf); 7] = [
             ("installer", |m| {
                 let text = match m.settings.installer {
                     manifest::Installer::Auto => return None,
@@ -838,6 +923,26 @@ impl Gathered<'_> {
                     .python_downloads
                     .as_ref()
                     .map(|v| quote(&absolute_location(m, &v.value)))
+            }),
+            // Exported conda channels are URLs (never names), so the alias
+            // does not matter; mirrors still decide where packages come
+            // from.
+            ("conda-mirrors", |m| {
+                (!m.settings.conda_mirrors.is_empty()).then(|| {
+                    let pairs: Vec<String> = m
+                        .settings
+                        .conda_mirrors
+                        .iter()
+                        .map(|(original, mirror)| {
+                            format!(
+                                "{} = {}",
+                                quote(original),
+                                quote(&absolute_location(m, &mirror.value))
+                            )
+                        })
+                        .collect();
+                    format!("{{ {} }}", pairs.join(", "))
+                })
             }),
         ];
         let disagree = |key: &str| {
@@ -1155,18 +1260,22 @@ fn render(settings: &[(String, String)], runtimes: &[RuntimeOut], envs: &[EnvOut
     }
     for env in envs {
         let _ = writeln!(out, "\n[environments.{}]", key(&env.name));
-        let _ = writeln!(out, "runtime = {}", quote(&env.runtime));
+        if env.conda.is_some() {
+            out.push_str("kind = \"conda\"\n");
+        } else {
+            let _ = writeln!(out, "runtime = {}", quote(&env.runtime));
+        }
         if let Some(path) = &env.path {
             let _ = writeln!(out, "path = {}", quote(path));
         }
-        if env.packages.is_empty() {
-            out.push_str("packages = []\n");
-        } else {
-            out.push_str("packages = [\n");
-            for p in &env.packages {
-                let _ = writeln!(out, "    {},", quote(p));
-            }
-            out.push_str("]\n");
+        if let Some(conda) = &env.conda {
+            render_list(&mut out, "channels", &conda.channels);
+        }
+        render_list(&mut out, "packages", &env.packages);
+        if let Some(conda) = &env.conda
+            && !conda.pypi_packages.is_empty()
+        {
+            render_list(&mut out, "pypi-packages", &conda.pypi_packages);
         }
         if !env.env.is_empty() {
             let vars: Vec<String> = env
@@ -1184,6 +1293,19 @@ fn render(settings: &[(String, String)], runtimes: &[RuntimeOut], envs: &[EnvOut
         }
     }
     out
+}
+
+/// `key = [...]`, one item per line (`[]` when empty).
+fn render_list(out: &mut String, key: &str, items: &[String]) {
+    if items.is_empty() {
+        let _ = writeln!(out, "{key} = []");
+        return;
+    }
+    let _ = writeln!(out, "{key} = [");
+    for item in items {
+        let _ = writeln!(out, "    {},", quote(item));
+    }
+    out.push_str("]\n");
 }
 
 /// The artifacts `export --format pylock` writes for `package`: each file

@@ -267,10 +267,12 @@ fn drop_artifact(files: &mut Vec<(String, Vec<u8>)>, file: &str) {
         }
         if name == "bundle.json" {
             let mut index: serde_json::Value = serde_json::from_slice(bytes).unwrap();
-            index["wheels"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|w| w["file"] != file);
+            for kind in ["wheels", "conda"] {
+                // `get_mut`: indexing would add the key, as `null`.
+                if let Some(list) = index.get_mut(kind).and_then(|l| l.as_array_mut()) {
+                    list.retain(|w| w["file"] != file);
+                }
+            }
             *bytes = serde_json::to_vec_pretty(&index).unwrap();
         }
     }
@@ -982,4 +984,228 @@ fn a_bundle_carries_the_locked_wheel_of_each_platform_it_is_for() {
         stdout(&which).trim(),
         format!("cp311-cp311-manylinux_2_17_{arch}")
     );
+}
+
+/// A locked conda project (tests/it/conda_env.rs: python, alpha, beta and
+/// gamma from `./channel`), bundled.
+#[cfg(unix)]
+fn conda_bundle() -> Option<(crate::conda_env::CondaProject, PathBuf)> {
+    let p = crate::conda_env::CondaProject::new()?;
+    p.manifest(
+        "",
+        &crate::conda_env::SCI.replace("\"alpha\"]", "\"alpha\", \"gamma\"]"),
+    );
+    p.run(&["lock"]);
+    let bundle = p.path("sci.tar.zst");
+    let out = p.run(&["bundle", "create", "--out", bundle.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("4 conda packages"),
+        "{}",
+        stderr(&out)
+    );
+    Some((p, bundle))
+}
+
+#[cfg(unix)]
+#[test]
+fn a_conda_bundle_rebuilds_the_environment_offline_after_its_channel_is_gone() {
+    let Some((p, bundle)) = conda_bundle() else {
+        return;
+    };
+    let files = unpack(&bundle);
+    for built in &p.channel.built {
+        let inside = format!("conda/{}", built.file_name);
+        let (_, bytes) = files
+            .iter()
+            .find(|(n, _)| *n == inside)
+            .unwrap_or_else(|| panic!("no `{inside}` in the bundle"));
+        assert_eq!(sha256_of(bytes), built.sha256, "{inside}");
+    }
+    let sums = String::from_utf8(
+        files
+            .iter()
+            .find(|(n, _)| n == "SHA256SUMS")
+            .unwrap()
+            .1
+            .clone(),
+    )
+    .unwrap();
+    assert!(sums.contains("  conda/beta-1.0-0.conda\n"), "{sums}");
+    let text = |name: &str| {
+        String::from_utf8(files.iter().find(|(n, _)| n == name).unwrap().1.clone()).unwrap()
+    };
+    let index: serde_json::Value = serde_json::from_str(&text("bundle.json")).unwrap();
+    assert_eq!(
+        index["format_version"], 2,
+        "conda packages make it format 2"
+    );
+    assert_eq!(index["conda"].as_array().unwrap().len(), 4);
+    assert!(
+        index["conda"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["channel"] == "./channel"),
+        "each package's channel as the manifest writes it: {index:#}"
+    );
+    let restore = text("RESTORE.md");
+    assert!(
+        restore.contains("environment `sci`: conda (linux-64), Python 3.11.2, 4 conda packages"),
+        "{restore}"
+    );
+    // The channel, the machine's caches, everything but the bundle: gone.
+    std::fs::remove_dir_all(p.path("channel")).unwrap();
+    std::fs::remove_dir_all(p.home()).unwrap();
+
+    // Another folder (the user's notes in it), another home.
+    let target = tempfile::tempdir().unwrap();
+    let home = target.path().join("home");
+    std::fs::write(target.path().join("notes.txt"), "mine").unwrap();
+    let copy = target.path().join("sci.tar.zst");
+    std::fs::copy(&bundle, &copy).unwrap();
+    let verify = stdout(&expect_exit(
+        cmd_in(target.path(), &home),
+        &["bundle", "verify", "sci.tar.zst"],
+        0,
+    ));
+    assert!(verify.contains("4 conda packages"), "{verify}");
+    let out = expect_exit(
+        cmd_in(target.path(), &home),
+        &["apply", "--bundle", "sci.tar.zst", "--auto-approve"],
+        0,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("restored the conda channel") && err.contains("channel"),
+        "{err}"
+    );
+    let prefix = target.path().join(".conda/sci");
+    assert_eq!(
+        crate::conda_env::conda_list_at(&prefix),
+        ["alpha=1.0", "beta=1.0", "gamma=1.0", "python=3.11.2"]
+    );
+    assert_eq!(
+        crate::conda_env::python_at(
+            &prefix,
+            "import sys, alpha, beta; print(sys.version_info[:2], beta.partner())"
+        )
+        .trim(),
+        "(3, 11) alpha"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+    // The folder channel the manifest names is back, as a channel: the
+    // restored project plans, locks and applies with no bundle.
+    assert!(
+        target
+            .path()
+            .join("channel/linux-64/repodata.json")
+            .is_file()
+    );
+    assert!(
+        target
+            .path()
+            .join("channel/linux-64/beta-1.0-0.conda")
+            .is_file()
+    );
+    for args in [&["plan", "--locked"][..], &["plan", "--refresh=full"][..]] {
+        let plan = stdout(&expect_exit(cmd_in(target.path(), &home), args, 0));
+        assert!(plan.contains("No changes."), "{args:?}: {plan}");
+    }
+    let relock = stderr(&expect_exit(
+        cmd_in(target.path(), &home),
+        &["lock", "--upgrade"],
+        0,
+    ));
+    assert!(!relock.contains("error"), "{relock}");
+    let lock = std::fs::read_to_string(target.path().join("beep-python.lock")).unwrap();
+    assert!(lock.contains("beta-1.0-0.conda"), "{lock}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_conda_bundle_missing_a_package_or_its_channel_s_place_is_refused_before_anything_changes() {
+    let Some((p, bundle)) = conda_bundle() else {
+        return;
+    };
+    let mut files = unpack(&bundle);
+    drop_artifact(&mut files, "conda/beta-1.0-0.conda");
+    let path = p.path("incomplete.tar.zst");
+    repack(&files, &path);
+    let err = refused(&path);
+    assert!(err.contains("lacks one artifact"), "{err}");
+    assert!(
+        err.contains("conda package `beta-1.0-0` (env.sci)"),
+        "{err}"
+    );
+
+    // Where the manifest's folder channel goes, the user keeps a file:
+    // refused before anything is written, the file as it was.
+    let target = tempfile::tempdir().unwrap();
+    std::fs::write(target.path().join("channel"), "my notes").unwrap();
+    let home = target.path().join("home");
+    let out = expect_exit(
+        cmd_in(target.path(), &home),
+        &[
+            "apply",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--auto-approve",
+        ],
+        1,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("bundle::channel-in-the-way"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(target.path().join("channel")).unwrap(),
+        "my notes"
+    );
+    assert!(!target.path().join("beep-python.toml").exists());
+    assert!(!target.path().join(".conda").exists());
+
+    // `bundle create` with a package nowhere to be found (not in the
+    // channel, not in the download cache): refused, naming it, no file.
+    std::fs::remove_file(p.path("channel/linux-64/beta-1.0-0.conda")).unwrap();
+    std::fs::remove_dir_all(p.home().join("cache")).unwrap();
+    let out = p.path("never.tar.zst");
+    let err = p.fails(&["bundle", "create", "--out", out.to_str().unwrap()]);
+    assert!(
+        err.contains("conda package `beta-1.0-0` (env.sci)"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(!out.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn bundle_verify_catches_a_tampered_conda_package() {
+    let Some((p, bundle)) = conda_bundle() else {
+        return;
+    };
+    let files = unpack(&bundle);
+    let beta = "conda/beta-1.0-0.conda";
+    // One byte changed.
+    let mut changed = files.clone();
+    let bytes = &mut changed.iter_mut().find(|(n, _)| n == beta).unwrap().1;
+    let last = bytes.len() - 10;
+    bytes[last] ^= 1;
+    let path = p.path("changed.tar.zst");
+    repack(&changed, &path);
+    let err = p.fails(&["bundle", "verify", path.to_str().unwrap()]);
+    assert!(err.contains(&format!("`{beta}`")), "{err}");
+    assert!(err.contains("does not match `SHA256SUMS`"), "{err}");
+    // And SHA256SUMS rewritten to match: `bundle.json` and the lock
+    // still name the real package.
+    let mut forged = changed;
+    resum(&mut forged, beta);
+    let path = p.path("forged.tar.zst");
+    repack(&forged, &path);
+    let err = p.fails(&["bundle", "verify", path.to_str().unwrap()]);
+    assert!(err.contains(&format!("`{beta}`")), "{err}");
+    assert!(err.contains("bundle.json"), "{err}");
+    let err = refused(&path);
+    assert!(err.contains(&format!("`{beta}`")), "{err}");
 }

@@ -81,48 +81,59 @@ impl CondaProject {
         self.run(&["apply", "--auto-approve"])
     }
 
-    /// What the conda environment at `rel` holds, `name=version`, from its
-    /// `conda-meta/*.json` as conda reads them.
+    /// What the conda environment at `rel` holds (see [`conda_list_at`]).
     pub fn conda_list(&self, rel: &str) -> Vec<String> {
-        let mut out: Vec<String> = std::fs::read_dir(self.path(rel).join("conda-meta"))
-            .unwrap()
-            .filter_map(Result::ok)
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .map(|e| {
-                let record: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
-                format!(
-                    "{}={}",
-                    record["name"].as_str().unwrap(),
-                    record["version"].as_str().unwrap()
-                )
-            })
-            .collect();
-        out.sort();
-        out
+        conda_list_at(&self.path(rel))
     }
 
     /// Runs the environment's own python.
     #[track_caller]
     pub fn python(&self, rel: &str, code: &str) -> String {
-        let python = self.path(rel).join("bin/python");
-        let out = Command::new(&python)
-            .args(["-c", code])
-            .env_remove("PYTHONHOME")
-            .env_remove("PYTHONPATH")
-            .output()
-            .unwrap_or_else(|e| panic!("running `{}`: {e}", python.display()));
-        assert!(
-            out.status.success(),
-            "`{}` failed:\n{}",
-            python.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout(&out)
+        python_at(&self.path(rel), code)
     }
 }
 
-const SCI: &str = r#"
+/// What the conda environment at `prefix` holds, `name=version`, from its
+/// `conda-meta/*.json` as conda reads them.
+pub(crate) fn conda_list_at(prefix: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(prefix.join("conda-meta"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| {
+            let record: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
+            format!(
+                "{}={}",
+                record["name"].as_str().unwrap(),
+                record["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Runs the python of the conda environment at `prefix` with `code`.
+#[track_caller]
+pub(crate) fn python_at(prefix: &Path, code: &str) -> String {
+    let python = prefix.join("bin/python");
+    let out = Command::new(&python)
+        .args(["-c", code])
+        .env_remove("PYTHONHOME")
+        .env_remove("PYTHONPATH")
+        .output()
+        .unwrap_or_else(|e| panic!("running `{}`: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "`{}` failed:\n{}",
+        python.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+}
+
+pub(crate) const SCI: &str = r#"
 [environments.sci]
 kind = "conda"
 path = ".conda/sci"

@@ -444,3 +444,252 @@ fn export_takes_hashes_from_the_wheel_cache() {
         );
     }
 }
+
+/// The conda environment most of the conda tests below build: python,
+/// alpha (which pulls in beta) and gamma from the project's `./channel`.
+fn sci_with_gamma() -> String {
+    crate::conda_env::SCI.replace("\"alpha\"]", "\"alpha\", \"gamma\"]")
+}
+
+/// `key = [` ... `]` of a manifest, one quoted item per line.
+#[track_caller]
+fn toml_list(manifest: &str, key: &str) -> Vec<String> {
+    let table: toml::Table = toml::from_str(manifest).unwrap();
+    let env = table["environments"]
+        .as_table()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    env.get(key)
+        .and_then(|v| v.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| i.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every package of the channel a conda environment holds is pinned in
+/// `lock` with its url and sha256, as `lock` pins it.
+#[track_caller]
+fn assert_pins_every_package(lock: &str, p: &crate::conda_env::CondaProject, names: &[&str]) {
+    assert!(lock.contains("conda-platform = \"linux-64\""), "{lock}");
+    for built in p.channel.built.iter().filter(|b| {
+        names
+            .iter()
+            .any(|n| b.file_name.starts_with(&format!("{n}-")))
+    }) {
+        let url = format!("{}{}/{}", p.channel.url(), built.subdir, built.file_name);
+        assert!(
+            lock.contains(&format!("url = \"{url}\", sha256 = \"{}\"", built.sha256)),
+            "{} with its url and sha256:\n{lock}",
+            built.file_name
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn export_of_our_conda_environment_then_apply_locked_rebuilds_the_same_packages() {
+    let Some(mut p) = crate::conda_env::CondaProject::new() else {
+        return;
+    };
+    // A mirror for another channel: where packages come from, so it
+    // travels with the export.
+    let mirrors =
+        "conda-mirrors = { \"https://conda.example/forge\" = \"https://mirror.example/forge\" }\n";
+    p.manifest(
+        mirrors,
+        &format!("{}env = {{ SCI_MODE = \"on\" }}\n", sci_with_gamma()),
+    );
+    p.apply();
+    let before = p.conda_list(".conda/sci");
+    assert_eq!(
+        before,
+        ["alpha=1.0", "beta=1.0", "gamma=1.0", "python=3.11.2"]
+    );
+    // The output folder holds the user's own file: export adds its two
+    // files beside it and touches nothing else.
+    std::fs::create_dir(p.path("exported")).unwrap();
+    std::fs::write(p.path("exported/notes.txt"), "mine").unwrap();
+
+    let out = p.run(&["export", ".conda/sci", "--out", "exported"]);
+    let manifest = std::fs::read_to_string(p.path("exported/beep-python.toml")).unwrap();
+    let lock = std::fs::read_to_string(p.path("exported/beep-python.lock")).unwrap();
+    assert!(manifest.contains("kind = \"conda\""), "{manifest}");
+    assert!(!manifest.contains("runtime ="), "no runtime: {manifest}");
+    assert!(manifest.contains("SCI_MODE = \"on\""), "{manifest}");
+    assert!(manifest.contains(mirrors), "{manifest}");
+    assert_eq!(toml_list(&manifest, "channels"), [p.channel.url()]);
+    assert_eq!(
+        toml_list(&manifest, "packages"),
+        ["python 3.11.*", "alpha", "gamma"]
+    );
+    assert_pins_every_package(&lock, &p, &["python", "alpha", "beta", "gamma"]);
+    assert!(lock.contains("python-version = \"3.11.2\""), "{lock}");
+    assert!(
+        stderr(&out).contains("1 environment, 0 runtimes"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.path("exported/notes.txt")).unwrap(),
+        "mine"
+    );
+
+    // The machine loses the environment (its folder kept aside, to
+    // compare) and its home; a newer beta appears in the channel. The
+    // exported pair, applied `--locked` with a fresh home, builds exactly
+    // what was there, with no solve.
+    std::fs::rename(p.path(".conda/sci"), p.path(".conda/sci-before")).unwrap();
+    p.channel.add(&crate::conda::beta("2.0", "only_in_2"));
+    p.channel.write_repodata();
+    let home = p.path("fresh-home");
+    let fresh = || {
+        let mut cmd = crate::common::beep(&home);
+        crate::common::isolate_installers(cmd.current_dir(p.path("exported")));
+        cmd
+    };
+    expect_exit(fresh(), &["validate"], 0);
+    expect_exit(fresh(), &["apply", "--locked", "--auto-approve"], 0);
+    assert_eq!(p.conda_list(".conda/sci"), before);
+    assert_eq!(
+        p.python(
+            ".conda/sci",
+            "import alpha, beta; print(beta.partner(), beta.VERSION)"
+        )
+        .trim(),
+        "alpha 1.0"
+    );
+    let plan = stdout(&expect_exit(fresh(), &["plan", "--locked"], 0));
+    assert!(plan.contains("No changes."), "{plan}");
+}
+
+#[cfg(unix)]
+#[test]
+fn export_of_a_foreign_conda_environment_takes_its_history_specs_pypi_packages_and_md5_only_records()
+ {
+    let Some(p) = crate::conda_env::CondaProject::new() else {
+        return;
+    };
+    // A conda environment someone else made: built here, then stripped of
+    // everything that says it is ours (marker, inventory, registry), its
+    // history rewritten the way conda writes it.
+    p.manifest(
+        "",
+        &sci_with_gamma().replace("path = \".conda/sci\"", "path = \"miniconda/envs/sci\""),
+    );
+    p.apply();
+    for ours in [".beep-python.json", ".beep-python-inventory.json"] {
+        let _ = std::fs::remove_file(p.path("miniconda/envs/sci").join(ours));
+    }
+    std::fs::write(
+        p.path("miniconda/envs/sci/conda-meta/history"),
+        "==> 2024-05-01 10:00:00 <==\n# cmd: /opt/conda/bin/conda create -p miniconda/envs/sci python=3.11 alpha\n# conda version: 24.3.0\n# update specs: ['python 3.11.*', 'alpha', 'beta']\n==> 2024-05-02 10:00:00 <==\n# cmd: /opt/conda/bin/conda install 'gamma>=1.0'\n# update specs: [\"gamma >=1.0\"]\n==> 2024-05-03 10:00:00 <==\n# cmd: /opt/conda/bin/conda remove beta --force\n# remove specs: ['beta']\n",
+    )
+    .unwrap();
+    // An older conda recorded no sha256 for beta, only its md5; its
+    // archive is where conda keeps archives (`<root>/pkgs/`), and not in
+    // the channel while the export runs.
+    let meta = p.path("miniconda/envs/sci/conda-meta/beta-1.0-0.json");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+    record.as_object_mut().unwrap().remove("sha256");
+    std::fs::write(&meta, serde_json::to_string(&record).unwrap()).unwrap();
+    std::fs::create_dir_all(p.path("miniconda/pkgs")).unwrap();
+    let in_channel = p.path("channel/linux-64/beta-1.0-0.conda");
+    std::fs::rename(&in_channel, p.path("miniconda/pkgs/beta-1.0-0.conda")).unwrap();
+    let before = p.conda_list("miniconda/envs/sci");
+    // A PyPI package pip put on top: unpacked from its wheel, marked as
+    // pip marks what it installs.
+    let wheels = p.path("wheels");
+    crate::wheels::wheelhouse(
+        &wheels,
+        &[crate::wheels::WheelSpec {
+            name: "tabulate",
+            version: "0.9.0",
+            requires: &[],
+        }],
+    );
+    let wheel = wheels.join("tabulate-0.9.0-py3-none-any.whl");
+    let site = p.path("miniconda/envs/sci/lib/python3.11/site-packages");
+    p.python(
+        "miniconda/envs/sci",
+        &format!(
+            "import zipfile; zipfile.ZipFile({:?}).extractall({:?})",
+            wheel.display().to_string(),
+            site.display().to_string()
+        ),
+    );
+    let dist_info = site.join("tabulate-0.9.0.dist-info");
+    std::fs::write(dist_info.join("INSTALLER"), "pip\n").unwrap();
+    std::fs::write(dist_info.join("REQUESTED"), "").unwrap();
+
+    // Exported with a home that has never seen it.
+    let home = p.path("other-home");
+    let cmd = |dir: &Path, home: &Path| {
+        let mut cmd = crate::common::beep(home);
+        crate::common::isolate_installers(cmd.current_dir(dir));
+        cmd
+    };
+    expect_exit(
+        cmd(p.dir.path(), &home),
+        &[
+            "export",
+            "miniconda/envs/sci",
+            "--out",
+            "exported",
+            "--find-links",
+            "wheels",
+        ],
+        0,
+    );
+    std::fs::copy(p.path("miniconda/pkgs/beta-1.0-0.conda"), &in_channel).unwrap();
+    let manifest = std::fs::read_to_string(p.path("exported/beep-python.toml")).unwrap();
+    let lock = std::fs::read_to_string(p.path("exported/beep-python.lock")).unwrap();
+    assert!(manifest.contains("kind = \"conda\""), "{manifest}");
+    assert_eq!(toml_list(&manifest, "channels"), [p.channel.url()]);
+    assert_eq!(
+        toml_list(&manifest, "packages"),
+        ["python 3.11.*", "alpha", "gamma >=1.0"],
+        "the specs conda's history leaves in force, not the records' `requested_specs`"
+    );
+    assert_eq!(toml_list(&manifest, "pypi-packages"), ["tabulate>=0.9.0"]);
+    assert_pins_every_package(&lock, &p, &["python", "alpha", "beta", "gamma"]);
+    let tabulate_sha = crate::wheels::sha256_hex(&wheel);
+    assert!(
+        lock.contains("name = \"tabulate\", version = \"0.9.0\"") && lock.contains(&tabulate_sha),
+        "{lock}"
+    );
+
+    // Rebuilt from the exported pair alone, after the folder is gone.
+    std::fs::rename(
+        p.path("miniconda/envs/sci"),
+        p.path("miniconda/envs/sci-before"),
+    )
+    .unwrap();
+    let fresh = p.path("fresh-home");
+    expect_exit(
+        cmd(&p.path("exported"), &fresh),
+        &["apply", "--locked", "--auto-approve"],
+        0,
+    );
+    assert_eq!(p.conda_list("miniconda/envs/sci"), before);
+    assert_eq!(
+        p.python(
+            "miniconda/envs/sci",
+            "import tabulate, alpha, beta; print(tabulate.__name__, beta.partner())"
+        )
+        .trim(),
+        "tabulate alpha"
+    );
+    let plan = stdout(&expect_exit(
+        cmd(&p.path("exported"), &fresh),
+        &["plan", "--locked"],
+        0,
+    ));
+    assert!(plan.contains("No changes."), "{plan}");
+}
