@@ -103,6 +103,8 @@ pub struct Request<'a> {
     pub requirements: &'a [String],
     /// The environment's name, for messages.
     pub environment: &'a str,
+    /// A constraints file (`-c`): pins the resolution may not move.
+    pub constraints: Option<&'a Path>,
 }
 
 /// A successful install.
@@ -626,6 +628,9 @@ pub fn install_command(
     refuse_options(sel.kind, req.environment, req.requirements)?;
     let mut command = base_command(sel, req.python, "install")?;
     sync::index_flags(sel.kind, config, &mut command);
+    if let Some(constraints) = req.constraints {
+        command.arg("-c").arg(constraints);
+    }
     command.args(req.requirements);
     Ok(command)
 }

@@ -368,6 +368,7 @@ mod tests {
                         python,
                         requirements: &[],
                         environment: "e",
+                        constraints: None,
                     },
                 )
                 .unwrap();

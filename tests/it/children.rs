@@ -412,6 +412,7 @@ fn a_cancel_flag_set_mid_install_kills_the_whole_group() {
                 python: &python,
                 requirements: &requirements,
                 environment: "slow",
+                constraints: None,
             },
             &cancel,
         );
@@ -438,6 +439,7 @@ fn a_grandchild_holding_the_output_pipe_does_not_outlive_the_run() {
             python: &python,
             requirements: &requirements,
             environment: "drain",
+            constraints: None,
         },
     )
     .expect("the installer exited 0");
@@ -476,6 +478,7 @@ fn children_and_grandchildren_carry_the_run_id() {
             python: &python,
             requirements: &requirements,
             environment: "tagged",
+            constraints: None,
         },
     )
     .unwrap();

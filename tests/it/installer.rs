@@ -170,6 +170,7 @@ fn installs_a_package_and_its_dependency_from_a_local_wheelhouse() {
                 python: &python,
                 requirements: &requirements,
                 environment: "analysis",
+                constraints: None,
             },
         )
         .unwrap_or_else(|e| {
@@ -226,6 +227,7 @@ fn a_missing_requirement_fails_naming_it_with_the_last_lines() {
                 python: &python,
                 requirements: &requirements,
                 environment: "analysis",
+                constraints: None,
             },
         )
         .expect_err("a requirement nobody offers cannot be installed");
@@ -289,6 +291,7 @@ fn a_missing_dependency_is_named_too() {
                 python: &python,
                 requirements: &requirements,
                 environment: "deps",
+                constraints: None,
             },
         )
         .expect_err("a missing dependency fails the install");
@@ -325,6 +328,7 @@ fn uninstall_removes_a_package() {
                 python: &python,
                 requirements: &requirements,
                 environment: "e",
+                constraints: None,
             },
         )
         .unwrap_or_else(|e| panic!("{}", report::render(&e, false)));
@@ -363,6 +367,7 @@ fn pip_missing_from_the_environment_is_its_own_error() {
             python: &python,
             requirements: &requirements,
             environment: "bare",
+            constraints: None,
         },
     )
     .expect_err("no pip, no install");
@@ -378,6 +383,7 @@ fn pip_missing_from_the_environment_is_its_own_error() {
             python: &python,
             requirements: &requirements,
             environment: "bare",
+            constraints: None,
         },
     )
     .unwrap_or_else(|e| panic!("{}", report::render(&e, false)));
@@ -402,6 +408,7 @@ fn requirements_that_look_like_options_are_refused_before_running() {
                 python: Path::new("/nonexistent/python"),
                 requirements: &requirements,
                 environment: "e",
+                constraints: None,
             },
         )
         .expect_err("refused");
@@ -431,6 +438,7 @@ fn a_python_that_cannot_start_is_a_spawn_error() {
             python: Path::new("/nonexistent/bin/python"),
             requirements: &requirements,
             environment: "gone",
+            constraints: None,
         },
     )
     .expect_err("nothing to run");
@@ -449,6 +457,7 @@ fn args_of(selected: &Selected, config: &Config) -> Vec<String> {
             python: Path::new("/envs/a/bin/python"),
             requirements: &requirements,
             environment: "a",
+            constraints: None,
         },
     )
     .unwrap();
@@ -560,6 +569,7 @@ fn command_lines_pass_only_what_the_manifest_sets() {
             python: Path::new("/p"),
             requirements: &[],
             environment: "a",
+            constraints: None,
         },
     )
     .unwrap();
@@ -674,6 +684,7 @@ fn cancelling_kills_a_long_install_and_its_whole_process_group() {
                     python: &python,
                     requirements: &requirements,
                     environment: "slow",
+                    constraints: None,
                 },
                 &cancel,
             );
@@ -717,6 +728,7 @@ fn a_cancel_flag_set_before_starting_runs_nothing() {
             python: &python,
             requirements: &requirements,
             environment: "e",
+            constraints: None,
         },
         &cancel,
     );
@@ -741,6 +753,7 @@ fn output_is_bounded_and_a_failure_without_a_known_message_still_shows_it() {
             python: &python,
             requirements: &requirements,
             environment: "noisy",
+            constraints: None,
         },
     )
     .expect_err("exit 3");
@@ -786,6 +799,7 @@ fn a_gated_installer_changes_nothing_until_the_gate_succeeded() {
             python: &python,
             requirements: &requirements,
             environment: "gated",
+            constraints: None,
         };
         let never = AtomicBool::new(false);
 
@@ -852,6 +866,7 @@ fn a_gated_pip_that_is_missing_is_still_its_own_error() {
             python: &python,
             requirements: &requirements,
             environment: "bare",
+            constraints: None,
         },
         &AtomicBool::new(false),
         None,

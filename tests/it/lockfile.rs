@@ -486,6 +486,7 @@ fn sync_installs_exactly_the_locked_set() {
                 python: &python,
                 requirements: &extra,
                 environment: "analysis",
+                constraints: None,
             },
         )
         .unwrap_or_else(|e| panic!("{}", report::render(&e, false)));

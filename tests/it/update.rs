@@ -95,6 +95,50 @@ fn adding_a_package_with_uv_changes_only_that_in_place() {
     }
 }
 
+/// An update asks its installer for what changes only, everything else
+/// pinned; when the new package needs another version of an installed one,
+/// every requirement is asked for instead, and the dependency moves.
+fn an_added_package_that_needs_a_newer_dependency_still_gets_it(installer: &str) {
+    let Some(p) = Project::new() else { return };
+    crate::wheels::wheelhouse(
+        &p.path("wheels"),
+        &[crate::wheels::WheelSpec {
+            name: "delta",
+            version: "1.0.0",
+            requires: &["alpha>=2"],
+        }],
+    );
+    let env = |packages: &str| {
+        format!("\n[environments.app]\npath = \".venvs/app\"\npackages = [{packages}]\n")
+    };
+    p.manifest(installer, &env("\"alpha<2\", \"gamma\""));
+    p.apply();
+    assert_eq!(p.installed(".venvs/app"), ["alpha==1.0.0", "gamma==3.1.0"]);
+    let gamma = site(&p, "app").join("gamma/__init__.py");
+    let gamma_inode = inode(&gamma);
+    p.manifest(installer, &env("\"alpha\", \"gamma\", \"delta\""));
+    p.run(&["apply", "--auto-approve"]);
+    assert_eq!(
+        p.installed(".venvs/app"),
+        ["alpha==2.0.0", "delta==1.0.0", "gamma==3.1.0"]
+    );
+    assert_eq!(inode(&gamma), gamma_inode, "gamma was not touched");
+    assert!(p.asides().is_empty(), "{:?}", p.asides());
+    assert!(p.plan().contains("No changes"));
+}
+
+#[test]
+fn an_added_package_that_needs_a_newer_dependency_still_gets_it_with_pip() {
+    an_added_package_that_needs_a_newer_dependency_still_gets_it("pip");
+}
+
+#[test]
+fn an_added_package_that_needs_a_newer_dependency_still_gets_it_with_uv() {
+    if uv_available() {
+        an_added_package_that_needs_a_newer_dependency_still_gets_it("uv");
+    }
+}
+
 #[test]
 fn an_update_that_fails_is_rolled_back_from_its_restore_point() {
     let Some(p) = Project::new() else { return };

@@ -93,6 +93,7 @@ impl Run<'_> {
                 python: &spec.interpreter,
                 requirements: &spec.packages,
                 environment: &spec.name,
+                constraints: None,
             },
             settings.cancel,
         )

@@ -70,7 +70,7 @@ impl<'a> Run<'a> {
             self.seed_for_pip(spec)?;
             // pip imports itself while every file is linked aside.
             let whole = || self.journal.widen(&spec.path).map(|_| ());
-            self.install_with(spec, &layout.python, &requirements, Some(&whole))?;
+            self.install_changed(spec, &layout, packages, &requirements, &whole)?;
             self.drop_pip_if_unwanted(spec)?;
         }
         self.settings.progress.event(&Event::Installed {
@@ -92,12 +92,77 @@ impl<'a> Run<'a> {
 
     /// `requirements` into the environment by pip or uv, each line of
     /// their output reported as the environment's [`Event::Activity`].
+    /// What an update asks pip or uv for: only the lines that change
+    /// (added, changed, damaged), with every other installed distribution
+    /// pinned by a constraints file, so that their resolution is as small
+    /// as `pip install <one package>` and cannot move what the update does
+    /// not name. When that cannot be satisfied (the new package needs
+    /// another version of an installed one) or fails for any reason, every
+    /// requirement is asked for, unconstrained, as a rebuild would (the
+    /// way `lock` keeps existing pins, [`crate::lockfile`]).
+    fn install_changed(
+        &self,
+        spec: &EnvSpec,
+        layout: &venv::Layout,
+        packages: &PackageChanges,
+        all: &[String],
+        gate: installer::Gate<'_>,
+    ) -> Result<(), StepError> {
+        let changed: Vec<String> = packages
+            .add
+            .iter()
+            .filter(|a| *a != "pip")
+            .chain(packages.change.iter().map(|c| &c.required))
+            .cloned()
+            .chain(packages.reinstall.iter().filter_map(|line| {
+                let mut parts = line.split_whitespace();
+                Some(format!("{}=={}", parts.next()?, parts.next()?))
+            }))
+            .collect();
+        let named: std::collections::BTreeSet<String> = changed
+            .iter()
+            .map(|line| venv::normalize_name(requirement_name(line)))
+            .collect();
+        let pins: String = wheel::installed(&layout.site_packages)
+            .iter()
+            .filter(|d| d.complete && !named.contains(&d.name))
+            .map(|d| format!("{}=={}\n", d.name, d.version))
+            .collect();
+        let constraints = tempfile::Builder::new()
+            .prefix("beep-python-keep-")
+            .suffix(".txt")
+            .tempfile()
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, pins.as_bytes())?;
+                Ok(file)
+            });
+        let (Ok(constraints), false) = (constraints, changed.is_empty()) else {
+            return self.install_with(spec, &layout.python, all, None, Some(gate));
+        };
+        match self.install_with(
+            spec,
+            &layout.python,
+            &changed,
+            Some(constraints.path()),
+            Some(gate),
+        ) {
+            Err(StepError::Install(_)) if !self.cancelled() => {
+                (self.activity(spec))(
+                    "the installed versions cannot stay; asking for every requirement",
+                );
+                self.install_with(spec, &layout.python, all, None, Some(gate))
+            }
+            other => other,
+        }
+    }
+
     /// With `gate`, the installer changes nothing before it succeeded.
     pub(super) fn install_with(
         &self,
         spec: &EnvSpec,
         python: &Path,
         requirements: &[String],
+        constraints: Option<&Path>,
         gate: Option<installer::Gate<'_>>,
     ) -> Result<(), StepError> {
         let settings = self.settings;
@@ -109,6 +174,7 @@ impl<'a> Run<'a> {
                 python,
                 requirements,
                 environment: &spec.name,
+                constraints,
             },
             settings.cancel,
             Some(&activity),
@@ -301,10 +367,19 @@ impl<'a> Run<'a> {
         }
         let layout = venv::layout(&spec.path, &spec.python_version);
         if !spec.packages.is_empty() {
-            self.install_with(spec, &layout.python, &spec.packages, None)?;
+            self.install_with(spec, &layout.python, &spec.packages, None, None)?;
         }
         self.drop_pip_if_unwanted(spec)?;
         crate::failpoint::crash_point("installed-packages");
         Ok(())
     }
+}
+
+/// The project name a requirement line starts with (PEP 508: letters,
+/// digits, `-`, `_`, `.`); empty for a path or URL.
+fn requirement_name(line: &str) -> &str {
+    let end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .unwrap_or(line.len());
+    &line[..end]
 }
