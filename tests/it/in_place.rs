@@ -95,6 +95,7 @@ fn apply_killed_at(p: &Project, point: u64, envs: &[(&str, &str)]) -> Output {
 fn an_update_killed_at_every_point_gives_back_the_old_environment(
     installer: &str,
     envs: &[(&str, &str)],
+    setup: &dyn Fn(&Path),
 ) {
     let Some(p) = Project::new() else { return };
     Custom::new("shadow", "1.0.0")
@@ -106,6 +107,7 @@ fn an_update_killed_at_every_point_gives_back_the_old_environment(
     std::fs::write(sp.join("user-notes.txt"), "mine").unwrap();
     std::fs::write(p.path(".venvs/app/bin/my-tool"), "#!/bin/sh\necho mine\n").unwrap();
     std::os::unix::fs::symlink("click", sp.join("click-link")).unwrap();
+    setup(&sp);
     let env = p.path(".venvs/app");
     let before = state(&env);
     let (pristine_env, pristine_home) = (p.path("pristine-env"), p.path("pristine-home"));
@@ -177,13 +179,13 @@ fn an_update_killed_at_every_point_gives_back_the_old_environment(
 
 #[test]
 fn a_pip_update_killed_at_every_point_gives_back_the_old_environment() {
-    an_update_killed_at_every_point_gives_back_the_old_environment("pip", &[]);
+    an_update_killed_at_every_point_gives_back_the_old_environment("pip", &[], &|_| {});
 }
 
 #[test]
 fn a_uv_update_killed_at_every_point_gives_back_the_old_environment() {
     if uv_available() {
-        an_update_killed_at_every_point_gives_back_the_old_environment("uv", &[]);
+        an_update_killed_at_every_point_gives_back_the_old_environment("uv", &[], &|_| {});
     }
 }
 
@@ -196,6 +198,7 @@ fn a_uv_update_copying_over_a_file_it_does_not_own_is_rolled_back_exactly() {
         an_update_killed_at_every_point_gives_back_the_old_environment(
             "uv",
             &[("UV_LINK_MODE", "copy")],
+            &|_| {},
         );
     }
 }
@@ -260,4 +263,52 @@ fn a_shared_namespace_file_written_by_a_uv_update_is_no_drift() {
 #[test]
 fn a_shared_namespace_file_written_by_a_native_update_is_no_drift() {
     a_shared_namespace_file_written_by_an_update_is_no_drift("pip", true);
+}
+
+/// A name that is not UTF-8 cannot be listed: the restore point is whole
+/// and mirrored instead, and must give back the same.
+#[test]
+fn a_pip_update_with_a_name_that_is_not_utf8_killed_at_every_point_gives_back_the_old_environment()
+{
+    use std::os::unix::ffi::OsStrExt;
+    an_update_killed_at_every_point_gives_back_the_old_environment("pip", &[], &|sp| {
+        let odd = sp.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+        std::fs::create_dir(&odd).unwrap();
+        std::fs::write(odd.join("notes.txt"), "mine").unwrap();
+    });
+}
+
+/// `PIP_FORCE_REINSTALL` makes pip reinstall click over itself too.
+#[test]
+fn a_forced_pip_reinstall_killed_at_every_point_gives_back_the_old_environment() {
+    an_update_killed_at_every_point_gives_back_the_old_environment(
+        "pip",
+        &[("PIP_FORCE_REINSTALL", "1")],
+        &|_| {},
+    );
+}
+
+/// `pip = false`: pip is seeded for the update and removed after it. A
+/// user's own `bin/pip` (a wrapper) is not pip's to take away.
+#[test]
+fn a_users_bin_pip_survives_an_update_of_an_environment_without_pip() {
+    let Some(p) = Project::new() else { return };
+    let body = |packages: &str| {
+        format!(
+            "\n[environments.app]\npath = \".venvs/app\"\npip = false\npackages = [{packages}]\n"
+        )
+    };
+    p.manifest("pip", &body("\"gamma\""));
+    p.apply();
+    let wrapper = p.path(".venvs/app/bin/pip");
+    assert!(!wrapper.exists(), "pip = false leaves no pip");
+    std::fs::write(&wrapper, "#!/bin/sh\nexec uv pip \"$@\"\n").unwrap();
+    p.manifest("pip", &body("\"gamma\", \"click\""));
+    p.apply();
+    assert_eq!(p.installed(".venvs/app"), ["click==8.1.7", "gamma==3.1.0"]);
+    assert_eq!(
+        std::fs::read_to_string(&wrapper).ok().as_deref(),
+        Some("#!/bin/sh\nexec uv pip \"$@\"\n"),
+        "the user's bin/pip"
+    );
 }
