@@ -315,3 +315,40 @@ fn a_users_bin_pip_survives_an_update_of_an_environment_without_pip() {
         "the user's bin/pip"
     );
 }
+
+/// pip's files without its `.dist-info` (removed by hand, or a pip
+/// installed as an egg): seeding pip for an update writes over them.
+/// When the update then fails, the rollback must give back those files as
+/// they were, not the seeded ones.
+#[test]
+fn a_failed_update_gives_back_the_files_of_a_pip_without_metadata() {
+    let Some(p) = Project::new() else { return };
+    manifest(&p, "pip", "\"gamma\"");
+    p.apply();
+    let sp = site(&p);
+    let dist_info = std::fs::read_dir(&sp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with("pip-") && name.ends_with(".dist-info")
+        })
+        .expect("pip's .dist-info");
+    std::fs::remove_dir_all(&dist_info).unwrap();
+    let init = sp.join("pip/__init__.py");
+    let mut text = std::fs::read_to_string(&init).unwrap();
+    text.push_str("# the user's pip, as it was\n");
+    std::fs::write(&init, &text).unwrap();
+    let env = p.path(".venvs/app");
+    let before = state(&env);
+    manifest(&p, "pip", "\"gamma\", \"no-such-package\"");
+    let out = p.fails(&["apply", "--auto-approve"], 1);
+    assert!(stderr(&out).contains("rolled back"), "{}", stderr(&out));
+    let now = state(&env);
+    assert!(
+        now == before,
+        "not the old environment: {:?}",
+        diff(&before, &now)
+    );
+}
