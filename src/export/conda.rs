@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::dist::{self, Dist};
 use super::{EnvOut, ExportError, Gathered};
-use crate::bundle::ArtifactSources;
 use crate::conda::{self, LockedCondaPackage};
-use crate::fetch;
 use crate::lockfile::{self, LockedConda, LockedPackage};
 use crate::registry::model::{BuiltFrom, EnvironmentRecord};
 
@@ -119,24 +117,7 @@ impl Gathered<'_> {
         // The owning manifest's settings (mirrors, find-links) go into the
         // export, as a venv's do.
         let owner = owner_path.as_deref().and_then(|p| self.owner(p)).cloned();
-        let mut dirs = self.req.find_links.to_vec();
-        if let Some(owner) = &owner {
-            dirs.extend(
-                crate::desired::installer_config(owner)
-                    .find_links
-                    .into_iter()
-                    .filter(|l| !l.contains("://"))
-                    .map(PathBuf::from),
-            );
-        }
-        let sources = ArtifactSources::new(
-            dirs,
-            fetch::Cache::new(self.req.home.cache_dir().join("downloads")),
-            fetch::Options {
-                offline: true,
-                ..fetch::Options::default()
-            },
-        );
+        let sources = self.artifact_sources(owner.as_ref());
         let pins = self.pins(&roots, &dists, &locked_before, &sources);
 
         let path = self.exported_path(folder, &name);

@@ -288,6 +288,30 @@ pub fn gather(req: &Request<'_>) -> Result<Export, ExportError> {
 }
 
 impl Gathered<'_> {
+    /// Where an exported environment's artifacts are looked for, offline:
+    /// the download cache, `export --find-links`, and the local
+    /// `find-links` folders of the manifest that owns it.
+    fn artifact_sources(&self, owner: Option<&Manifest>) -> ArtifactSources {
+        let mut dirs: Vec<PathBuf> = self.req.find_links.to_vec();
+        if let Some(owner) = owner {
+            dirs.extend(
+                crate::desired::installer_config(owner)
+                    .find_links
+                    .into_iter()
+                    .filter(|l| !l.contains("://"))
+                    .map(PathBuf::from),
+            );
+        }
+        ArtifactSources::new(
+            dirs,
+            fetch::Cache::new(self.req.home.cache_dir().join("downloads")),
+            fetch::Options {
+                offline: true,
+                ..fetch::Options::default()
+            },
+        )
+    }
+
     fn owner(&mut self, path: &Path) -> Option<&Manifest> {
         if !self.owners.contains_key(path) {
             let loaded = manifest::load(path, self.req.home.root())
@@ -410,24 +434,7 @@ impl Gathered<'_> {
                 l.environments.get(original).map(|e| e.packages.clone())
             })
             .unwrap_or_default();
-        let mut dirs: Vec<PathBuf> = self.req.find_links.to_vec();
-        if let Some(owner) = &owner {
-            dirs.extend(
-                crate::desired::installer_config(owner)
-                    .find_links
-                    .into_iter()
-                    .filter(|l| !l.contains("://"))
-                    .map(PathBuf::from),
-            );
-        }
-        let sources = ArtifactSources::new(
-            dirs,
-            fetch::Cache::new(self.req.home.cache_dir().join("downloads")),
-            fetch::Options {
-                offline: true,
-                ..fetch::Options::default()
-            },
-        );
+        let sources = self.artifact_sources(owner.as_ref());
         let pins = self.pins(&roots, &dists, &locked_before, &sources);
 
         let path = self.exported_path(folder, &name);

@@ -45,6 +45,18 @@ fn make_venv(base: &Python, dir: &Path) -> PathBuf {
     dir.join("bin/python")
 }
 
+/// A virtual environment without pip; returns its interpreter.
+#[track_caller]
+fn venv_without_pip(base: &Python, dir: &Path) -> PathBuf {
+    let out = Command::new(&base.path)
+        .args(["-m", "venv", "--without-pip"])
+        .arg(dir)
+        .output()
+        .expect("running python -m venv");
+    assert!(out.status.success(), "python -m venv failed: {out:?}");
+    dir.join("bin/python")
+}
+
 /// The wheelhouse every test installs from: `beep-it-alpha` needs
 /// `beep-it-beta>=2`, and an older beta is there to be passed over.
 #[track_caller]
@@ -342,14 +354,7 @@ fn pip_missing_from_the_environment_is_its_own_error() {
     let uv = require!(UV, uv());
     let tmp = tempfile::tempdir().unwrap();
     let house = house(tmp.path());
-    let venv = tmp.path().join("venv");
-    let out = Command::new(&base.path)
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&venv)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let python = venv.join("bin/python");
+    let python = venv_without_pip(base, &tmp.path().join("venv"));
     let requirements = strings(&["beep-it-gamma"]);
     let err = installer::install(
         &pip(),
@@ -837,14 +842,7 @@ fn a_gated_pip_that_is_missing_is_still_its_own_error() {
     let base = require!(BASE_PYTHON, base_python());
     let tmp = tempfile::tempdir().unwrap();
     let house = house(tmp.path());
-    let venv = tmp.path().join("venv");
-    let out = Command::new(&base.path)
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&venv)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let python = venv.join("bin/python");
+    let python = venv_without_pip(base, &tmp.path().join("venv"));
     let requirements = strings(&["beep-it-gamma"]);
     let opened = || Ok(());
     let err = installer::install_gated(
