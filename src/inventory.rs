@@ -201,75 +201,124 @@ pub fn record_since(env: &Path, previous: Option<&Inventory>) -> Result<Inventor
         path: env.to_path_buf(),
     })?;
     let root = record::resolve(env, ".").unwrap_or_else(|| env.to_path_buf());
-    let mut distributions = Vec::new();
-    for dist in wheel::installed(&site).into_iter().filter(|d| d.complete) {
-        let record_path = dist.dist_info.join("RECORD");
-        let unchanged = previous.and_then(|previous| {
-            let old = previous
-                .distributions
-                .iter()
-                .find(|o| o.name == dist.name && o.version == dist.version)?;
-            let rel = relative(&root, &record_path)?;
-            let listed = old
-                .files
-                .binary_search_by(|f| f.path.as_str().cmp(rel.as_str()))
-                .ok()
-                .map(|i| &old.files[i])?;
-            let meta = fs_err::symlink_metadata(&record_path).ok()?;
-            (listed.size == meta.len() && listed.mtime_ns == wheel::unpack::mtime_ns(&meta))
-                .then(|| old.clone())
-        });
-        if let Some(old) = unchanged {
-            distributions.push(old);
-            continue;
+    let installed: Vec<_> = wheel::installed(&site)
+        .into_iter()
+        .filter(|d| d.complete)
+        .collect();
+    // `None`: recorded anew.
+    let mut kept: Vec<Option<Owner>> = installed
+        .iter()
+        .map(|dist| unchanged_entry(&root, dist, previous?))
+        .collect();
+    let mut fresh: Vec<Option<Owner>> = vec![None; installed.len()];
+    for (i, dist) in installed.iter().enumerate() {
+        if kept[i].is_none() {
+            fresh[i] = Some(record_dist(&site, &root, dist)?);
         }
-        let text = fs_err::read_to_string(&record_path).map_err(io_error(&record_path))?;
-        let installer = fs_err::read_to_string(dist.dist_info.join("INSTALLER"))
-            .ok()
-            .map(|s| s.trim().to_string());
-        let mut files = BTreeMap::new();
-        for line in record::parse(&text) {
-            let Some(path) = record::resolve(&site, &line.path) else {
-                continue;
-            };
-            let Some(rel) = relative(&root, &path) else {
-                continue; // outside the environment: not ours to watch
-            };
-            let Ok(meta) = fs_err::symlink_metadata(&path) else {
-                continue; // listed but not there (never installed)
-            };
-            if meta.is_dir() {
-                continue;
-            }
-            let known = line
-                .hash
-                .as_deref()
-                .filter(|_| line.size == Some(meta.len()))
-                .and_then(record::record_hash_to_hex);
-            let sha256 = match known {
-                Some(hex) => hex,
-                None => sha256_of(&path).map_err(io_error(&path))?,
-            };
-            files.insert(
-                rel.clone(),
-                FileRecord {
-                    path: rel,
-                    size: meta.len(),
-                    mtime_ns: wheel::unpack::mtime_ns(&meta),
-                    sha256,
-                },
-            );
-        }
-        distributions.push(Owner {
-            name: dist.name,
-            version: dist.version,
-            installer,
-            files: files.into_values().collect(),
-        });
     }
+    // A file that a distribution recorded anew shares with one kept (a
+    // pkgutil namespace `__init__.py`, a clashing module, a console script
+    // of the same name) was written by the update: the kept entry takes
+    // its size and time now, or `plan` would call that distribution
+    // damaged after every apply (and reinstalling it would damage the
+    // other). Its hash stays what its own `RECORD` said, for
+    // `--refresh=full`; its other files keep their entries, damage and all.
+    let written: std::collections::HashMap<&str, &FileRecord> = fresh
+        .iter()
+        .flatten()
+        .flat_map(|o| o.files.iter().map(|f| (f.path.as_str(), f)))
+        .collect();
+    for owner in kept.iter_mut().flatten() {
+        for file in &mut owner.files {
+            if let Some(now) = written.get(file.path.as_str()) {
+                file.size = now.size;
+                file.mtime_ns = now.mtime_ns;
+            }
+        }
+    }
+    let distributions = kept
+        .into_iter()
+        .zip(fresh)
+        .filter_map(|(kept, fresh)| kept.or(fresh))
+        .collect();
     Ok(Inventory {
         version: INVENTORY_VERSION,
         distributions,
+    })
+}
+
+/// `previous`'s entry of `dist` if its `RECORD` (listed in the entry) has
+/// the same size and modification time.
+fn unchanged_entry(
+    root: &Path,
+    dist: &wheel::InstalledDist,
+    previous: &Inventory,
+) -> Option<Owner> {
+    let record_path = dist.dist_info.join("RECORD");
+    let old = previous
+        .distributions
+        .iter()
+        .find(|o| o.name == dist.name && o.version == dist.version)?;
+    let rel = relative(root, &record_path)?;
+    let listed = old
+        .files
+        .binary_search_by(|f| f.path.as_str().cmp(rel.as_str()))
+        .ok()
+        .map(|i| &old.files[i])?;
+    let meta = fs_err::symlink_metadata(&record_path).ok()?;
+    (listed.size == meta.len() && listed.mtime_ns == wheel::unpack::mtime_ns(&meta))
+        .then(|| old.clone())
+}
+
+/// The entry of `dist` from its `RECORD` and a `stat` of each file.
+fn record_dist(
+    site: &Path,
+    root: &Path,
+    dist: &wheel::InstalledDist,
+) -> Result<Owner, InventoryError> {
+    let record_path = dist.dist_info.join("RECORD");
+    let text = fs_err::read_to_string(&record_path).map_err(io_error(&record_path))?;
+    let installer = fs_err::read_to_string(dist.dist_info.join("INSTALLER"))
+        .ok()
+        .map(|s| s.trim().to_string());
+    let mut files = BTreeMap::new();
+    for line in record::parse(&text) {
+        let Some(path) = record::resolve(site, &line.path) else {
+            continue;
+        };
+        let Some(rel) = relative(root, &path) else {
+            continue; // outside the environment: not ours to watch
+        };
+        let Ok(meta) = fs_err::symlink_metadata(&path) else {
+            continue; // listed but not there (never installed)
+        };
+        if meta.is_dir() {
+            continue;
+        }
+        let known = line
+            .hash
+            .as_deref()
+            .filter(|_| line.size == Some(meta.len()))
+            .and_then(record::record_hash_to_hex);
+        let sha256 = match known {
+            Some(hex) => hex,
+            None => sha256_of(&path).map_err(io_error(&path))?,
+        };
+        files.insert(
+            rel.clone(),
+            FileRecord {
+                path: rel,
+                size: meta.len(),
+                mtime_ns: wheel::unpack::mtime_ns(&meta),
+                sha256,
+            },
+        );
+    }
+    Ok(Owner {
+        name: dist.name.clone(),
+        version: dist.version.clone(),
+        installer,
+        files: files.into_values().collect(),
     })
 }
 

@@ -24,6 +24,7 @@ mod env;
 mod export;
 mod fetch;
 mod fresh_root;
+mod in_place;
 mod installer;
 mod interface;
 mod inventory;

@@ -93,12 +93,15 @@ impl Run<'_> {
         let layout = venv::layout(&spec.path, &spec.python_version);
         // Unpacked once into the cache, then hard-linked: creating ~600
         // files is most of the cost of seeding (uv does the same).
-        // A pip left without `RECORD` (an interrupted upgrade) is written
-        // over where it lies: a scoped restore point cannot know its files,
-        // so it takes them all.
-        if crate::wheel::installed(&layout.site_packages)
+        // Seeding writes pip's files where no `RECORD` says: over a pip
+        // left without `RECORD` (an interrupted upgrade) or without its
+        // `.dist-info` at all (removed by hand, an egg), over a user's
+        // `bin/pip`. A scoped restore point cannot know those files, so it
+        // takes them all first (a whole one has them; a new environment
+        // has none).
+        if !crate::wheel::installed(&layout.site_packages)
             .iter()
-            .any(|d| d.name == "pip" && !d.complete)
+            .any(|d| d.name == "pip" && d.complete)
         {
             self.journal
                 .widen(&spec.path)
