@@ -623,6 +623,15 @@ impl Journal {
         }
     }
 
+    /// Puts back, from the scoped snapshot of `path`, those of `paths` that
+    /// it keeps and that are gone ([`super::restore::put_back`]).
+    pub fn put_back(&self, path: &Path, paths: &[PathBuf]) -> std::io::Result<usize> {
+        match self.scoped_snapshot_of(path) {
+            Some(snapshot) => super::restore::put_back(path, &snapshot, paths),
+            None => Ok(0),
+        }
+    }
+
     /// Makes the scoped snapshot of `path` whole: every listed file
     /// linked (when what an installer will change cannot be known).
     pub fn widen(&self, path: &Path) -> std::io::Result<usize> {

@@ -182,7 +182,13 @@ pub fn take(env: &Path, deep: Option<&Path>, to: &Path, skip: &[&Path]) -> io::R
         })
         .map(|(i, (_, rel))| (env.join(rel), slot(to, i)))
         .collect();
-    link_all(&now)?;
+    // Our marker first: a snapshot killed while linking is proven ours by
+    // it (the rest is linked by several threads, in no order).
+    let (marker, rest): (Vec<_>, Vec<_>) = now
+        .into_iter()
+        .partition(|(from, _)| from == &env.join(crate::venv::MARKER_FILE));
+    link_all(&marker)?;
+    link_all(&rest)?;
     files::sync_dir(to)
 }
 
@@ -275,6 +281,35 @@ pub fn preserve(env: &Path, to: &Path, paths: &[PathBuf]) -> io::Result<usize> {
     files::sync_dir(to)?;
     crate::failpoint::crash_point("snapshot-extended");
     Ok(pairs.len())
+}
+
+/// Links back, from the snapshot `to`, each of `paths` (inside `env`) that
+/// it keeps and that is no longer there: what a temporary install (pip,
+/// seeded to install and removed again) went over and took away with it.
+pub fn put_back(env: &Path, to: &Path, paths: &[PathBuf]) -> io::Result<usize> {
+    let mut put = 0;
+    for path in paths {
+        let Some(rel) = path
+            .strip_prefix(env)
+            .ok()
+            .and_then(Path::to_str)
+            .map(|s| s.replace('\\', "/"))
+        else {
+            continue;
+        };
+        let Some(kept) = kept(to, &rel) else {
+            continue;
+        };
+        if fs_err::symlink_metadata(&kept).is_err() || fs_err::symlink_metadata(path).is_ok() {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        copy_entry(&kept, path)?;
+        put += 1;
+    }
+    Ok(put)
 }
 
 /// Every file of the listing, preserved: the snapshot becomes complete

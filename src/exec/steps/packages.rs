@@ -67,11 +67,18 @@ impl<'a> Run<'a> {
             || !packages.change.is_empty()
             || !packages.reinstall.is_empty();
         if needs_install && !requirements.is_empty() {
+            // pip seeded only to install may go over files that are not
+            // pip's (a user's own `bin/pip`): note which are there now.
+            let before_seed = if spec.pip {
+                Vec::new()
+            } else {
+                files_where_pip_goes(&layout)
+            };
             self.seed_for_pip(spec)?;
             // pip imports itself while every file is linked aside.
             let whole = || self.journal.widen(&spec.path).map(|_| ());
             self.install_changed(spec, &layout, packages, &requirements, &whole)?;
-            self.drop_pip_if_unwanted(spec)?;
+            self.drop_pip_if_unwanted(spec, &before_seed)?;
         }
         self.settings.progress.event(&Event::Installed {
             address: format!("env.{}", spec.name),
@@ -233,12 +240,32 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// With `pip = false`, pip leaves again once it has installed.
-    pub(super) fn drop_pip_if_unwanted(&self, spec: &EnvSpec) -> Result<(), StepError> {
+    /// With `pip = false`, pip leaves again once it has installed; those
+    /// of its files that were already there before it was seeded
+    /// (`before_seed`, not pip's then) come back from the restore point.
+    pub(super) fn drop_pip_if_unwanted(
+        &self,
+        spec: &EnvSpec,
+        before_seed: &[std::path::PathBuf],
+    ) -> Result<(), StepError> {
         if !spec.pip {
             let layout = venv::layout(&spec.path, &spec.python_version);
             self.preserve_dists(spec, &layout, &["pip".to_string()].into())?;
+            let files: Vec<std::path::PathBuf> = wheel::installed(&layout.site_packages)
+                .iter()
+                .filter(|d| d.name == "pip")
+                .flat_map(|d| wheel::files_of(&layout, d))
+                .filter(|f| before_seed.contains(f))
+                .collect();
             wheel::uninstall(&layout, "pip").map_err(StepError::Wheel)?;
+            // pip was seeded only to install: what it went over (a user's
+            // own `bin/pip`) comes back from the restore point.
+            self.journal
+                .put_back(&spec.path, &files)
+                .map_err(|source| StepError::RestorePoint {
+                    path: spec.path.clone(),
+                    source,
+                })?;
         }
         Ok(())
     }
@@ -369,7 +396,7 @@ impl<'a> Run<'a> {
         if !spec.packages.is_empty() {
             self.install_with(spec, &layout.python, &spec.packages, None, None)?;
         }
-        self.drop_pip_if_unwanted(spec)?;
+        self.drop_pip_if_unwanted(spec, &[])?;
         crate::failpoint::crash_point("installed-packages");
         Ok(())
     }
@@ -382,4 +409,32 @@ fn requirement_name(line: &str) -> &str {
         .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
         .unwrap_or(line.len());
     &line[..end]
+}
+
+/// The files a pip seeded into the environment of `layout` could go over
+/// while no pip is installed there: its scripts' folder and anything
+/// already in `site-packages/pip`. Empty when a complete pip is there
+/// (nothing is seeded then).
+fn files_where_pip_goes(layout: &venv::Layout) -> Vec<std::path::PathBuf> {
+    if wheel::installed(&layout.site_packages)
+        .iter()
+        .any(|d| d.name == "pip" && d.complete)
+    {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![layout.bin.clone(), layout.site_packages.join("pip")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() && dir != layout.bin => stack.push(entry.path()),
+                Ok(kind) if kind.is_dir() => {}
+                _ => out.push(entry.path()),
+            }
+        }
+    }
+    out
 }
