@@ -533,7 +533,8 @@ impl Journal {
     }
 
     /// Takes a restore point of the environment at `path` before it is
-    /// changed in place: every file hard-linked into a snapshot (per file,
+    /// changed in place, mirroring its folders (only when a name cannot be
+    /// listed for [`Journal::snapshot_scoped`]): every file hard-linked into a snapshot (per file,
     /// not per byte; safe because nothing ever writes into an installed
     /// file in place, see [`crate::wheel`]). Returns the snapshot.
     pub fn snapshot(&self, path: &Path) -> std::io::Result<PathBuf> {
