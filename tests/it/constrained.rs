@@ -191,3 +191,108 @@ fn a_users_pip3_scripts_and_files_survive_an_update_of_an_environment_without_pi
     );
     assert!(!bin.join("pip").exists(), "pip = false leaves no bin/pip");
 }
+
+/// Every entry of the environment but bytecode: a file by its contents, a
+/// link by its target, a folder as such.
+fn state(root: &std::path::Path) -> std::collections::BTreeMap<PathBuf, String> {
+    use sha2::Digest;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            if entry.file_name() == "__pycache__" {
+                continue;
+            }
+            let kind = entry.file_type().unwrap();
+            let value = if kind.is_symlink() {
+                format!("-> {}", std::fs::read_link(&path).unwrap().display())
+            } else if kind.is_dir() {
+                stack.push(path);
+                "dir".to_string()
+            } else {
+                format!("{:x}", sha2::Sha256::digest(std::fs::read(&path).unwrap()))
+            };
+            out.insert(rel, value);
+        }
+    }
+    out
+}
+
+/// `omega` installs its dependency `theta` first, then fails (a file
+/// outside the environment, which pip refuses while installing; uv
+/// installs it):
+/// the constrained run fails half-way, the unconstrained retry fails the
+/// same way, and the rollback must leave the environment as it was, with
+/// no `theta`.
+#[test]
+fn an_update_failing_half_way_twice_is_rolled_back_whole_with_pip() {
+    let installer = "pip";
+    let Some(p) = Project::new() else { return };
+    wheelhouse(
+        &p.path("wheels"),
+        &[WheelSpec {
+            name: "theta",
+            version: "1.0.0",
+            requires: &[],
+        }],
+    );
+    crate::wheels::Custom::new("omega", "1.0.0")
+        .requires("theta")
+        .file("../../../../escaped.txt", "outside\n")
+        .build(&p.path("wheels"));
+    p.manifest(installer, &env(true, "\"gamma\""));
+    p.apply();
+    let root = p.path(".venvs/app");
+    let before = state(&root);
+    p.manifest(installer, &env(true, "\"gamma\", \"omega\""));
+    let out = p.fails(&["apply", "--auto-approve"], 1);
+    let err = crate::common::stderr(&out);
+    assert!(err.contains("rolled back"), "{err}");
+    assert!(
+        err.contains("outside"),
+        "omega failed while installing: {err}"
+    );
+    assert_eq!(p.installed(".venvs/app"), ["gamma==3.1.0"]);
+    let after = state(&root);
+    let changed: Vec<_> = before
+        .iter()
+        .filter(|(k, v)| after.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .chain(after.keys().filter(|k| !before.contains_key(*k)).cloned())
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "changed by a failed update: {changed:?}"
+    );
+}
+
+/// `pip = false`, a user's `bin/pip3` wrapper: an update that fails (after
+/// pip was seeded over it, and both runs failed) must give the environment
+/// back as it was, wrapper included, and no pip.
+#[test]
+fn a_failed_update_of_an_environment_without_pip_gives_back_the_users_pip3() {
+    let Some(p) = Project::new() else { return };
+    p.manifest("pip", &env(false, "\"gamma\""));
+    p.apply();
+    let root = p.path(".venvs/app");
+    std::fs::write(root.join("bin/pip3"), "#!/bin/sh\nexec uv pip \"$@\"\n").unwrap();
+    std::os::unix::fs::symlink("pip3", root.join("bin/pip")).unwrap();
+    let before = state(&root);
+    p.manifest("pip", &env(false, "\"gamma\", \"no-such-package\""));
+    let out = p.fails(&["apply", "--auto-approve"], 1);
+    let err = crate::common::stderr(&out);
+    assert!(err.contains("rolled back"), "{err}");
+    let after = state(&root);
+    let changed: Vec<_> = before
+        .iter()
+        .filter(|(k, v)| after.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .chain(after.keys().filter(|k| !before.contains_key(*k)).cloned())
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "changed by a failed update: {changed:?}"
+    );
+}
