@@ -18,6 +18,19 @@ fn env(pip: bool, packages: &str) -> String {
     format!("\n[environments.app]\npath = \".venvs/app\"\npip = {pip}\npackages = [{packages}]\n")
 }
 
+/// The activity lines of one `apply` of `env.app`, from its JSON event
+/// stream (what pip or uv say, and when an update asks for every
+/// requirement).
+fn activity_of_apply(p: &Project) -> Vec<String> {
+    let out = p.run(&["apply", "--auto-approve", "--format", "json"]);
+    stdout(&out)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["event"] == "activity" && event["address"] == "env.app")
+        .filter_map(|event| event["text"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// What `doctor` finds unmet among the installed packages' own
 /// requirements (`env-dependencies`).
 fn unmet_dependencies(p: &Project) -> Vec<String> {
@@ -64,7 +77,12 @@ fn a_changed_line_that_downgrades_a_dependency_of_a_pinned_package(installer: &s
     p.apply();
     assert_eq!(p.installed(".venvs/app"), ["alpha==2.0.0", "zeta==2.0.0"]);
     p.manifest(installer, &env(true, "\"zeta\", \"alpha<2\""));
-    p.apply();
+    let said = activity_of_apply(&p);
+    assert!(
+        said.iter()
+            .any(|l| l.contains("asking for every requirement")),
+        "{said:?}"
+    );
     assert!(p.plan().contains("No changes"), "{}", p.plan());
     assert_eq!(
         unmet_dependencies(&p),
@@ -295,4 +313,62 @@ fn a_failed_update_of_an_environment_without_pip_gives_back_the_users_pip3() {
         changed.is_empty(),
         "changed by a failed update: {changed:?}"
     );
+}
+
+/// Pins of what is installed under names and versions as their
+/// `.dist-info` spells them: a local version (`+cpu`), a post release,
+/// an underscore and capitals in the name; and an added line written in
+/// capitals. The constrained update must keep them all untouched.
+fn local_versions_and_spelled_names_stay_pinned(installer: &str) {
+    let Some(p) = Project::new() else { return };
+    wheelhouse(
+        &p.path("wheels"),
+        &[
+            WheelSpec {
+                name: "iota",
+                version: "1.0.0+cpu",
+                requires: &[],
+            },
+            WheelSpec {
+                name: "Kappa_Lib",
+                version: "2.0.post1",
+                requires: &[],
+            },
+        ],
+    );
+    p.manifest(installer, &env(true, "\"iota\", \"kappa-lib\""));
+    p.apply();
+    let iota = site(&p).join("iota/__init__.py");
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&iota).unwrap());
+    p.manifest(installer, &env(true, "\"iota\", \"kappa-lib\", \"Click\""));
+    let said = activity_of_apply(&p);
+    assert!(!said.is_empty(), "the installer said nothing");
+    assert!(
+        !said
+            .iter()
+            .any(|l| l.contains("asking for every requirement")),
+        "the pins were refused: {said:?}"
+    );
+    assert_eq!(
+        p.installed(".venvs/app"),
+        ["Kappa_Lib==2.0.post1", "click==8.1.7", "iota==1.0.0+cpu"]
+    );
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&iota).unwrap()),
+        ino,
+        "iota was not touched"
+    );
+    assert!(p.plan().contains("No changes"), "{}", p.plan());
+}
+
+#[test]
+fn local_versions_and_spelled_names_stay_pinned_with_pip() {
+    local_versions_and_spelled_names_stay_pinned("pip");
+}
+
+#[test]
+fn local_versions_and_spelled_names_stay_pinned_with_uv() {
+    if uv_available() {
+        local_versions_and_spelled_names_stay_pinned("uv");
+    }
 }
