@@ -16,6 +16,7 @@ mod completions;
 mod conda;
 mod conda_channel;
 mod conda_env;
+mod constrained;
 mod conventions;
 mod crash;
 mod discover;

@@ -177,6 +177,8 @@ pub struct Custom {
     pub wrong_hash_for: Option<String>,
     /// Leave this path out of `RECORD`.
     pub unlisted: Option<String>,
+    /// `Requires-Dist` lines of `METADATA`.
+    pub requires: Vec<String>,
 }
 
 impl Custom {
@@ -196,7 +198,14 @@ impl Custom {
             tag: "py3-none-any".to_string(),
             wrong_hash_for: None,
             unlisted: None,
+            requires: Vec::new(),
         }
+    }
+
+    /// Adds a `Requires-Dist` line.
+    pub fn requires(mut self, requirement: &str) -> Custom {
+        self.requires.push(requirement.to_string());
+        self
     }
 
     /// Adds a file (mode 0644).
@@ -244,8 +253,13 @@ impl Custom {
         files.push((
             format!("{dist_info}/METADATA"),
             format!(
-                "Metadata-Version: 2.1\nName: {}\nVersion: {}\n",
-                self.name, self.version
+                "Metadata-Version: 2.1\nName: {}\nVersion: {}\n{}",
+                self.name,
+                self.version,
+                self.requires
+                    .iter()
+                    .map(|r| format!("Requires-Dist: {r}\n"))
+                    .collect::<String>()
             )
             .into_bytes(),
             0o644,

@@ -104,7 +104,9 @@ impl<'a> Run<'a> {
     /// pinned by a constraints file, so that their resolution is as small
     /// as `pip install <one package>` and cannot move what the update does
     /// not name. When that cannot be satisfied (the new package needs
-    /// another version of an installed one) or fails for any reason, every
+    /// another version of an installed one), fails for any reason or
+    /// leaves an installed package's own requirement unmet that was met
+    /// (they resolve only what they are asked for), every
     /// requirement is asked for, unconstrained, as a rebuild would (the
     /// way `lock` keeps existing pins, [`crate::lockfile`]).
     fn install_changed(
@@ -146,6 +148,7 @@ impl<'a> Run<'a> {
         let (Ok(constraints), false) = (constraints, changed.is_empty()) else {
             return self.install_with(spec, &layout.python, all, None, Some(gate));
         };
+        let broken_before = broken_dependencies(spec, layout);
         match self.install_with(
             spec,
             &layout.python,
@@ -156,6 +159,16 @@ impl<'a> Run<'a> {
             Err(StepError::Install(_)) if !self.cancelled() => {
                 (self.activity(spec))(
                     "the installed versions cannot stay; asking for every requirement",
+                );
+                self.install_with(spec, &layout.python, all, None, Some(gate))
+            }
+            // pip and uv resolve only what they are asked for: a pinned
+            // package that needs another version of what changed is
+            // broken, with a warning and success. A full install would
+            // have chosen another version of it.
+            Ok(()) if !broken_dependencies(spec, layout).is_subset(&broken_before) => {
+                (self.activity(spec))(
+                    "what changed breaks an installed package; asking for every requirement",
                 );
                 self.install_with(spec, &layout.python, all, None, Some(gate))
             }
@@ -400,6 +413,25 @@ impl<'a> Run<'a> {
         crate::failpoint::crash_point("installed-packages");
         Ok(())
     }
+}
+
+/// The installed packages' own requirements that an installed version
+/// does not meet (`package requirement`), as `doctor` judges them.
+fn broken_dependencies(
+    spec: &EnvSpec,
+    layout: &venv::Layout,
+) -> std::collections::BTreeSet<String> {
+    let Some(markers) = crate::doctor::deps::marker_environment(&spec.python_version, "") else {
+        return Default::default();
+    };
+    crate::doctor::deps::unmet(
+        &crate::doctor::deps::installed(&layout.site_packages),
+        &markers,
+    )
+    .into_iter()
+    .filter(|u| u.installed.is_some())
+    .map(|u| format!("{} {} {}", u.package, u.version, u.requirement))
+    .collect()
 }
 
 /// The project name a requirement line starts with (PEP 508: letters,
