@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use crate::common::{stdout, uv_available};
+use crate::in_place::state;
 use crate::project::Project;
 use crate::wheels::{WheelSpec, wheelhouse};
 
@@ -58,21 +59,7 @@ fn unmet_dependencies(p: &Project) -> Vec<String> {
 /// `plan` that zeta's own requirement is broken.
 fn a_changed_line_that_downgrades_a_dependency_of_a_pinned_package(installer: &str) {
     let Some(p) = Project::new() else { return };
-    wheelhouse(
-        &p.path("wheels"),
-        &[
-            WheelSpec {
-                name: "zeta",
-                version: "1.0.0",
-                requires: &[],
-            },
-            WheelSpec {
-                name: "zeta",
-                version: "2.0.0",
-                requires: &["alpha>=2"],
-            },
-        ],
-    );
+    zeta_wheels(&p);
     p.manifest(installer, &env(true, "\"zeta\", \"alpha\""));
     p.apply();
     assert_eq!(p.installed(".venvs/app"), ["alpha==2.0.0", "zeta==2.0.0"]);
@@ -109,21 +96,7 @@ fn a_changed_line_that_downgrades_a_dependency_of_a_pinned_package_with_uv() {
 /// `alpha>=2`, installed alpha 2.0 as its dependency).
 fn an_added_line_that_downgrades_a_dependency_of_a_pinned_package(installer: &str) {
     let Some(p) = Project::new() else { return };
-    wheelhouse(
-        &p.path("wheels"),
-        &[
-            WheelSpec {
-                name: "zeta",
-                version: "1.0.0",
-                requires: &[],
-            },
-            WheelSpec {
-                name: "zeta",
-                version: "2.0.0",
-                requires: &["alpha>=2"],
-            },
-        ],
-    );
+    zeta_wheels(&p);
     p.manifest(installer, &env(true, "\"zeta\""));
     p.apply();
     assert_eq!(p.installed(".venvs/app"), ["alpha==2.0.0", "zeta==2.0.0"]);
@@ -208,34 +181,6 @@ fn a_users_pip3_scripts_and_files_survive_an_update_of_an_environment_without_pi
         "the user's file in site-packages/pip"
     );
     assert!(!bin.join("pip").exists(), "pip = false leaves no bin/pip");
-}
-
-/// Every entry of the environment but bytecode: a file by its contents, a
-/// link by its target, a folder as such.
-fn state(root: &std::path::Path) -> std::collections::BTreeMap<PathBuf, String> {
-    use sha2::Digest;
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            let rel = path.strip_prefix(root).unwrap().to_path_buf();
-            if entry.file_name() == "__pycache__" {
-                continue;
-            }
-            let kind = entry.file_type().unwrap();
-            let value = if kind.is_symlink() {
-                format!("-> {}", std::fs::read_link(&path).unwrap().display())
-            } else if kind.is_dir() {
-                stack.push(path);
-                "dir".to_string()
-            } else {
-                format!("{:x}", sha2::Sha256::digest(std::fs::read(&path).unwrap()))
-            };
-            out.insert(rel, value);
-        }
-    }
-    out
 }
 
 /// `omega` installs its dependency `theta` first, then fails (a file
@@ -371,4 +316,24 @@ fn local_versions_and_spelled_names_stay_pinned_with_uv() {
     if uv_available() {
         local_versions_and_spelled_names_stay_pinned("uv");
     }
+}
+
+/// `zeta` 1.0 (no requirements) and 2.0 (needs `alpha>=2`), beside the
+/// project's wheels.
+fn zeta_wheels(p: &Project) {
+    wheelhouse(
+        &p.path("wheels"),
+        &[
+            WheelSpec {
+                name: "zeta",
+                version: "1.0.0",
+                requires: &[],
+            },
+            WheelSpec {
+                name: "zeta",
+                version: "2.0.0",
+                requires: &["alpha>=2"],
+            },
+        ],
+    );
 }

@@ -19,7 +19,7 @@ fn site(p: &Project) -> PathBuf {
 
 /// Every entry of the environment but bytecode: a file by its contents, a
 /// link by its target, a folder as such.
-fn state(root: &Path) -> BTreeMap<PathBuf, String> {
+pub(crate) fn state(root: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
