@@ -534,17 +534,14 @@ impl Journal {
 
     /// Takes a restore point of the environment at `path` before it is
     /// changed in place, mirroring its folders (only when a name cannot be
-    /// listed for [`Journal::snapshot_scoped`]): every file hard-linked into a snapshot (per file,
-    /// not per byte; safe because nothing ever writes into an installed
-    /// file in place, see [`crate::wheel`]). Returns the snapshot.
+    /// listed for [`Journal::snapshot_scoped`]): every file hard-linked
+    /// into a snapshot (per file, not per byte; safe because nothing ever
+    /// writes into an installed file in place, see [`crate::wheel`]).
+    /// Returns the snapshot.
     pub fn snapshot(&self, path: &Path) -> std::io::Result<PathBuf> {
         let short = self.short_id();
         let within = files::is_mount_point(path);
-        let snapshot = if within {
-            path.join(format!(".beep-old-{short}"))
-        } else {
-            aside_of(path, &short)
-        };
+        let snapshot = snapshot_at(path, within, &short);
         let partial = partial_of(&snapshot);
         self.record(Entry::Snapshot {
             path: path.to_path_buf(),
@@ -572,11 +569,7 @@ impl Journal {
     pub fn snapshot_scoped(&self, path: &Path, deep: Option<&Path>) -> std::io::Result<PathBuf> {
         let short = self.short_id();
         let within = files::is_mount_point(path);
-        let snapshot = if within {
-            path.join(format!(".beep-old-{short}"))
-        } else {
-            aside_of(path, &short)
-        };
+        let snapshot = snapshot_at(path, within, &short);
         let partial = partial_of(&snapshot);
         let entry = Entry::ScopedSnapshot {
             path: path.to_path_buf(),
@@ -702,6 +695,17 @@ fn partial_of(snapshot: &Path) -> PathBuf {
 /// Recreates the tree `from` at `to` with hard links to its files (links
 /// as links, folders as folders), skipping `skip` (a snapshot made inside
 /// the tree itself) and our reserved names.
+/// Where this run's restore point of the environment at `path` lives:
+/// `<path>.beep-old-<run>` beside it, or inside it when it is a mount
+/// point (`within`).
+fn snapshot_at(path: &Path, within: bool, short: &str) -> PathBuf {
+    if within {
+        path.join(format!(".beep-old-{short}"))
+    } else {
+        aside_of(path, short)
+    }
+}
+
 fn link_tree(from: &Path, to: &Path, skip: &Path) -> std::io::Result<()> {
     fs::create_dir(to)?;
     // Folders and links first, in one walk; then the files, linked by
@@ -909,11 +913,7 @@ fn undo(entry: &Entry, id: &Uuid) -> Settled {
             within,
         } => {
             let scoped = matches!(entry, Entry::ScopedSnapshot { .. });
-            let expected = if *within {
-                path.join(format!(".beep-old-{short}"))
-            } else {
-                aside_of(path, &short)
-            };
+            let expected = snapshot_at(path, *within, &short);
             if *snapshot != expected {
                 return not_ours(snapshot, "its name is not this apply's snapshot name");
             }
@@ -1033,13 +1033,7 @@ fn finish(entry: &Entry, id: &Uuid) -> Settled {
             path,
             snapshot,
             within,
-        } if *snapshot
-            == if *within {
-                path.join(format!(".beep-old-{short}"))
-            } else {
-                aside_of(path, &short)
-            } =>
-        {
+        } if *snapshot == snapshot_at(path, *within, &short) => {
             let _ = files::remove_tree(&partial_of(snapshot));
             remove(snapshot)
         }
